@@ -1,0 +1,1 @@
+//! In-memory adapters: real implementations with fault injection, for tests and the embedded default.

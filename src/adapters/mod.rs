@@ -1,0 +1,3 @@
+//! Implementations of the ports, grouped by technology. Only `app::wiring` chooses among them.
+
+pub mod memory;

@@ -1,0 +1,1 @@
+//! Use cases, the HTTP API, configuration and wiring.

@@ -1,0 +1,23 @@
+//! The pure core: validated types and rules of the catalogue, partners and webhooks.
+//!
+//! Nothing here performs I/O, awaits, or names a framework or driver type. Every type validates on
+//! construction, so a value that exists is valid.
+
+pub mod cache_key;
+pub mod catalogue;
+pub mod cursor;
+pub mod delivery;
+pub mod money;
+pub mod query;
+pub mod retry;
+pub mod search;
+pub mod token;
+pub mod webhook;
+
+pub use catalogue::{Category, CategorySlug, Product, ProductId};
+pub use cursor::{CursorCodec, CursorError};
+pub use delivery::{Pincode, Serviceability};
+pub use money::Money;
+pub use query::{Limit, ListQuery, ProductFilter, ProductQuery, QueryError, RawProductQuery, SearchText};
+pub use query::{Sort, SortField, SortPosition, SortValue};
+pub use token::AccessToken;

@@ -1,0 +1,325 @@
+//! The validated catalogue query of `GET /products`: filters, sort order, page size and position.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use super::catalogue::{CategorySlug, Product, ProductId};
+use super::cursor::{CursorCodec, CursorError};
+use super::money::Money;
+use super::search;
+
+/// The six sort orders the API offers. Ties on the column are broken by `id` in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Sort {
+    pub field: SortField,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortField {
+    #[default]
+    CreatedAt,
+    Price,
+    Name,
+}
+
+impl Sort {
+    /// Newest first, the default order.
+    pub const DEFAULT: Sort = Sort { field: SortField::CreatedAt, descending: true };
+
+    /// All six orders, for tests and index builders.
+    pub const ALL: [Sort; 6] = [
+        Sort { field: SortField::CreatedAt, descending: true },
+        Sort { field: SortField::CreatedAt, descending: false },
+        Sort { field: SortField::Price, descending: false },
+        Sort { field: SortField::Price, descending: true },
+        Sort { field: SortField::Name, descending: false },
+        Sort { field: SortField::Name, descending: true },
+    ];
+
+    /// Parses `created_at`, `-created_at`, `price`, `-price`, `name` or `-name`.
+    pub fn parse(raw: &str) -> Option<Sort> {
+        let (descending, column) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let field = match column {
+            "created_at" => SortField::CreatedAt,
+            "price" => SortField::Price,
+            "name" => SortField::Name,
+            _ => return None,
+        };
+        Some(Sort { field, descending })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match (self.field, self.descending) {
+            (SortField::CreatedAt, false) => "created_at",
+            (SortField::CreatedAt, true) => "-created_at",
+            (SortField::Price, false) => "price",
+            (SortField::Price, true) => "-price",
+            (SortField::Name, false) => "name",
+            (SortField::Name, true) => "-name",
+        }
+    }
+
+    /// The total order of this sort: column, then id, both in the sort's direction.
+    pub fn compare(self, a: &Product, b: &Product) -> Ordering {
+        let ascending = match self.field {
+            SortField::CreatedAt => a.created_at.timestamp().cmp(&b.created_at.timestamp()),
+            SortField::Price => a.price.cmp(&b.price),
+            SortField::Name => a.name.as_bytes().cmp(b.name.as_bytes()),
+        }
+        .then(a.id.cmp(&b.id));
+        if self.descending {
+            ascending.reverse()
+        } else {
+            ascending
+        }
+    }
+
+    /// Where a product stands in this sort: the key a cursor carries.
+    pub fn position_of(self, product: &Product) -> SortPosition {
+        let value = match self.field {
+            SortField::CreatedAt => SortValue::CreatedAt(product.created_at.timestamp()),
+            SortField::Price => SortValue::Price(product.price.paise()),
+            SortField::Name => SortValue::Name(product.name.clone()),
+        };
+        SortPosition { value, id: product.id }
+    }
+
+    /// True when `product` comes strictly after `position` in this sort.
+    pub fn is_after(self, product: &Product, position: &SortPosition) -> bool {
+        let ascending = match (&position.value, self.field) {
+            (SortValue::CreatedAt(t), SortField::CreatedAt) => product.created_at.timestamp().cmp(t),
+            (SortValue::Price(p), SortField::Price) => product.price.paise().cmp(p),
+            (SortValue::Name(n), SortField::Name) => product.name.as_bytes().cmp(n.as_bytes()),
+            // A position of another sort never reaches here: the cursor is bound to its sort.
+            _ => return false,
+        }
+        .then(product.id.cmp(&position.id));
+        let ordering = if self.descending { ascending.reverse() } else { ascending };
+        ordering == Ordering::Greater
+    }
+}
+
+impl fmt::Display for Sort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The value of the sort column at a position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SortValue {
+    /// Unix seconds.
+    CreatedAt(i64),
+    Price(u64),
+    Name(String),
+}
+
+/// A position in a sort order: the last product of a page. The next page starts strictly after it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SortPosition {
+    pub value: SortValue,
+    pub id: ProductId,
+}
+
+/// A validated search text: 2 to 100 characters with at least one search term.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SearchText {
+    terms: Vec<String>,
+}
+
+impl SearchText {
+    /// # Errors
+    /// A reason when the text is not 2 to 100 characters, or has no word of two or more letters or digits.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let length = raw.chars().count();
+        if !(2..=100).contains(&length) {
+            return Err("q must be 2 to 100 characters".to_owned());
+        }
+        let terms = search::terms(raw);
+        if terms.is_empty() {
+            return Err("q must contain a word of at least two letters or digits".to_owned());
+        }
+        Ok(Self { terms })
+    }
+
+    /// The distinct lowercase terms; every one must match.
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+
+    pub fn matches(&self, product: &Product) -> bool {
+        search::matches(&self.terms, &[&product.name, &product.description])
+    }
+}
+
+/// Page size: 1 to 100, default 20.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limit(u16);
+
+impl Limit {
+    pub const MAX: u16 = 100;
+    pub const DEFAULT: Limit = Limit(20);
+
+    /// # Errors
+    /// A reason outside 1..=100.
+    pub fn new(n: i64) -> Result<Self, String> {
+        match u16::try_from(n) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(format!("limit must be between 1 and {}", Self::MAX)),
+        }
+    }
+
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The filters of a listing. Every field narrows the result; none set lists everything.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ProductFilter {
+    pub category: Option<CategorySlug>,
+    pub min_price: Option<Money>,
+    pub max_price: Option<Money>,
+    pub search: Option<SearchText>,
+}
+
+impl ProductFilter {
+    pub fn matches(&self, product: &Product) -> bool {
+        self.category.as_ref().is_none_or(|c| &product.category == c)
+            && self.min_price.is_none_or(|min| product.price >= min)
+            && self.max_price.is_none_or(|max| product.price <= max)
+            && self.search.as_ref().is_none_or(|s| s.matches(product))
+    }
+
+    /// A canonical text of the filters and sort, identical for equal queries however they were spelled.
+    /// Cursors are bound to it and cache keys are built from it.
+    pub fn canonical(&self, sort: Sort) -> String {
+        let mut out = format!("sort={sort}");
+        if let Some(c) = &self.category {
+            out.push_str(&format!("&category={c}"));
+        }
+        if let Some(p) = self.min_price {
+            out.push_str(&format!("&min_price={}", p.paise()));
+        }
+        if let Some(p) = self.max_price {
+            out.push_str(&format!("&max_price={}", p.paise()));
+        }
+        if let Some(s) = &self.search {
+            // Terms are letters and digits only, so '+' cannot be part of one.
+            out.push_str(&format!("&q={}", s.terms().join("+")));
+        }
+        out
+    }
+}
+
+/// What a repository is asked for: the products matching `filter`, in `sort` order, strictly after `after`,
+/// at most `fetch` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub filter: ProductFilter,
+    pub sort: Sort,
+    pub after: Option<SortPosition>,
+    pub fetch: usize,
+}
+
+/// Query parameters as they arrive, before validation. Unknown parameters never get here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawProductQuery {
+    pub category: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A parameter breaks its rule; `reason` is fit to show the caller.
+    #[error("{reason}")]
+    Invalid { parameter: &'static str, reason: String },
+    #[error("cursor is not valid for this query: {0}")]
+    InvalidCursor(#[from] CursorError),
+}
+
+/// A validated `GET /products` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductQuery {
+    pub filter: ProductFilter,
+    pub sort: Sort,
+    pub limit: Limit,
+    pub after: Option<SortPosition>,
+}
+
+impl ProductQuery {
+    /// Validates every parameter and decodes the cursor against these filters and this sort.
+    ///
+    /// # Errors
+    /// `Invalid` for a parameter outside its rule, `InvalidCursor` for a cursor that was altered or comes from
+    /// other filters or another sort.
+    pub fn parse(raw: &RawProductQuery, cursors: &CursorCodec) -> Result<Self, QueryError> {
+        let invalid = |parameter: &'static str, reason: String| QueryError::Invalid { parameter, reason };
+        let category = raw
+            .category
+            .as_deref()
+            .map(CategorySlug::parse)
+            .transpose()
+            .map_err(|e| invalid("category", e.to_string()))?;
+        let price = |parameter: &'static str, value: Option<i64>| {
+            value
+                .map(Money::from_signed_paise)
+                .transpose()
+                .map_err(|e| invalid(parameter, format!("{parameter}: {e}")))
+        };
+        let min_price = price("min_price", raw.min_price)?;
+        let max_price = price("max_price", raw.max_price)?;
+        if let (Some(min), Some(max)) = (min_price, max_price) {
+            if min > max {
+                return Err(invalid("min_price", "min_price must not exceed max_price".to_owned()));
+            }
+        }
+        let search = raw.q.as_deref().map(SearchText::parse).transpose().map_err(|e| invalid("q", e))?;
+        let sort = match raw.sort.as_deref() {
+            None => Sort::DEFAULT,
+            Some(s) => Sort::parse(s).ok_or_else(|| {
+                invalid("sort", "sort must be one of created_at, -created_at, price, -price, name, -name".into())
+            })?,
+        };
+        let limit = raw.limit.map(Limit::new).transpose().map_err(|e| invalid("limit", e))?.unwrap_or_default();
+        let filter = ProductFilter { category, min_price, max_price, search };
+        let after = match raw.cursor.as_deref() {
+            None => None,
+            Some(token) => Some(cursors.decode(token, sort, &filter.canonical(sort))?),
+        };
+        Ok(Self { filter, sort, limit, after })
+    }
+
+    /// The repository query for this page: one product more than the page, to learn whether another follows.
+    pub fn to_list_query(&self) -> ListQuery {
+        ListQuery {
+            filter: self.filter.clone(),
+            sort: self.sort,
+            after: self.after.clone(),
+            fetch: self.limit.get() + 1,
+        }
+    }
+
+    /// The canonical text of the filters and sort that cursors are bound to.
+    pub fn binding(&self) -> String {
+        self.filter.canonical(self.sort)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,32 @@
+//! The OAuth2 authorization server that issues partner access tokens (client-credentials grant).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::AccessToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The server refused our credentials or request (`invalid_client`, `unauthorized_client`,
+    /// `invalid_scope`, ...): retrying cannot help until the configuration changes.
+    #[error("token request refused: {error}")]
+    Rejected { error: String },
+    /// The server could not be reached, timed out, or failed (5xx, 429); a later attempt may succeed.
+    #[error("token endpoint unavailable")]
+    Unavailable { retry_after: Option<Duration>, #[source] source: anyhow::Error },
+    /// The server answered 200 with a body that is not a bearer token.
+    #[error("malformed token response")]
+    Malformed(#[source] anyhow::Error),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TokenProvider: Send + Sync {
+    /// Requests a new access token.
+    ///
+    /// # Errors
+    /// `Rejected` for an RFC 6749 error answer (400/401), `Unavailable` for timeouts, connection errors, 429
+    /// and 5xx, `Malformed` for a 200 that is not a bearer token with a positive `expires_in`.
+    async fn fetch(&self) -> Result<AccessToken, TokenError>;
+}

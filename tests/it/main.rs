@@ -1,0 +1,5 @@
+//! Integration tests, in one binary so they link once. Suites that need MySQL or Redis use `support` to get a
+//! database and key prefix of their own; with no server they skip loudly, unless
+//! `FARMLOKAL_TEST_REQUIRE_SERVERS=1` (set by `scripts/test.sh`), which turns a missing server into a failure.
+
+mod support;
