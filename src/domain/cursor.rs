@@ -81,9 +81,7 @@ impl CursorCodec {
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| CursorError::Malformed)?;
         let split = bytes.len().checked_sub(TAG_LEN).ok_or(CursorError::Malformed)?;
         let (payload, tag) = bytes.split_at(split);
-        self.tag(binding, payload)
-            .verify_truncated_left(tag)
-            .map_err(|_| CursorError::BadSignature)?;
+        self.tag(binding, payload).verify_truncated_left(tag).map_err(|_| CursorError::BadSignature)?;
         // Verified: the payload is one this codec wrote for this sort, so parsing can only fail on a bug.
         let zero = payload.iter().rposition(|b| *b == 0).ok_or(CursorError::Malformed)?;
         let value = std::str::from_utf8(&payload[..zero]).map_err(|_| CursorError::Malformed)?;
@@ -106,7 +104,10 @@ mod tests {
     use super::*;
 
     fn position() -> SortPosition {
-        SortPosition { value: SortValue::Name("Organic Tomatoes".into()), id: ProductId::new(42).unwrap_or_else(|_| unreachable!()) }
+        SortPosition {
+            value: SortValue::Name("Organic Tomatoes".into()),
+            id: ProductId::new(42).unwrap_or_else(|_| unreachable!()),
+        }
     }
 
     const NAME: Sort = Sort { field: SortField::Name, descending: false };

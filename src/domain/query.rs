@@ -277,10 +277,7 @@ impl ProductQuery {
             .transpose()
             .map_err(|e| invalid("category", e.to_string()))?;
         let price = |parameter: &'static str, value: Option<i64>| {
-            value
-                .map(Money::from_signed_paise)
-                .transpose()
-                .map_err(|e| invalid(parameter, format!("{parameter}: {e}")))
+            value.map(Money::from_signed_paise).transpose().map_err(|e| invalid(parameter, format!("{parameter}: {e}")))
         };
         let min_price = price("min_price", raw.min_price)?;
         let max_price = price("max_price", raw.max_price)?;

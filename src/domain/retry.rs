@@ -16,7 +16,12 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     pub fn new(attempt_timeout: Duration, deadline: Duration) -> Self {
-        Self { attempt_timeout, deadline, initial_interval: Duration::from_millis(100), max_interval: Duration::from_secs(1) }
+        Self {
+            attempt_timeout,
+            deadline,
+            initial_interval: Duration::from_millis(100),
+            max_interval: Duration::from_secs(1),
+        }
     }
 }
 

@@ -16,15 +16,13 @@ pub const MAX_TERMS: usize = 8;
 
 /// InnoDB's default full-text stopword list (INFORMATION_SCHEMA.INNODB_FT_DEFAULT_STOPWORD).
 const STOPWORDS: [&str; 36] = [
-    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how", "i", "in", "is",
-    "it", "la", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "who", "will",
-    "with", "und", "the", "www",
+    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how", "i", "in", "is", "it",
+    "la", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "who", "will", "with", "und",
+    "the", "www",
 ];
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 
 /// The words of a text that a full-text index holds.
@@ -45,11 +43,7 @@ pub fn terms(query: &str) -> Vec<String> {
 
 /// True when every term is the prefix of an indexed word of one of the texts.
 pub fn matches(terms: &[String], texts: &[&str]) -> bool {
-    terms.iter().all(|term| {
-        texts
-            .iter()
-            .any(|text| indexed_words(text).any(|word| word.starts_with(term.as_str())))
-    })
+    terms.iter().all(|term| texts.iter().any(|text| indexed_words(text).any(|word| word.starts_with(term.as_str()))))
 }
 
 #[cfg(test)]

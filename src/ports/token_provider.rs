@@ -14,7 +14,11 @@ pub enum TokenError {
     Rejected { error: String },
     /// The server could not be reached, timed out, or failed (5xx, 429); a later attempt may succeed.
     #[error("token endpoint unavailable")]
-    Unavailable { retry_after: Option<Duration>, #[source] source: anyhow::Error },
+    Unavailable {
+        retry_after: Option<Duration>,
+        #[source]
+        source: anyhow::Error,
+    },
     /// The server answered 200 with a body that is not a bearer token.
     #[error("malformed token response")]
     Malformed(#[source] anyhow::Error),

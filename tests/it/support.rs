@@ -30,7 +30,10 @@ pub fn unique_name(kind: &str) -> String {
 /// Called when a server a test needs does not answer: with the servers required, the test fails; otherwise it
 /// prints why it is skipped, so `cargo test` output says clearly what did not run.
 pub fn skip_or_fail(test: &str, what: &str, error: &dyn std::fmt::Display) {
-    assert!(!servers_required(), "{test}: {what} is required (FARMLOKAL_TEST_REQUIRE_SERVERS=1) but unreachable: {error}");
+    assert!(
+        !servers_required(),
+        "{test}: {what} is required (FARMLOKAL_TEST_REQUIRE_SERVERS=1) but unreachable: {error}"
+    );
     eprintln!("SKIPPED {test}: {what} unreachable ({error}); run scripts/test.sh to bring the servers");
 }
 
