@@ -1,3 +1,4 @@
 //! Implementations of the ports, grouped by technology. Only `app::wiring` chooses among them.
 
 pub mod memory;
+pub mod sample;
