@@ -3,3 +3,4 @@
 //! `FARMLOKAL_TEST_REQUIRE_SERVERS=1` (set by `scripts/test.sh`), which turns a missing server into a failure.
 
 mod support;
+mod token_store_contract;

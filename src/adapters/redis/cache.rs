@@ -1,0 +1,50 @@
+//! The shared byte cache in Redis: `GET`, `SET .. PX`, `DEL`, `PING` under `<prefix>cache:`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{checkout, millis, timed, RedisPool};
+use crate::ports::{Cache, CacheError};
+
+/// [`Cache`] over Redis; clones share the pool.
+#[derive(Clone)]
+pub struct RedisCache {
+    pool: RedisPool,
+    prefix: String,
+}
+
+impl RedisCache {
+    /// A cache whose keys are `<prefix>cache:<key>`.
+    pub fn new(pool: RedisPool, prefix: &str) -> Self {
+        Self { pool, prefix: prefix.to_owned() }
+    }
+
+    fn key(&self, key: &str) -> String {
+        super::key(&self.prefix, &["cache", key])
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
+        timed(redis::cmd("GET").arg(self.key(key)).query_async(&mut *conn)).await.map_err(CacheError::Unavailable)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
+        let cmd = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).to_owned();
+        timed(cmd.query_async::<()>(&mut *conn)).await.map_err(CacheError::Unavailable)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
+        timed(redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut *conn)).await.map_err(CacheError::Unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
+        timed(redis::cmd("PING").query_async::<()>(&mut *conn)).await.map_err(CacheError::Unavailable)
+    }
+}

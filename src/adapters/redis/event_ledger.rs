@@ -1,0 +1,76 @@
+//! The webhook ledger in Redis: `<prefix>ledger:done:<id>` marks a completed id, `<prefix>ledger:claim:<id>`
+//! an unexpired claim. Claiming is one Lua script, so concurrent deliveries of one id get one `Acquired`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{checkout, millis, timed, RedisPool};
+use crate::domain::webhook::WebhookId;
+use crate::ports::{Claim, EventLedger, LedgerError};
+
+/// KEYS[1] done marker, KEYS[2] claim; ARGV[1] lease in ms. Returns 0 Acquired, 1 InFlight, 2 Done.
+static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+        if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+        return 1
+        ",
+    )
+});
+
+/// [`EventLedger`] over Redis; clones share the pool.
+#[derive(Clone)]
+pub struct RedisEventLedger {
+    pool: RedisPool,
+    prefix: String,
+}
+
+impl RedisEventLedger {
+    /// A ledger whose keys start with `<prefix>ledger:`.
+    pub fn new(pool: RedisPool, prefix: &str) -> Self {
+        Self { pool, prefix: prefix.to_owned() }
+    }
+
+    fn done_key(&self, id: &WebhookId) -> String {
+        super::key(&self.prefix, &["ledger", "done", id.as_str()])
+    }
+
+    fn claim_key(&self, id: &WebhookId) -> String {
+        super::key(&self.prefix, &["ledger", "claim", id.as_str()])
+    }
+}
+
+#[async_trait]
+impl EventLedger for RedisEventLedger {
+    async fn claim(&self, id: &WebhookId, lease: Duration) -> Result<Claim, LedgerError> {
+        let mut conn = checkout(&self.pool).await.map_err(LedgerError::Unavailable)?;
+        let mut call = CLAIM.key(self.done_key(id));
+        call.key(self.claim_key(id)).arg(millis(lease));
+        let state: i64 = timed(call.invoke_async(&mut *conn)).await.map_err(LedgerError::Unavailable)?;
+        match state {
+            0 => Ok(Claim::Acquired),
+            1 => Ok(Claim::InFlight),
+            2 => Ok(Claim::Done),
+            other => Err(LedgerError::Unavailable(anyhow::anyhow!("claim script answered {other}"))),
+        }
+    }
+
+    async fn complete(&self, id: &WebhookId, keep: Duration) -> Result<(), LedgerError> {
+        let mut conn = checkout(&self.pool).await.map_err(LedgerError::Unavailable)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("SET").arg(self.done_key(id)).arg("1").arg("PX").arg(millis(keep)).ignore();
+        pipe.cmd("DEL").arg(self.claim_key(id)).ignore();
+        timed(pipe.query_async::<()>(&mut *conn)).await.map_err(LedgerError::Unavailable)
+    }
+
+    async fn release(&self, id: &WebhookId) -> Result<(), LedgerError> {
+        let mut conn = checkout(&self.pool).await.map_err(LedgerError::Unavailable)?;
+        timed(redis::cmd("DEL").arg(self.claim_key(id)).query_async::<()>(&mut *conn))
+            .await
+            .map_err(LedgerError::Unavailable)
+    }
+}
