@@ -4,3 +4,6 @@
 
 mod support;
 mod token_store_contract;
+mod cache_contract;
+mod event_ledger_contract;
+mod rate_limiter_contract;
