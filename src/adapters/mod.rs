@@ -1,5 +1,7 @@
 //! Implementations of the ports, grouped by technology. Only `app::wiring` chooses among them.
 
+pub mod http;
 pub mod memory;
 pub mod sample;
 pub mod redis;
+pub mod sandbox;

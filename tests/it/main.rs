@@ -7,3 +7,4 @@ mod token_store_contract;
 mod cache_contract;
 mod event_ledger_contract;
 mod rate_limiter_contract;
+mod partner_a_http;

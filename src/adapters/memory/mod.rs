@@ -7,3 +7,5 @@ pub mod cache;
 pub mod event_ledger;
 pub mod rate_limiter;
 pub mod token_store;
+pub mod partner_a;
+pub mod token_provider;

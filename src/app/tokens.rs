@@ -1,0 +1,313 @@
+//! The access-token manager: one token fetch per token lifetime for the whole fleet.
+//!
+//! Inside a process, a tokio mutex makes fetching single flight: however many callers find no usable token,
+//! one fetches and the others take its result. Across processes, the [`TokenStore`] shares the token and a
+//! lock with an owner id (released by compare-and-delete), so one instance fetches while the others poll the
+//! store for a bounded time, then fetch themselves if the holder died. With the store unreachable each process
+//! fetches and keeps its own token, still once per lifetime. A token due for refresh keeps serving while one
+//! background task replaces it. No token that expires within the safety margin is ever handed out.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::delivery::PartnerMetrics;
+use crate::domain::AccessToken;
+use crate::ports::{TokenError, TokenProvider, TokenStore};
+
+/// Timings of the token manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// A token expiring within this is never handed out: the longest one partner request may take.
+    pub safety_margin: Duration,
+    /// Refresh this long before expiry (at most a quarter of the token's remaining life, at least twice the
+    /// safety margin).
+    pub refresh_ahead: Duration,
+    /// Lease of the fleet-wide fetch lock: longer than a token request can take.
+    pub lock_lease: Duration,
+    /// How long to wait for another instance's fetch before fetching ourselves.
+    pub lock_wait: Duration,
+    /// How often the store is polled while waiting.
+    pub poll_interval: Duration,
+    /// After a failed fetch, callers fail fast for this long instead of each fetching again.
+    pub failure_cooldown: Duration,
+}
+
+impl TokenPolicy {
+    /// Defaults for partner requests that time out after `attempt_timeout`.
+    pub fn new(attempt_timeout: Duration) -> Self {
+        Self {
+            safety_margin: attempt_timeout,
+            refresh_ahead: Duration::from_secs(60),
+            lock_lease: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(2),
+            poll_interval: Duration::from_millis(25),
+            failure_cooldown: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Hands out partner access tokens; cheap to clone (clones share everything).
+#[derive(Clone)]
+pub struct AccessTokens {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokens").field("policy", &self.inner.policy).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    provider: Arc<dyn TokenProvider>,
+    store: Arc<dyn TokenStore>,
+    policy: TokenPolicy,
+    metrics: Arc<PartnerMetrics>,
+    local: Mutex<Local>,
+    /// Held by whoever is obtaining a token for this process: the in-process single flight.
+    gate: tokio::sync::Mutex<()>,
+    refreshing: AtomicBool,
+}
+
+#[derive(Default)]
+struct Local {
+    held: Option<Held>,
+    /// The last token partner A rejected: never taken from the store again.
+    rejected: Option<AccessToken>,
+    /// When the last fetch failed, and a copy of its error.
+    failure: Option<(Instant, TokenError)>,
+}
+
+struct Held {
+    token: AccessToken,
+    refresh_at: DateTime<Utc>,
+}
+
+/// What the caller of `acquire` needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Any token usable for a request now.
+    Usable,
+    /// A token not yet due for refresh (the background refresh).
+    Fresh,
+}
+
+impl AccessTokens {
+    /// A manager fetching from `provider`, sharing through `store`, counting into `metrics`.
+    pub fn new(
+        provider: Arc<dyn TokenProvider>,
+        store: Arc<dyn TokenStore>,
+        policy: TokenPolicy,
+        metrics: Arc<PartnerMetrics>,
+    ) -> Self {
+        let inner = Inner {
+            provider,
+            store,
+            policy,
+            metrics,
+            local: Mutex::new(Local::default()),
+            gate: tokio::sync::Mutex::new(()),
+            refreshing: AtomicBool::new(false),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// A token usable for one partner request sent now.
+    ///
+    /// # Errors
+    /// The provider's error when a token had to be fetched and could not be (repeated without a new fetch for
+    /// `failure_cooldown`); `Malformed` when a new token would expire within the safety margin.
+    pub async fn get(&self) -> Result<AccessToken, TokenError> {
+        let now = Utc::now();
+        let found = self.inner.local().held.as_ref().and_then(|held| {
+            held.token
+                .usable_at(now, self.inner.policy.safety_margin)
+                .then(|| (held.token.clone(), now >= held.refresh_at))
+        });
+        match found {
+            Some((token, due)) => {
+                if due {
+                    self.spawn_refresh();
+                }
+                Ok(token)
+            }
+            None => self.inner.acquire(Need::Usable).await,
+        }
+    }
+
+    /// Forgets `token` after partner A rejected it, here and in the store, unless a newer token replaced it.
+    pub async fn invalidate(&self, token: &AccessToken) {
+        {
+            let mut local = self.inner.local();
+            if local.held.as_ref().is_some_and(|held| held.token.same_as(token)) {
+                local.held = None;
+            }
+            local.rejected = Some(token.clone());
+        }
+        if let Err(error) = self.inner.store.invalidate(token).await {
+            self.inner.store_failed(&error);
+        }
+    }
+
+    fn spawn_refresh(&self) {
+        if self.inner.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            if let Err(error) = inner.acquire(Need::Fresh).await {
+                tracing::warn!(%error, "background token refresh failed; the current token keeps serving");
+            }
+            inner.refreshing.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+impl Inner {
+    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn store_failed(&self, error: &dyn std::error::Error) {
+        PartnerMetrics::bump(&self.metrics.token_store_errors);
+        tracing::warn!(%error, "token store unreachable; this process uses a token of its own");
+    }
+
+    /// The local token if it meets `need`.
+    fn local_meets(&self, need: Need, now: DateTime<Utc>) -> Option<AccessToken> {
+        let local = self.local();
+        let held = local.held.as_ref()?;
+        let ok = match need {
+            Need::Usable => held.token.usable_at(now, self.policy.safety_margin),
+            Need::Fresh => now < held.refresh_at,
+        };
+        ok.then(|| held.token.clone())
+    }
+
+    /// Whether a token read from the store is worth taking for `need`.
+    fn acceptable(&self, token: &AccessToken, need: Need) -> bool {
+        let local = self.local();
+        let rejected = local.rejected.as_ref().is_some_and(|r| r.same_as(token));
+        let newer = match need {
+            Need::Usable => true,
+            Need::Fresh => local.held.as_ref().is_none_or(|held| token.expires_at() > held.token.expires_at()),
+        };
+        !rejected && newer && token.usable_at(Utc::now(), self.policy.safety_margin)
+    }
+
+    fn keep(&self, token: &AccessToken) {
+        let now = Utc::now();
+        let remaining = (token.expires_at() - now).to_std().unwrap_or_default();
+        let ahead = self.policy.refresh_ahead.min(remaining / 4).max(self.policy.safety_margin * 2);
+        let refresh_at = token.expires_at() - chrono::Duration::from_std(ahead).unwrap_or_default();
+        let mut local = self.local();
+        local.held = Some(Held { token: token.clone(), refresh_at });
+        local.failure = None;
+    }
+
+    /// The single flight: one caller at a time obtains a token; the ones queued behind it find it ready.
+    async fn acquire(&self, need: Need) -> Result<AccessToken, TokenError> {
+        let _gate = self.gate.lock().await;
+        if let Some(token) = self.local_meets(need, Utc::now()) {
+            return Ok(token);
+        }
+        if let Some(error) = self.recent_failure() {
+            return Err(error);
+        }
+        match self.obtain(need).await {
+            Ok(token) => {
+                self.keep(&token);
+                Ok(token)
+            }
+            Err(error) => {
+                self.local().failure = Some((Instant::now(), copy(&error)));
+                Err(error)
+            }
+        }
+    }
+
+    fn recent_failure(&self) -> Option<TokenError> {
+        let local = self.local();
+        let (at, error) = local.failure.as_ref()?;
+        (at.elapsed() < self.policy.failure_cooldown).then(|| copy(error))
+    }
+
+    /// From the store, or fetched by us under the fleet lock, or fetched by us after waiting for the holder.
+    async fn obtain(&self, need: Need) -> Result<AccessToken, TokenError> {
+        match self.store.get().await {
+            Ok(Some(token)) if self.acceptable(&token, need) => return Ok(token),
+            Ok(_) => {}
+            Err(error) => {
+                self.store_failed(&error);
+                return self.fetch_and_share().await;
+            }
+        }
+        let owner = uuid::Uuid::new_v4().to_string();
+        match self.store.try_lock(&owner, self.policy.lock_lease).await {
+            Ok(true) => return self.fetch_under_lock(&owner, need).await,
+            Ok(false) => {}
+            Err(error) => {
+                self.store_failed(&error);
+                return self.fetch_and_share().await;
+            }
+        }
+        let give_up = Instant::now() + self.policy.lock_wait;
+        while Instant::now() < give_up {
+            tokio::time::sleep(self.policy.poll_interval).await;
+            match self.store.get().await {
+                Ok(Some(token)) if self.acceptable(&token, need) => return Ok(token),
+                Ok(_) => {}
+                Err(error) => {
+                    self.store_failed(&error);
+                    return self.fetch_and_share().await;
+                }
+            }
+        }
+        tracing::warn!("no shared token after waiting for the fetch lock holder; fetching one ourselves");
+        match self.store.try_lock(&owner, self.policy.lock_lease).await {
+            Ok(true) => self.fetch_under_lock(&owner, need).await,
+            _ => self.fetch_and_share().await,
+        }
+    }
+
+    async fn fetch_under_lock(&self, owner: &str, need: Need) -> Result<AccessToken, TokenError> {
+        // The previous holder may have shared its token between our look and our lock.
+        let result = match self.store.get().await {
+            Ok(Some(token)) if self.acceptable(&token, need) => Ok(token),
+            _ => self.fetch_and_share().await,
+        };
+        if let Err(error) = self.store.unlock(owner).await {
+            self.store_failed(&error);
+        }
+        result
+    }
+
+    async fn fetch_and_share(&self) -> Result<AccessToken, TokenError> {
+        PartnerMetrics::bump(&self.metrics.token_fetches);
+        let token = self.provider.fetch().await?;
+        if !token.usable_at(Utc::now(), self.policy.safety_margin * 2) {
+            return Err(TokenError::Malformed(anyhow!("new token expires within twice the safety margin")));
+        }
+        if let Err(error) = self.store.put(&token).await {
+            self.store_failed(&error);
+        }
+        Ok(token)
+    }
+}
+
+/// `TokenError` is not `Clone` (its sources are `anyhow`); this keeps the variant and the message.
+fn copy(error: &TokenError) -> TokenError {
+    match error {
+        TokenError::Rejected { error } => TokenError::Rejected { error: error.clone() },
+        TokenError::Unavailable { retry_after, source } => TokenError::Unavailable {
+            retry_after: *retry_after,
+            source: anyhow!("recent token fetch failed: {source:#}"),
+        },
+        TokenError::Malformed(source) => TokenError::Malformed(anyhow!("recent token fetch failed: {source:#}")),
+    }
+}

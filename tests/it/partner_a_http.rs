@@ -1,0 +1,155 @@
+//! The ureq adapters against the sandbox over real HTTP: token grants and refusals, partner statuses mapped to
+//! the port's errors, timeouts with a slow partner.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use farmlokal::adapters::http::{partner_agent, ClientCredentials, HttpPartnerA, HttpTokenProvider};
+use farmlokal::adapters::sandbox::{self, answers::serviceability_for, SandboxConfig, SandboxHandle};
+use farmlokal::domain::{AccessToken, Pincode};
+use farmlokal::ports::{PartnerAClient, PartnerError, TokenError, TokenProvider};
+use secrecy::SecretString;
+
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(400);
+
+pub async fn start_sandbox() -> SandboxHandle {
+    let bind = "127.0.0.1:0".parse().expect("literal address");
+    sandbox::start(SandboxConfig::default(), bind).await.expect("sandbox starts")
+}
+
+pub fn credentials_of(sandbox: &SandboxHandle) -> ClientCredentials {
+    ClientCredentials { client_id: sandbox.client_id().to_owned(), client_secret: sandbox.client_secret(), scope: None }
+}
+
+/// The HTTP token provider and partner client of the sandbox, sharing one agent.
+pub fn http_adapters(
+    sandbox: &SandboxHandle,
+    attempt_timeout: Duration,
+) -> (Arc<HttpTokenProvider>, Arc<HttpPartnerA>) {
+    let agent = partner_agent(attempt_timeout);
+    let provider = HttpTokenProvider::new(agent.clone(), sandbox.token_url(), credentials_of(sandbox));
+    let partner = HttpPartnerA::new(agent, &sandbox.partner_a_url());
+    (Arc::new(provider), Arc::new(partner))
+}
+
+fn pin() -> Pincode {
+    Pincode::parse("560001").expect("valid pincode")
+}
+
+#[tokio::test]
+async fn the_token_provider_gets_a_bearer_token_the_partner_accepts() {
+    let sandbox = start_sandbox().await;
+    let (provider, partner) = http_adapters(&sandbox, ATTEMPT_TIMEOUT);
+
+    let token = provider.fetch().await.expect("token");
+    let answer = partner.serviceability(&token, &pin()).await.expect("answer");
+
+    assert!(token.expires_at() > chrono::Utc::now() + chrono::Duration::seconds(3500));
+    assert_eq!(answer, serviceability_for(&pin()));
+    assert_eq!((sandbox.tokens_issued(), sandbox.partner().requests()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_rejected_as_invalid_client() {
+    let sandbox = start_sandbox().await;
+    let mut credentials = credentials_of(&sandbox);
+    credentials.client_secret = SecretString::from("wrong".to_owned());
+    let provider = HttpTokenProvider::new(partner_agent(ATTEMPT_TIMEOUT), sandbox.token_url(), credentials);
+
+    let result = provider.fetch().await;
+
+    assert!(matches!(result, Err(TokenError::Rejected { ref error }) if error == "invalid_client"), "{result:?}");
+}
+
+#[tokio::test]
+async fn token_endpoint_429_and_503_are_unavailable_with_retry_after() {
+    let sandbox = start_sandbox().await;
+    let (provider, _) = http_adapters(&sandbox, ATTEMPT_TIMEOUT);
+    sandbox.token_endpoint().set_rate_limit(0.0, Duration::from_secs(2));
+    sandbox.token_endpoint().fail_next(1, 429);
+
+    let limited = provider.fetch().await;
+    sandbox.token_endpoint().fail_next(1, 503);
+    let failed = provider.fetch().await;
+
+    assert!(
+        matches!(limited, Err(TokenError::Unavailable { retry_after: Some(d), .. }) if d == Duration::from_secs(2))
+    );
+    assert!(matches!(failed, Err(TokenError::Unavailable { retry_after: None, .. })), "{failed:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_or_revoked_token_is_unauthorized() {
+    let sandbox = start_sandbox().await;
+    let (provider, partner) = http_adapters(&sandbox, ATTEMPT_TIMEOUT);
+    let forged =
+        AccessToken::new(SecretString::from("forged".to_owned()), chrono::Utc::now() + chrono::Duration::hours(1));
+    let token = provider.fetch().await.expect("token");
+    sandbox.revoke_all_tokens();
+
+    let forged_result = partner.serviceability(&forged, &pin()).await;
+    let revoked_result = partner.serviceability(&token, &pin()).await;
+
+    assert!(matches!(forged_result, Err(PartnerError::Unauthorized)));
+    assert!(matches!(revoked_result, Err(PartnerError::Unauthorized)));
+    assert_eq!(sandbox.partner_unauthorized(), 2);
+}
+
+#[tokio::test]
+async fn partner_statuses_map_to_typed_errors() {
+    let sandbox = start_sandbox().await;
+    let (provider, partner) = http_adapters(&sandbox, ATTEMPT_TIMEOUT);
+    let token = provider.fetch().await.expect("token");
+    sandbox.partner().set_rate_limit(0.0, Duration::from_secs(3));
+
+    let mut seen = Vec::new();
+    for status in [429, 503, 500, 404, 400] {
+        sandbox.partner().fail_next(1, status);
+        seen.push(partner.serviceability(&token, &pin()).await);
+    }
+
+    assert!(matches!(seen[0], Err(PartnerError::RateLimited { retry_after: Some(d) }) if d == Duration::from_secs(3)));
+    assert!(matches!(seen[1], Err(PartnerError::Unavailable { status: 503 })));
+    assert!(matches!(seen[2], Err(PartnerError::Unavailable { status: 500 })));
+    assert!(matches!(seen[3], Err(PartnerError::Rejected { status: 404 })));
+    assert!(matches!(seen[4], Err(PartnerError::Rejected { status: 400 })));
+}
+
+#[tokio::test]
+async fn a_slow_partner_times_out_within_the_attempt_timeout() {
+    let sandbox = start_sandbox().await;
+    let (provider, partner) = http_adapters(&sandbox, Duration::from_millis(300));
+    let token = provider.fetch().await.expect("token");
+    sandbox.partner().set_latency(Duration::from_secs(2));
+
+    let started = Instant::now();
+    let result = partner.serviceability(&token, &pin()).await;
+
+    assert!(matches!(result, Err(PartnerError::Timeout)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_is_unavailable() {
+    let sandbox = start_sandbox().await;
+    let (provider, _) = http_adapters(&sandbox, Duration::from_millis(300));
+    sandbox.token_endpoint().set_latency(Duration::from_secs(2));
+
+    let result = provider.fetch().await;
+
+    assert!(matches!(result, Err(TokenError::Unavailable { .. })), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_partner_is_a_connection_error() {
+    let sandbox = start_sandbox().await;
+    let (provider, _) = http_adapters(&sandbox, ATTEMPT_TIMEOUT);
+    let token = provider.fetch().await.expect("token");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let url = url::Url::parse(&format!("http://{closed}/")).expect("url");
+    let partner = HttpPartnerA::new(partner_agent(ATTEMPT_TIMEOUT), &url);
+
+    let result = partner.serviceability(&token, &pin()).await;
+
+    assert!(matches!(result, Err(PartnerError::Connection(_))), "{result:?}");
+}
