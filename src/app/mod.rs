@@ -1,4 +1,12 @@
 //! Use cases, the HTTP API, configuration and wiring.
 
+pub mod catalogue;
+pub mod cli;
+pub mod config;
 pub mod delivery;
+pub mod http;
+pub mod server;
+pub mod single_flight;
+pub mod state;
 pub mod tokens;
+pub mod wiring;

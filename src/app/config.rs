@@ -1,0 +1,171 @@
+//! Configuration: `farmlokal serve` flags, each also read from its `FARMLOKAL_*` environment variable, parsed
+//! and validated before anything binds. Nothing set gives the embedded default: in-memory catalogue, cache and
+//! ledger, and the built-in partner sandbox.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::IpNet;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::domain::retry::RetryPolicy;
+use crate::domain::webhook::WebhookSecret;
+
+fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+fn webhook_secret(raw: &str) -> Result<WebhookSecret, String> {
+    WebhookSecret::parse(raw).map_err(|e| e.to_string())
+}
+
+fn millis(raw: &str) -> Result<Duration, String> {
+    raw.parse::<u64>().map(Duration::from_millis).map_err(|e| format!("milliseconds: {e}"))
+}
+
+fn seconds(raw: &str) -> Result<Duration, String> {
+    raw.parse::<u64>().map(Duration::from_secs).map_err(|e| format!("seconds: {e}"))
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `farmlokal serve` reads.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Listen address.
+    #[arg(long, env = "FARMLOKAL_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// MySQL URL of the catalogue; unset keeps the catalogue in memory.
+    #[arg(long, env = "FARMLOKAL_MYSQL_URL", value_parser = secret, hide_env_values = true)]
+    pub mysql_url: Option<SecretString>,
+
+    /// MySQL URL of a read replica for catalogue reads; defaults to the main URL.
+    #[arg(long, env = "FARMLOKAL_MYSQL_READ_URL", value_parser = secret, hide_env_values = true)]
+    pub mysql_read_url: Option<SecretString>,
+
+    /// Redis URL for the cache, tokens, rate limit and webhook ledger; unset keeps them in memory.
+    #[arg(long, env = "FARMLOKAL_REDIS_URL", value_parser = secret, hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+
+    /// Prefix of every Redis key.
+    #[arg(long, env = "FARMLOKAL_REDIS_PREFIX", default_value = "farmlokal:")]
+    pub redis_prefix: String,
+
+    /// OAuth2 token endpoint of partner A; unset starts the built-in sandbox.
+    #[arg(long, env = "FARMLOKAL_OAUTH_TOKEN_URL")]
+    pub oauth_token_url: Option<Url>,
+
+    /// OAuth2 client id (HTTP Basic user).
+    #[arg(long, env = "FARMLOKAL_OAUTH_CLIENT_ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// OAuth2 client secret (HTTP Basic password).
+    #[arg(long, env = "FARMLOKAL_OAUTH_CLIENT_SECRET", value_parser = secret, hide_env_values = true)]
+    pub oauth_client_secret: Option<SecretString>,
+
+    /// OAuth2 scope to request.
+    #[arg(long, env = "FARMLOKAL_OAUTH_SCOPE")]
+    pub oauth_scope: Option<String>,
+
+    /// Partner A base URL; unset starts the built-in sandbox.
+    #[arg(long, env = "FARMLOKAL_PARTNER_A_URL")]
+    pub partner_a_url: Option<Url>,
+
+    /// Timeout of one partner A attempt, in milliseconds.
+    #[arg(long, env = "FARMLOKAL_PARTNER_A_TIMEOUT_MS", default_value = "800", value_parser = millis)]
+    pub partner_a_timeout: Duration,
+
+    /// Deadline of all partner A attempts together, in milliseconds.
+    #[arg(long, env = "FARMLOKAL_PARTNER_A_DEADLINE_MS", default_value = "3000", value_parser = millis)]
+    pub partner_a_deadline: Duration,
+
+    /// Comma-separated `whsec_...` secrets partner B signs with; unset uses a development secret printed at start.
+    #[arg(long, env = "FARMLOKAL_WEBHOOK_SECRETS", value_delimiter = ',', value_parser = webhook_secret, hide_env_values = true)]
+    pub webhook_secrets: Vec<WebhookSecret>,
+
+    /// Secret that signs page cursors; share it across instances. Unset: random per process, with a warning.
+    #[arg(long, env = "FARMLOKAL_CURSOR_SECRET", value_parser = secret, hide_env_values = true)]
+    pub cursor_secret: Option<SecretString>,
+
+    /// Requests per minute per client IP; 0 disables the limit.
+    #[arg(long, env = "FARMLOKAL_RATE_LIMIT_PER_MINUTE", default_value = "100")]
+    pub rate_limit_per_minute: u32,
+
+    /// Comma-separated CIDRs of proxies whose `X-Forwarded-For` is trusted.
+    #[arg(long, env = "FARMLOKAL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// How long a listing page stays fresh in the cache, in seconds.
+    #[arg(long = "cache-ttl-secs", env = "FARMLOKAL_CACHE_TTL_SECS", default_value = "60", value_parser = seconds)]
+    pub cache_ttl: Duration,
+
+    /// Size of the generated in-memory catalogue.
+    #[arg(long, env = "FARMLOKAL_SAMPLE_PRODUCTS", default_value = "10000")]
+    pub sample_products: u64,
+
+    /// Longest time one request may take before it is answered 504, in milliseconds.
+    #[arg(long, env = "FARMLOKAL_REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
+    pub request_timeout: Duration,
+
+    /// Comma-separated origins allowed by CORS (`*` for any); empty sends no CORS headers.
+    #[arg(long, env = "FARMLOKAL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "FARMLOKAL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The retry policy of partner A calls.
+    pub fn partner_retry(&self) -> RetryPolicy {
+        RetryPolicy::new(self.partner_a_timeout, self.partner_a_deadline)
+    }
+
+    /// Checks rules that span several settings.
+    ///
+    /// # Errors
+    /// A message naming the setting that is wrong.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.partner_a_timeout.is_zero(), "FARMLOKAL_PARTNER_A_TIMEOUT_MS must be positive");
+        anyhow::ensure!(
+            self.partner_a_deadline >= self.partner_a_timeout,
+            "FARMLOKAL_PARTNER_A_DEADLINE_MS must be at least FARMLOKAL_PARTNER_A_TIMEOUT_MS"
+        );
+        anyhow::ensure!(!self.cache_ttl.is_zero(), "FARMLOKAL_CACHE_TTL_SECS must be positive");
+        anyhow::ensure!(!self.redis_prefix.is_empty(), "FARMLOKAL_REDIS_PREFIX must not be empty");
+        anyhow::ensure!(
+            self.oauth_token_url.is_some() == self.partner_a_url.is_some(),
+            "set FARMLOKAL_OAUTH_TOKEN_URL and FARMLOKAL_PARTNER_A_URL together (or neither, for the sandbox)"
+        );
+        if self.oauth_token_url.is_some() {
+            anyhow::ensure!(
+                self.oauth_client_id.is_some() && self.oauth_client_secret.is_some(),
+                "FARMLOKAL_OAUTH_CLIENT_ID and FARMLOKAL_OAUTH_CLIENT_SECRET are required with a real token URL"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A URL with its password replaced, for logs.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparsable url>".to_owned(),
+    }
+}

@@ -1,0 +1,51 @@
+//! Cross-cutting HTTP behaviour: request ids and tracing spans, request metrics, and problem+json for the
+//! errors poem raises itself.
+
+use std::time::Instant;
+
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::OperationId;
+use tracing::Instrument;
+
+use super::problem;
+
+/// The request id header, taken from the caller when sent, otherwise generated.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Accepts a caller's request id only when it is short and printable, so logs cannot be forged with it.
+fn caller_request_id(request: &Request) -> Option<String> {
+    let value = request.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let valid = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    valid.then(|| value.to_owned())
+}
+
+/// Wraps every request: a span with its id, the id on the response, problem+json for poem's own errors, and
+/// a duration histogram by operation and status.
+pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+    let request_id = caller_request_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
+    let started = Instant::now();
+    let mut response = match next.call(request).instrument(span.clone()).await {
+        Ok(response) => response.into_response(),
+        Err(error) => {
+            let operation = error.data::<OperationId>().copied();
+            let mut response = span.in_scope(|| problem::from_poem_error(&error)).into_poem_response();
+            if let Some(operation) = operation {
+                response.set_data(operation);
+            }
+            response
+        }
+    };
+    let status = response.status();
+    let operation = response.data::<OperationId>().map_or("unmatched", |id| id.0);
+    let elapsed = started.elapsed();
+    metrics::histogram!("farmlokal_http_request_duration_seconds", "operation" => operation, "status" => status.as_str().to_owned())
+        .record(elapsed.as_secs_f64());
+    span.in_scope(|| tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done"));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,58 @@
+//! The HTTP layer: poem-openapi operations, their DTOs, problem+json errors and middleware.
+
+pub mod dto;
+pub mod middleware;
+pub mod ops;
+pub mod payload;
+pub mod problem;
+pub mod products;
+
+use std::sync::Arc;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::app::state::AppState;
+
+/// Groups of operations in the docs.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Products and categories.
+    Catalogue,
+    /// Delivery estimates from the logistics partner.
+    Delivery,
+    /// Signed events from partners.
+    Webhooks,
+    /// Health and metrics.
+    Operations,
+}
+
+type Apis = (products::ProductsApi, ops::OpsApi);
+
+/// The OpenAPI service over every operation, described for SDK generators.
+pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
+    let apis = (products::ProductsApi { state: state.clone() }, ops::OpsApi { state });
+    OpenApiService::new(apis, "FarmLokal API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Hyperlocal marketplace backend: a product catalogue with cursor pagination, filters and search, \
+             delivery estimates, and partner webhooks. Every error is RFC 9457 problem+json with a stable `code`; \
+             every response carries `X-Request-Id`.",
+        )
+        .server("/")
+}
+
+/// The complete HTTP application for one service.
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    // Install the metrics recorder before the first request records anything.
+    let _ = ops::prometheus();
+    let service = api_service(state);
+    let docs = service.swagger_ui();
+    let spec_json = service.spec_endpoint();
+    let spec_yaml = service.spec_endpoint_yaml();
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/", service)
+        .around(middleware::observe)
+}

@@ -1,0 +1,302 @@
+//! `GET /products`, `GET /products/{id}` and `GET /categories`.
+
+use std::sync::Arc;
+
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, OpenApi};
+
+use super::dto::{CategoryList, ProductDto, ProductPage};
+use super::payload::JsonBytes;
+use super::problem::{Problem, ProblemCode};
+use super::ApiTags;
+use crate::app::catalogue::{CachedBody, CatalogueError};
+use crate::app::state::AppState;
+use crate::domain::{ProductId, RawProductQuery};
+
+/// Sort orders of `GET /products`. A leading `-` means descending; ties are broken by `id` in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum SortOrder {
+    /// Newest first (the default).
+    #[oai(rename = "-created_at")]
+    NewestFirst,
+    /// Oldest first.
+    #[oai(rename = "created_at")]
+    OldestFirst,
+    /// Cheapest first.
+    #[oai(rename = "price")]
+    PriceAscending,
+    /// Most expensive first.
+    #[oai(rename = "-price")]
+    PriceDescending,
+    /// By name, A to Z (byte order).
+    #[oai(rename = "name")]
+    NameAscending,
+    /// By name, Z to A (byte order).
+    #[oai(rename = "-name")]
+    NameDescending,
+}
+
+impl SortOrder {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::NewestFirst => "-created_at",
+            Self::OldestFirst => "created_at",
+            Self::PriceAscending => "price",
+            Self::PriceDescending => "-price",
+            Self::NameAscending => "name",
+            Self::NameDescending => "-name",
+        }
+    }
+}
+
+/// Answers of `GET /products`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "list_bad_request")]
+pub enum ListProductsResponse {
+    /// A page of products. `X-Cache` says whether it came from the cache (`HIT`), the store (`MISS`), or a
+    /// recently expired copy served because the store is failing (`STALE`).
+    #[oai(status = 200)]
+    Ok(
+        JsonBytes<ProductPage>,
+        /// `HIT`, `MISS` or `STALE`.
+        #[oai(header = "X-Cache")]
+        String,
+        /// Entity tag of this page; send it back as `If-None-Match`.
+        #[oai(header = "ETag")]
+        String,
+        /// `<url>; rel="next"` when a next page exists.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
+    /// The page has not changed since the `If-None-Match` tag.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+    /// A parameter breaks its rule (`invalid_query`) or the cursor is not valid for this query (`invalid_cursor`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Too many requests from this client (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// The catalogue store is failing and no recent copy of this page exists (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+fn list_bad_request(error: poem::Error) -> ListProductsResponse {
+    ListProductsResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
+}
+
+/// Answers of `GET /products/{id}`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "get_bad_request")]
+pub enum GetProductResponse {
+    /// The product.
+    #[oai(status = 200)]
+    Ok(Json<ProductDto>),
+    /// The id is not a positive integer (`invalid_query`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No product has this id (`not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Too many requests from this client (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// The catalogue store is failing (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+fn get_bad_request(error: poem::Error) -> GetProductResponse {
+    GetProductResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
+}
+
+/// Answers of `GET /categories`.
+#[derive(ApiResponse)]
+pub enum CategoriesResponse {
+    /// Every category with its product count.
+    #[oai(status = 200)]
+    Ok(JsonBytes<CategoryList>, #[oai(header = "X-Cache")] String),
+    /// Too many requests from this client (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// The catalogue store is failing (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+/// Seconds a client should wait after a 503 from the catalogue.
+const STORE_RETRY_AFTER_SECS: u64 = 5;
+
+fn example_category() -> Option<String> {
+    Some("vegetables".into())
+}
+fn example_min_price() -> Option<u64> {
+    Some(2000)
+}
+fn example_max_price() -> Option<u64> {
+    Some(10000)
+}
+fn example_q() -> Option<String> {
+    Some("organic tomato".into())
+}
+fn example_sort() -> Option<SortOrder> {
+    Some(SortOrder::PriceAscending)
+}
+fn example_limit() -> Option<u32> {
+    Some(20)
+}
+fn example_cursor() -> Option<String> {
+    Some("MTcwNDA2NzIwMAAxAKdGcNM8a1vL0l0o_wJ3tlI".into())
+}
+fn example_etag() -> Option<String> {
+    Some("\"5f2b7c1e9a0d4c3b8e6f1a2b3c4d5e6f\"".into())
+}
+fn example_id() -> u64 {
+    1
+}
+
+/// Whether an `If-None-Match` header matches an entity tag (RFC 9110 weak comparison).
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    if_none_match.split(',').any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
+}
+
+/// The catalogue endpoints.
+pub struct ProductsApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi]
+impl ProductsApi {
+    /// List products
+    ///
+    /// Products matching every given filter, in the requested order, one page at a time. Follow `next_cursor`
+    /// (or the `Link` header) for the next page; walking every page yields each matching product exactly once.
+    #[oai(path = "/products", method = "get", operation_id = "listProducts", tag = "ApiTags::Catalogue")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_products(
+        &self,
+        /// Only products of this category slug.
+        #[oai(validator(pattern = "^[a-z0-9-]{1,32}$"), example = "example_category")]
+        category: Query<Option<String>>,
+        /// Only products costing at least this many paise.
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")), example = "example_min_price")]
+        min_price: Query<Option<u64>>,
+        /// Only products costing at most this many paise (must not be below `min_price`).
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")), example = "example_max_price")]
+        max_price: Query<Option<u64>>,
+        /// Full-text search in name and description: every word (two or more letters or digits) must start a
+        /// word of the product.
+        #[oai(validator(min_length = 2, max_length = 100), example = "example_q")]
+        q: Query<Option<String>>,
+        /// Sort order; default `-created_at`.
+        #[oai(example = "example_sort")]
+        sort: Query<Option<SortOrder>>,
+        /// Page size, 1 to 100; default 20.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")), example = "example_limit")]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page, with the same filters and sort.
+        #[oai(validator(max_length = 512), example = "example_cursor")]
+        cursor: Query<Option<String>>,
+        /// An `ETag` from an earlier answer; a match gives 304.
+        #[oai(name = "If-None-Match", example = "example_etag")]
+        if_none_match: Header<Option<String>>,
+    ) -> ListProductsResponse {
+        let raw = RawProductQuery {
+            category: category.0,
+            min_price: min_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
+            max_price: max_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
+            q: q.0,
+            sort: sort.0.map(|s| s.as_str().to_owned()),
+            limit: limit.0.map(i64::from),
+            cursor: cursor.0,
+        };
+        match self.state.catalogue.list(&raw).await {
+            Ok(page) => {
+                if if_none_match.0.as_deref().is_some_and(|tag| etag_matches(tag, &page.etag)) {
+                    return ListProductsResponse::NotModified(page.etag);
+                }
+                let link = page.next_cursor.as_deref().map(|cursor| next_link(&raw, cursor));
+                let CachedBody { body, etag, cache, .. } = page;
+                ListProductsResponse::Ok(JsonBytes::new(body), cache.as_str().to_owned(), etag, link)
+            }
+            Err(error @ CatalogueError::Unavailable(_)) => {
+                ListProductsResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS)
+            }
+            Err(error) => ListProductsResponse::BadRequest(Json((&error).into())),
+        }
+    }
+
+    /// Get one product
+    ///
+    /// The product with this id, read live (stock is current).
+    #[oai(path = "/products/:id", method = "get", operation_id = "getProduct", tag = "ApiTags::Catalogue")]
+    async fn get_product(
+        &self,
+        /// The product id.
+        #[oai(validator(minimum(value = "1")), example = "example_id")]
+        id: Path<u64>,
+    ) -> GetProductResponse {
+        let Ok(id) = ProductId::new(id.0) else {
+            return GetProductResponse::NotFound(Json((&CatalogueError::NotFound).into()));
+        };
+        match self.state.catalogue.get(id).await {
+            Ok(product) => GetProductResponse::Ok(Json(ProductDto::from(&product))),
+            Err(error @ CatalogueError::NotFound) => GetProductResponse::NotFound(Json((&error).into())),
+            Err(error) => GetProductResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
+        }
+    }
+
+    /// List categories
+    ///
+    /// Every category that has products, ordered by slug, with its product count.
+    #[oai(path = "/categories", method = "get", operation_id = "listCategories", tag = "ApiTags::Catalogue")]
+    async fn list_categories(&self) -> CategoriesResponse {
+        match self.state.catalogue.categories().await {
+            Ok(list) => CategoriesResponse::Ok(JsonBytes::new(list.body), list.cache.as_str().to_owned()),
+            Err(error) => CategoriesResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
+        }
+    }
+}
+
+/// The relative URL of the next page: the same query with the new cursor, parameters in canonical order.
+fn next_link(raw: &RawProductQuery, cursor: &str) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(c) = &raw.category {
+        pairs.push(("category", c.clone()));
+    }
+    if let Some(p) = raw.min_price {
+        pairs.push(("min_price", p.to_string()));
+    }
+    if let Some(p) = raw.max_price {
+        pairs.push(("max_price", p.to_string()));
+    }
+    if let Some(q) = &raw.q {
+        pairs.push(("q", q.clone()));
+    }
+    if let Some(s) = &raw.sort {
+        pairs.push(("sort", s.clone()));
+    }
+    if let Some(l) = raw.limit {
+        pairs.push(("limit", l.to_string()));
+    }
+    pairs.push(("cursor", cursor.to_owned()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!("</products?{query}>; rel=\"next\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_tags_weakly_and_accepts_lists_and_star() {
+        assert!(etag_matches("\"a\"", "\"a\""));
+        assert!(etag_matches("W/\"a\"", "\"a\""));
+        assert!(etag_matches("\"b\", \"a\"", "\"a\""));
+        assert!(etag_matches("*", "\"a\""));
+        assert!(!etag_matches("\"b\"", "\"a\""));
+    }
+}

@@ -1,0 +1,125 @@
+//! The one place that turns configuration into adapters: MySQL or memory for the catalogue, Redis or memory for
+//! the shared state, real partner URLs or the built-in sandbox.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+
+use super::config::{redact_url, Config};
+use super::state::{AppBuilder, Backends, Settings};
+use crate::adapters::http::partner_a::HttpPartnerA;
+use crate::adapters::http::token_provider::{ClientCredentials, HttpTokenProvider};
+use crate::adapters::http::partner_agent;
+use crate::adapters::memory::product_repository::MemoryProductRepository;
+use crate::adapters::mysql::migrations::migrate;
+use crate::adapters::mysql::repository::MysqlProductRepository;
+use crate::adapters::redis::cache::RedisCache;
+use crate::adapters::redis::event_ledger::RedisEventLedger;
+use crate::adapters::redis::rate_limiter::RedisRateLimiter;
+use crate::adapters::redis::token_store::RedisTokenStore;
+use crate::adapters::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::domain::webhook::WebhookSecret;
+
+/// The development webhook secret used when none is configured. Printed at start; never for production.
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_ZmFybWxva2FsLWRldmVsb3BtZW50LXNlY3JldA==";
+
+/// Adapters chosen from configuration, plus what must live as long as the service (the sandbox).
+pub struct Wired {
+    pub builder: AppBuilder,
+    pub sandbox: Option<SandboxHandle>,
+}
+
+/// Builds every adapter the configuration asks for. Never fails because MySQL or Redis is down: the service
+/// starts, serves what it can and reports the rest through readiness.
+///
+/// # Errors
+/// Invalid configuration, or a sandbox that cannot bind.
+pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
+    config.validate()?;
+    let cursor_secret = match &config.cursor_secret {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+        None => {
+            tracing::warn!("FARMLOKAL_CURSOR_SECRET is not set: cursors are signed with a random per-process key and will not work across instances or restarts");
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
+    let webhook_secrets = if config.webhook_secrets.is_empty() {
+        tracing::warn!(secret = DEV_WEBHOOK_SECRET, "FARMLOKAL_WEBHOOK_SECRETS is not set: using the development webhook secret");
+        vec![WebhookSecret::parse(DEV_WEBHOOK_SECRET).context("development webhook secret")?]
+    } else {
+        config.webhook_secrets.clone()
+    };
+    let settings = Settings::from_config(config, cursor_secret, webhook_secrets);
+    let mut builder = AppBuilder::in_memory(settings);
+    let mut backends = Backends::default();
+
+    match &config.mysql_url {
+        Some(url) => {
+            let url = url.expose_secret();
+            backends.catalogue = redact_url(url);
+            if let Err(error) = migrate(url).await {
+                tracing::error!(error = format!("{error:#}"), "migrations did not run; MySQL is down or refused them");
+            }
+            let read_url = config.mysql_read_url.as_ref().map(|u| u.expose_secret().to_owned());
+            let repository = MysqlProductRepository::new(url, read_url.as_deref()).context("MySQL configuration")?;
+            builder = builder.products(Arc::new(repository));
+            tracing::info!(write = %backends.catalogue, read = %read_url.as_deref().map_or_else(|| "same".into(), redact_url), "catalogue on MySQL");
+        }
+        None => {
+            backends.catalogue = "memory".into();
+            let count = config.sample_products;
+            let repository = tokio::task::spawn_blocking(move || MemoryProductRepository::sample(count))
+                .await
+                .context("building the sample catalogue")?;
+            tracing::info!(products = count, "catalogue in memory (generated sample)");
+            builder = builder.products(Arc::new(repository));
+        }
+    }
+
+    match &config.redis_url {
+        Some(url) => {
+            let url = url.expose_secret();
+            backends.redis = Some(redact_url(url));
+            let pool = crate::adapters::redis::pool(url).await.context("Redis configuration")?;
+            let prefix = config.redis_prefix.as_str();
+            builder = builder
+                .cache(Arc::new(RedisCache::new(pool.clone(), prefix)))
+                .token_store(Arc::new(RedisTokenStore::new(pool.clone(), prefix)))
+                .rate_limiter(Arc::new(RedisRateLimiter::new(pool.clone(), prefix)))
+                .event_ledger(Arc::new(RedisEventLedger::new(pool, prefix)));
+            tracing::info!(url = %redact_url(url), prefix, "cache, tokens, rate limit and webhook ledger on Redis");
+        }
+        None => tracing::info!("cache, tokens, rate limit and webhook ledger in memory (single instance only)"),
+    }
+
+    let agent = partner_agent(config.partner_a_timeout);
+    let (token_url, partner_url, credentials, sandbox) = match (&config.oauth_token_url, &config.partner_a_url) {
+        (Some(token_url), Some(partner_url)) => {
+            let credentials = ClientCredentials {
+                client_id: config.oauth_client_id.clone().unwrap_or_default(),
+                client_secret: config.oauth_client_secret.clone().unwrap_or_else(|| String::new().into()),
+                scope: config.oauth_scope.clone(),
+            };
+            (token_url.clone(), partner_url.clone(), credentials, None)
+        }
+        _ => {
+            let sandbox_config = SandboxConfig::default();
+            let credentials = ClientCredentials {
+                client_id: sandbox_config.client_id.clone(),
+                client_secret: sandbox_config.client_secret.clone(),
+                scope: config.oauth_scope.clone(),
+            };
+            let handle = sandbox::start(sandbox_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            tracing::info!(address = %handle.addr(), "partner A and its OAuth2 server: built-in sandbox");
+            (handle.token_url(), handle.partner_a_url(), credentials, Some(handle))
+        }
+    };
+    tracing::info!(token_url = %token_url, partner_a = %partner_url, "partner A endpoints");
+    builder = builder
+        .token_provider(Arc::new(HttpTokenProvider::new(agent.clone(), token_url, credentials)))
+        .partner_a(Arc::new(HttpPartnerA::new(agent, &partner_url)))
+        .backends(backends);
+    Ok(Wired { builder, sandbox })
+}
