@@ -41,7 +41,26 @@ const MAX_CONNECTIONS: u32 = 16;
 /// When `url` is not a Redis URL.
 pub async fn pool(url: &str) -> anyhow::Result<RedisPool> {
     let manager = RedisConnectionManager::new(url).context("invalid Redis URL")?;
-    Ok(bb8::Pool::builder().max_size(MAX_CONNECTIONS).connection_timeout(CONNECTION_TIMEOUT).build_unchecked(manager))
+    Ok(bb8::Pool::builder()
+        .max_size(MAX_CONNECTIONS)
+        .connection_timeout(CONNECTION_TIMEOUT)
+        .error_sink(Box::new(LogConnectErrors))
+        .build_unchecked(manager))
+}
+
+/// Logs why connecting failed: a checkout that times out only says "timed out"; the cause arrives here.
+#[derive(Debug, Clone, Copy)]
+struct LogConnectErrors;
+
+impl bb8::ErrorSink<redis::RedisError> for LogConnectErrors {
+    fn sink(&self, error: redis::RedisError) {
+        // Debug level: with Redis down this fires on every attempt; readiness and the callers report the outage.
+        tracing::debug!(%error, "Redis connection attempt failed");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<redis::RedisError>> {
+        Box::new(*self)
+    }
 }
 
 /// A pooled connection, within [`CONNECTION_TIMEOUT`].
