@@ -2,6 +2,7 @@
 
 pub mod http;
 pub mod memory;
+pub mod mysql;
 pub mod sample;
 pub mod redis;
 pub mod sandbox;

@@ -8,3 +8,5 @@ mod cache_contract;
 mod event_ledger_contract;
 mod rate_limiter_contract;
 mod partner_a_http;
+mod mysql_explain;
+mod product_repository_contract;

@@ -76,3 +76,22 @@ pub async fn fresh_redis_prefix(test: &str) -> Option<String> {
         }
     }
 }
+
+/// Drops a database made by `fresh_mysql_database`; failures only print (cleanup must not fail a test).
+pub async fn drop_mysql_database(url: &str) {
+    use mysql_async::prelude::Queryable;
+    let result = async {
+        let opts = mysql_async::Opts::from_url(url)?;
+        let name = opts.db_name().map(str::to_owned).unwrap_or_default();
+        anyhow::ensure!(name.starts_with("fl_db_"), "refusing to drop {name:?}: not a test database");
+        let mut conn =
+            mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>)).await?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await?;
+        conn.disconnect().await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("could not drop test database {url}: {e}");
+    }
+}

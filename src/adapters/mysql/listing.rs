@@ -1,0 +1,140 @@
+//! The SQL of a catalogue listing, built in one place so the adapter runs exactly the shapes the EXPLAIN test
+//! checks.
+//!
+//! Shape: `SELECT .. FROM products FORCE INDEX (ix) WHERE <filters> AND <keyset> ORDER BY col, id LIMIT n`.
+//! - The index is forced: with a LIMIT, walking the index of the sort is the plan that never sorts, and
+//!   leaving the choice to the optimizer lets a narrow price range flip it to a range scan plus filesort,
+//!   which is fast for that range but unpredictable under load. A price range on the created_at and name
+//!   sorts is checked inside the index (the price is its last column), so no row is read for a non-match.
+//! - Keyset predicates are written out (`col > ? OR (col = ? AND id > ?)`): MariaDB cannot use an index for
+//!   the row constructor `(col, id) > (?, ?)`.
+//! - `q` is the exception: `MATCH .. AGAINST` is answered by the FULLTEXT index, which returns matches in no
+//!   useful order, so the server reads every matching row, applies the other filters and sorts them (a
+//!   filesort of all matches) before the LIMIT. Its cost grows with the number of matches, not the page; the
+//!   terms are prefixes of at least two characters, so a very common prefix is the expensive case, and the
+//!   statement timeout bounds it.
+
+use mysql_async::Value;
+
+use crate::domain::{ListQuery, SortField, SortValue};
+
+/// The columns a product is read from, in the order `repository::product_from_row` expects.
+pub const PRODUCT_COLUMNS: &str = "id, name, description, category, price_paise, unit, stock, producer_id, \
+                                   created_at, updated_at, price_effective_at";
+
+/// A statement and its positional parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// The index that serves a listing without `q`: the one of its sort, with the category first when filtered.
+pub fn index_for(field: SortField, by_category: bool) -> &'static str {
+    match (field, by_category) {
+        (SortField::CreatedAt, false) => "ix_created",
+        (SortField::Price, false) => "ix_price",
+        (SortField::Name, false) => "ix_name",
+        (SortField::CreatedAt, true) => "ix_cat_created",
+        (SortField::Price, true) => "ix_cat_price",
+        (SortField::Name, true) => "ix_cat_name",
+    }
+}
+
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::CreatedAt => "created_at",
+        SortField::Price => "price_paise",
+        // The binary copy of the name: byte order, like `Sort::compare`.
+        SortField::Name => "name_key",
+    }
+}
+
+/// The boolean-mode search text: every term required, each as a prefix (`+tom* +org*`). Terms are letters
+/// and digits only (see `domain::search`), so they cannot carry boolean operators.
+pub fn boolean_query(terms: &[String]) -> String {
+    terms.iter().map(|t| format!("+{t}*")).collect::<Vec<_>>().join(" ")
+}
+
+/// The statement that answers `query`.
+pub fn list_statement(query: &ListQuery) -> Statement {
+    let filter = &query.filter;
+    let sort = query.sort;
+    let column = sort_column(sort.field);
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(category) = &filter.category {
+        conditions.push("category = ?".to_owned());
+        params.push(Value::from(category.as_str()));
+    }
+    if let Some(min) = filter.min_price {
+        conditions.push("price_paise >= ?".to_owned());
+        params.push(Value::from(min.paise()));
+    }
+    if let Some(max) = filter.max_price {
+        conditions.push("price_paise <= ?".to_owned());
+        params.push(Value::from(max.paise()));
+    }
+    if let Some(search) = &filter.search {
+        conditions.push("MATCH(name, description) AGAINST (? IN BOOLEAN MODE)".to_owned());
+        params.push(Value::from(boolean_query(search.terms())));
+    }
+    if let Some(after) = &query.after {
+        let value = match &after.value {
+            SortValue::CreatedAt(t) => Value::from(*t),
+            SortValue::Price(p) => Value::from(*p),
+            SortValue::Name(n) => Value::Bytes(n.as_bytes().to_vec()),
+        };
+        let op = if sort.descending { "<" } else { ">" };
+        conditions.push(format!("({column} {op} ? OR ({column} = ? AND id {op} ?))"));
+        params.extend([value.clone(), value, Value::from(after.id.get())]);
+    }
+    let index = if filter.search.is_some() {
+        String::new()
+    } else {
+        format!(" FORCE INDEX ({})", index_for(sort.field, filter.category.is_some()))
+    };
+    let where_clause =
+        if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let direction = if sort.descending { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products{index}{where_clause} ORDER BY {column} {direction}, id {direction} \
+         LIMIT {}",
+        query.fetch
+    );
+    Statement { sql, params }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CategorySlug, ProductFilter, ProductId, SearchText, Sort, SortPosition};
+
+    fn query(filter: ProductFilter, sort: Sort, after: Option<SortPosition>) -> ListQuery {
+        ListQuery { filter, sort, after, fetch: 21 }
+    }
+
+    #[test]
+    fn keyset_predicates_are_written_out_in_the_sort_direction() {
+        let id = ProductId::new(7).unwrap_or_else(|_| unreachable!());
+        let after = SortPosition { value: SortValue::Price(500), id };
+        let sort = Sort { field: SortField::Price, descending: true };
+        let s = list_statement(&query(ProductFilter::default(), sort, Some(after)));
+        assert!(s.sql.contains("(price_paise < ? OR (price_paise = ? AND id < ?))"), "{}", s.sql);
+        assert!(s.sql.contains("FORCE INDEX (ix_price)"));
+        assert!(s.sql.ends_with("ORDER BY price_paise DESC, id DESC LIMIT 21"), "{}", s.sql);
+        assert_eq!(s.params.len(), 3);
+    }
+
+    #[test]
+    fn category_picks_the_category_index_and_search_picks_none() {
+        let category = CategorySlug::parse("dairy").ok();
+        let filter = ProductFilter { category, ..ProductFilter::default() };
+        let s = list_statement(&query(filter.clone(), Sort::DEFAULT, None));
+        assert!(s.sql.contains("FORCE INDEX (ix_cat_created)"), "{}", s.sql);
+        let search = SearchText::parse("Tom org").ok();
+        let s = list_statement(&query(ProductFilter { search, ..filter }, Sort::DEFAULT, None));
+        assert!(!s.sql.contains("FORCE INDEX"));
+        assert_eq!(s.params.last(), Some(&Value::from("+tom* +org*")));
+    }
+}

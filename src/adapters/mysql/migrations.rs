@@ -1,0 +1,176 @@
+//! Versioned schema migrations, embedded in the binary and applied by `farmlokal migrate` and at serve start.
+//!
+//! Applied versions are recorded in `schema_migrations`. MariaDB commits DDL at once, so a half-applied step is
+//! never rolled back: every statement is safe to run again (`IF NOT EXISTS`), and a step is recorded only after
+//! all its statements succeeded. A `GET_LOCK` keeps several instances starting together from racing.
+//!
+//! Schema choices (both servers accept every statement):
+//! - timestamps are `BIGINT` unix seconds (UTC, whole seconds): no session time zone can shift them, and they
+//!   sort exactly like the domain's `created_at.timestamp()`;
+//! - `name` and `description` use `utf8mb4_unicode_ci` because InnoDB FULLTEXT follows the column collation and
+//!   a binary collation would make search case-sensitive (and MySQL requires one collation for all columns of a
+//!   FULLTEXT index). The API sorts names by byte order, so `name_key` is a stored `VARBINARY` copy of the name
+//!   and the name indexes are built on it: binary strings compare byte by byte with no trailing-space padding,
+//!   which is exactly `str::as_bytes().cmp`;
+//! - one composite index per (filter, sort) shape; the price is appended to the created_at and name indexes so a
+//!   price-range filter on those sorts is checked inside the index (index condition pushdown) instead of reading
+//!   every row.
+
+use anyhow::{bail, Context as _};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder};
+
+/// One schema version: statements that are each safe to re-run.
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub statements: &'static [&'static str],
+}
+
+/// The secondary indexes of `products` other than FULLTEXT: (name, columns). The seeder drops and rebuilds them
+/// around a bulk load; a unit test checks that migration 1 creates exactly these.
+pub const PRODUCT_INDEXES: [(&str, &str); 6] = [
+    ("ix_created", "created_at, id, price_paise"),
+    ("ix_price", "price_paise, id"),
+    ("ix_name", "name_key, id, price_paise"),
+    ("ix_cat_created", "category, created_at, id, price_paise"),
+    ("ix_cat_price", "category, price_paise, id"),
+    ("ix_cat_name", "category, name_key, id, price_paise"),
+];
+
+/// The FULLTEXT index behind `q`.
+pub const FULLTEXT_INDEX: (&str, &str) = ("ft_search", "name, description");
+
+/// Every migration, oldest first. Never edit an applied one: add a new version.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "catalogue and processed events",
+    statements: &[
+        "CREATE TABLE IF NOT EXISTS categories (
+            slug VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            name VARCHAR(100) NOT NULL,
+            PRIMARY KEY (slug)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+        "CREATE TABLE IF NOT EXISTS products (
+            id BIGINT UNSIGNED NOT NULL,
+            name VARCHAR(200) NOT NULL,
+            name_key VARBINARY(800) GENERATED ALWAYS AS (CAST(name AS BINARY)) STORED,
+            description TEXT NOT NULL,
+            category VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            price_paise BIGINT UNSIGNED NOT NULL,
+            unit VARCHAR(32) NOT NULL,
+            stock INT UNSIGNED NOT NULL,
+            producer_id BIGINT UNSIGNED NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            price_effective_at BIGINT NOT NULL,
+            PRIMARY KEY (id),
+            KEY ix_created (created_at, id, price_paise),
+            KEY ix_price (price_paise, id),
+            KEY ix_name (name_key, id, price_paise),
+            KEY ix_cat_created (category, created_at, id, price_paise),
+            KEY ix_cat_price (category, price_paise, id),
+            KEY ix_cat_name (category, name_key, id, price_paise),
+            FULLTEXT KEY ft_search (name, description)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+        "CREATE TABLE IF NOT EXISTS processed_events (
+            event_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            product_id BIGINT UNSIGNED NOT NULL,
+            event_type VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            processed_at BIGINT NOT NULL,
+            PRIMARY KEY (event_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    ],
+}];
+
+/// The database named in a URL, checked to be a plain identifier so it can be quoted safely.
+///
+/// # Errors
+/// When the URL does not parse, names no database, or the name is not `[A-Za-z0-9_$]{1,64}`.
+pub fn database_of(url: &str) -> anyhow::Result<(Opts, String)> {
+    let opts = Opts::from_url(url).context("not a valid mysql:// URL")?;
+    let Some(db) = opts.db_name().map(str::to_owned) else { bail!("the MySQL URL must name a database") };
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    if db.is_empty() || db.len() > 64 || !db.chars().all(plain) {
+        bail!("database name {db:?} must be 1 to 64 characters of A-Z, a-z, 0-9, _ and $");
+    }
+    Ok((opts, db))
+}
+
+/// Creates the database when missing, then applies every migration not yet recorded.
+///
+/// # Errors
+/// When the server cannot be reached, the URL is unusable, or a statement fails (the failing version is named).
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let (opts, db) = database_of(url)?;
+    let server = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
+    let mut conn = Conn::new(server).await.context("cannot connect to MySQL")?;
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        .await
+        .with_context(|| format!("cannot create database {db}"))?;
+    conn.query_drop(format!("USE `{db}`")).await?;
+    let lock = format!("farmlokal_migrate_{db}").chars().take(64).collect::<String>();
+    let got: Option<i64> = conn.exec_first("SELECT GET_LOCK(?, 60)", (lock.as_str(),)).await?;
+    if got != Some(1) {
+        bail!("another migration of {db} holds the lock for over 60 s");
+    }
+    let result = apply_pending(&mut conn).await;
+    let _: Option<i64> = conn.exec_first("SELECT RELEASE_LOCK(?)", (lock.as_str(),)).await?;
+    conn.disconnect().await?;
+    result
+}
+
+async fn apply_pending(conn: &mut Conn) -> anyhow::Result<()> {
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INT UNSIGNED NOT NULL,
+            name VARCHAR(200) NOT NULL,
+            applied_at BIGINT NOT NULL,
+            PRIMARY KEY (version)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    )
+    .await?;
+    let applied: Vec<u32> = conn.query("SELECT version FROM schema_migrations").await?;
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        for statement in migration.statements {
+            conn.query_drop(*statement)
+                .await
+                .with_context(|| format!("migration {} ({}) failed", migration.version, migration.name))?;
+        }
+        conn.exec_drop(
+            "INSERT IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, UNIX_TIMESTAMP())",
+            (migration.version, migration.name),
+        )
+        .await?;
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_one_creates_exactly_the_indexes_the_seeder_rebuilds() {
+        let products = MIGRATIONS[0].statements.iter().find(|s| s.contains("TABLE IF NOT EXISTS products"));
+        let products = products.copied().unwrap_or_default();
+        for (name, columns) in PRODUCT_INDEXES {
+            assert!(products.contains(&format!("KEY {name} ({columns})")), "{name} missing");
+        }
+        assert!(products.contains(&format!("FULLTEXT KEY {} ({})", FULLTEXT_INDEX.0, FULLTEXT_INDEX.1)));
+        assert_eq!(products.matches("KEY ").count(), PRODUCT_INDEXES.len() + 2, "PRIMARY + 6 + FULLTEXT");
+    }
+
+    #[test]
+    fn versions_increase() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    }
+
+    #[test]
+    fn database_names_must_be_plain_identifiers() {
+        assert!(database_of("mysql://root@127.0.0.1:3306/farmlokal").is_ok());
+        assert!(database_of("mysql://root@127.0.0.1:3306").is_err());
+        assert!(database_of("mysql://root@127.0.0.1:3306/a%60b").is_err());
+    }
+}

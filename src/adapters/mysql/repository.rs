@@ -1,0 +1,222 @@
+//! `ProductRepository` over MySQL / MariaDB with two pools: catalogue reads go to `read` (a replica when
+//! configured), writes and webhook effects to `write`.
+
+use std::future::Future;
+
+use anyhow::{anyhow, Context as _};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mysql_async::prelude::{FromValue, Queryable};
+use mysql_async::{IsolationLevel, Pool, Row, TxOpts};
+
+use super::listing::{list_statement, PRODUCT_COLUMNS};
+use super::{
+    build_pool, is_duplicate_key, repository_error, timed_out, CALL_TIMEOUT, CONNECT_TIMEOUT, STATEMENT_TIMEOUT,
+};
+
+use crate::domain::webhook::{InventoryChange, InventoryEvent};
+use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductId};
+use crate::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
+
+/// Largest number of connections each pool opens.
+const READ_POOL_MAX: usize = 32;
+const WRITE_POOL_MAX: usize = 16;
+
+/// The catalogue in MySQL. Cloning shares the pools.
+#[derive(Clone)]
+pub struct MysqlProductRepository {
+    read: Pool,
+    write: Pool,
+}
+
+impl std::fmt::Debug for MysqlProductRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MysqlProductRepository")
+    }
+}
+
+impl MysqlProductRepository {
+    /// Pools for `write_url` and `read_url` (default: the write URL). Nothing connects until first used, so the
+    /// service starts while MySQL is down and reports it through `ping`.
+    ///
+    /// # Errors
+    /// When a URL does not parse.
+    pub fn new(write_url: &str, read_url: Option<&str>) -> anyhow::Result<Self> {
+        let write = build_pool(write_url, WRITE_POOL_MAX, None).context("FARMLOKAL_MYSQL_URL")?;
+        let read = build_pool(read_url.unwrap_or(write_url), READ_POOL_MAX, Some(STATEMENT_TIMEOUT))
+            .context("FARMLOKAL_MYSQL_READ_URL")?;
+        Ok(Self { read, write })
+    }
+
+    /// Closes both pools, waiting for connections in use to come back.
+    ///
+    /// # Errors
+    /// When a connection cannot be closed cleanly.
+    pub async fn disconnect(self) -> anyhow::Result<()> {
+        self.read.disconnect().await?;
+        self.write.disconnect().await?;
+        Ok(())
+    }
+}
+
+/// Runs one repository call against a pool: a bounded wait for a connection, a bounded whole call, and
+/// driver errors translated.
+async fn with_conn<T, F, Fut>(pool: &Pool, what: &str, f: F) -> Result<T, RepositoryError>
+where
+    F: FnOnce(mysql_async::Conn) -> Fut,
+    Fut: Future<Output = Result<T, RepositoryError>>,
+{
+    let call = async {
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn()).await {
+            Ok(conn) => conn.map_err(repository_error)?,
+            Err(_) => {
+                return Err(RepositoryError::Unavailable(anyhow!("no MySQL connection within {CONNECT_TIMEOUT:?}")))
+            }
+        };
+        f(conn).await
+    };
+    tokio::time::timeout(CALL_TIMEOUT, call).await.unwrap_or_else(|_| Err(timed_out(what)))
+}
+
+fn column<T: FromValue>(row: &mut Row, index: usize, name: &str) -> anyhow::Result<T> {
+    match row.take_opt::<T, usize>(index) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(anyhow!("column {name} holds an unexpected value: {e}")),
+        None => Err(anyhow!("column {name} is missing")),
+    }
+}
+
+fn timestamp(seconds: i64, name: &str) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::from_timestamp(seconds, 0).ok_or_else(|| anyhow!("{name} {seconds} is out of range"))
+}
+
+/// Reads a row of [`PRODUCT_COLUMNS`] into a validated product.
+///
+/// # Errors
+/// When a column is missing or breaks a domain rule (the database holds something the API cannot show).
+pub fn product_from_row(mut row: Row) -> anyhow::Result<Product> {
+    let id: u64 = column(&mut row, 0, "id")?;
+    let category: String = column(&mut row, 3, "category")?;
+    let price: u64 = column(&mut row, 4, "price_paise")?;
+    Ok(Product {
+        id: ProductId::new(id)?,
+        name: column(&mut row, 1, "name")?,
+        description: column(&mut row, 2, "description")?,
+        category: CategorySlug::parse(&category).with_context(|| format!("product {id}: category {category:?}"))?,
+        price: Money::from_paise(price).with_context(|| format!("product {id}: price"))?,
+        unit: column(&mut row, 5, "unit")?,
+        stock: column(&mut row, 6, "stock")?,
+        producer_id: column(&mut row, 7, "producer_id")?,
+        created_at: timestamp(column(&mut row, 8, "created_at")?, "created_at")?,
+        updated_at: timestamp(column(&mut row, 9, "updated_at")?, "updated_at")?,
+        price_effective_at: timestamp(column(&mut row, 10, "price_effective_at")?, "price_effective_at")?,
+    })
+}
+
+#[async_trait]
+impl ProductRepository for MysqlProductRepository {
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
+        let statement = list_statement(query);
+        with_conn(&self.read, "list", |mut conn| async move {
+            let rows: Vec<Row> = conn.exec(statement.sql, statement.params).await.map_err(repository_error)?;
+            rows.into_iter().map(|r| product_from_row(r).map_err(RepositoryError::Unknown)).collect()
+        })
+        .await
+    }
+
+    async fn get(&self, id: ProductId) -> Result<Product, RepositoryError> {
+        with_conn(&self.read, "get", |mut conn| async move {
+            let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?");
+            let row: Option<Row> = conn.exec_first(sql, (id.get(),)).await.map_err(repository_error)?;
+            product_from_row(row.ok_or(RepositoryError::NotFound)?).map_err(RepositoryError::Unknown)
+        })
+        .await
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, RepositoryError> {
+        // Counted from products (the index on category makes it an index-only scan); a category row is only
+        // needed for the display name, and a slug without one shows itself.
+        let sql = "SELECT p.category, COALESCE(MAX(c.name), p.category), COUNT(*) FROM products p \
+                   LEFT JOIN categories c ON c.slug = p.category GROUP BY p.category ORDER BY p.category";
+        with_conn(&self.read, "categories", |mut conn| async move {
+            let rows: Vec<(String, String, u64)> = conn.query(sql).await.map_err(repository_error)?;
+            rows.into_iter()
+                .map(|(slug, name, product_count)| {
+                    let slug = CategorySlug::parse(&slug).with_context(|| format!("category {slug:?}"))?;
+                    Ok(Category { slug, name, product_count })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(RepositoryError::Unknown)
+        })
+        .await
+    }
+
+    async fn apply_event(&self, event: &InventoryEvent) -> Result<ApplyOutcome, RepositoryError> {
+        let event = event.clone();
+        with_conn(&self.write, "apply_event", |mut conn| async move { apply(&mut conn, &event).await }).await
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        with_conn(&self.read, "ping", |mut conn| async move { conn.ping().await.map_err(repository_error) }).await?;
+        with_conn(&self.write, "ping", |mut conn| async move { conn.ping().await.map_err(repository_error) }).await
+    }
+}
+
+/// One transaction: record the event id (a duplicate means it was applied before), lock the product, change
+/// it, commit. Any early return drops the transaction, which rolls it back, so nothing is half-applied.
+async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<ApplyOutcome, RepositoryError> {
+    let mut options = TxOpts::default();
+    options.with_isolation_level(IsolationLevel::ReadCommitted);
+    let mut tx = conn.start_transaction(options).await.map_err(repository_error)?;
+    let product_id = event.change.product_id().get();
+    let event_type = match event.change {
+        InventoryChange::StockAdjusted { .. } => "product.stock_adjusted",
+        InventoryChange::PriceUpdated { .. } => "product.price_updated",
+    };
+    let recorded = tx
+        .exec_drop(
+            "INSERT INTO processed_events (event_id, product_id, event_type, processed_at) \
+             VALUES (?, ?, ?, UNIX_TIMESTAMP())",
+            (event.id.as_str(), product_id, event_type),
+        )
+        .await;
+    match recorded {
+        Err(e) if is_duplicate_key(&e) => {
+            tx.rollback().await.map_err(repository_error)?;
+            return Ok(ApplyOutcome::AlreadyApplied);
+        }
+        other => other.map_err(repository_error)?,
+    }
+    let current: Option<(u32, i64)> = tx
+        .exec_first("SELECT stock, price_effective_at FROM products WHERE id = ? FOR UPDATE", (product_id,))
+        .await
+        .map_err(repository_error)?;
+    let Some((stock, price_effective_at)) = current else {
+        tx.rollback().await.map_err(repository_error)?;
+        return Err(RepositoryError::NotFound);
+    };
+    match &event.change {
+        InventoryChange::StockAdjusted { delta, .. } => {
+            let stock = (i64::from(stock) + delta).clamp(0, i64::from(u32::MAX));
+            tx.exec_drop(
+                "UPDATE products SET stock = ?, updated_at = UNIX_TIMESTAMP() WHERE id = ?",
+                (stock, product_id),
+            )
+            .await
+            .map_err(repository_error)?;
+        }
+        InventoryChange::PriceUpdated { price, effective_at, .. } => {
+            if effective_at.timestamp() >= price_effective_at {
+                tx.exec_drop(
+                    "UPDATE products SET price_paise = ?, price_effective_at = ?, updated_at = UNIX_TIMESTAMP() \
+                     WHERE id = ?",
+                    (price.paise(), effective_at.timestamp(), product_id),
+                )
+                .await
+                .map_err(repository_error)?;
+            }
+        }
+    }
+    tx.commit().await.map_err(repository_error)?;
+    Ok(ApplyOutcome::Applied)
+}

@@ -1,0 +1,94 @@
+//! The listing plans: every shape `list()` sends (built by the same `listing::list_statement`) reads through an
+//! index in sort order, never the whole table (`type = ALL`) and never with a filesort. The one documented
+//! exception is `q`: the FULLTEXT index answers it and the matches are sorted (see `adapters::mysql::listing`).
+
+use farmlokal::adapters::mysql::listing::{index_for, list_statement};
+use farmlokal::adapters::sample;
+use farmlokal::domain::{CategorySlug, ListQuery, Money, ProductFilter, SearchText, Sort};
+use mysql_async::prelude::Queryable;
+use mysql_async::Row;
+
+use crate::product_repository_contract::seeded_mysql;
+use crate::support;
+
+/// Enough rows that the optimizer's cost model sees a real table.
+const PRODUCTS: u64 = 20_000;
+
+/// One line of EXPLAIN: the table access type, the index used and the Extra notes.
+#[derive(Debug)]
+struct Plan {
+    access: String,
+    key: String,
+    extra: String,
+}
+
+fn text(row: &Row, column: &str) -> String {
+    let index = row.columns_ref().iter().position(|c| c.name_str().eq_ignore_ascii_case(column));
+    index.and_then(|i| row.get_opt::<Option<String>, usize>(i)).and_then(Result::ok).flatten().unwrap_or_default()
+}
+
+async fn explain(conn: &mut mysql_async::Conn, query: &ListQuery) -> (String, Vec<Plan>) {
+    let statement = list_statement(query);
+    let rows: Vec<Row> = conn.exec(format!("EXPLAIN {}", statement.sql), statement.params).await.expect("EXPLAIN runs");
+    let plans =
+        rows.iter().map(|r| Plan { access: text(r, "type"), key: text(r, "key"), extra: text(r, "Extra") }).collect();
+    (statement.sql, plans)
+}
+
+fn shapes() -> Vec<ListQuery> {
+    // A position in the middle of the matches, so the keyset range is neither empty nor everything.
+    let position = |filter: &ProductFilter, sort: Sort| {
+        let mut matches: Vec<_> = sample::products(PRODUCTS).filter(|p| filter.matches(p)).collect();
+        matches.sort_by(|a, b| sort.compare(a, b));
+        matches.get(matches.len() / 2).map(|p| sort.position_of(p))
+    };
+    let mut out = Vec::new();
+    for sort in Sort::ALL {
+        for category in [None, CategorySlug::parse("vegetables").ok()] {
+            let prices = [
+                (None, None),
+                (Money::from_paise(5_000).ok(), None),
+                (None, Money::from_paise(8_000).ok()),
+                (Money::from_paise(5_000).ok(), Money::from_paise(8_000).ok()),
+            ];
+            for (min_price, max_price) in prices {
+                let filter = ProductFilter { category: category.clone(), min_price, max_price, search: None };
+                for after in [None, position(&filter, sort)] {
+                    out.push(ListQuery { filter: filter.clone(), sort, after, fetch: 21 });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listing_shape_uses_its_index_without_filesort() {
+    let Some(url) = seeded_mysql("every_listing_shape_uses_its_index_without_filesort", PRODUCTS).await else {
+        return;
+    };
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.expect("connect");
+    let mut failures = Vec::new();
+    for query in shapes() {
+        let (sql, plans) = explain(&mut conn, &query).await;
+        let index = index_for(query.sort.field, query.filter.category.is_some());
+        for plan in &plans {
+            if plan.access.eq_ignore_ascii_case("ALL") || plan.extra.contains("filesort") || plan.key != index {
+                failures.push(format!("{sql}\n  -> {plan:?}"));
+            }
+        }
+    }
+    // `q`: answered by the FULLTEXT index (then the matches are sorted: the documented exception).
+    for sort in Sort::ALL {
+        let search = SearchText::parse("organic tom").ok();
+        let query =
+            ListQuery { filter: ProductFilter { search, ..ProductFilter::default() }, sort, after: None, fetch: 21 };
+        let (sql, plans) = explain(&mut conn, &query).await;
+        if !plans.iter().any(|p| p.access.eq_ignore_ascii_case("fulltext")) {
+            failures.push(format!("{sql}\n  -> {plans:?} (expected the FULLTEXT index)"));
+        }
+    }
+    conn.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+    assert!(failures.is_empty(), "plans that scan the table, sort, or pick another index:\n{}", failures.join("\n"));
+}

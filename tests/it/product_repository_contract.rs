@@ -1,0 +1,281 @@
+//! The `ProductRepository` contract, checked against the in-memory and the MySQL adapter holding the same
+//! sample catalogue. Listings are compared with brute force over `sample::products(n)` (`ProductFilter::matches`
+//! + `Sort::compare`), so both adapters must give identical answers for every query shape and page.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
+use farmlokal::adapters::mysql::{self as mysql_adapter, MysqlProductRepository};
+use farmlokal::adapters::sample;
+use farmlokal::domain::webhook::{InventoryChange, InventoryEvent, WebhookId};
+use farmlokal::domain::{CategorySlug, ListQuery, Money, Product, ProductFilter, ProductId, SearchText, Sort};
+use farmlokal::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
+
+use crate::support;
+
+/// Size of the seeded catalogue: large enough for many ties and several pages per query.
+const PRODUCTS: u64 = 3_000;
+
+fn id(n: u64) -> ProductId {
+    ProductId::new(n).expect("test ids are positive")
+}
+
+fn money(paise: u64) -> Money {
+    Money::from_paise(paise).expect("test prices are valid")
+}
+
+fn slug(s: &str) -> CategorySlug {
+    CategorySlug::parse(s).expect("test slugs are valid")
+}
+
+fn search(q: &str) -> SearchText {
+    SearchText::parse(q).expect("test searches are valid")
+}
+
+fn event(event_id: &str, change: InventoryChange) -> InventoryEvent {
+    InventoryEvent { id: WebhookId::parse(event_id).expect("test ids are valid"), change }
+}
+
+/// The filters every sort is checked with: none, each filter alone, and combinations, including searches on
+/// stopwords, two-letter prefixes and words shorter than the indexed minimum.
+pub fn filter_shapes() -> Vec<ProductFilter> {
+    let none = ProductFilter::default();
+    let category = |c: &str| ProductFilter { category: Some(slug(c)), ..none.clone() };
+    let q = |text: &str| ProductFilter { search: Some(search(text)), ..none.clone() };
+    vec![
+        none.clone(),
+        category("vegetables"),
+        category("pickles"),
+        category("no-such-category"),
+        ProductFilter { min_price: Some(money(20_000)), ..none.clone() },
+        ProductFilter { max_price: Some(money(5_000)), ..none.clone() },
+        ProductFilter { min_price: Some(money(10_000)), max_price: Some(money(10_000)), ..none.clone() },
+        ProductFilter { min_price: Some(money(4_000)), max_price: Some(money(9_000)), ..category("fruits") },
+        q("tom"),
+        q("Organic TOMATOES"),
+        q("hoskote"),
+        q("to"),
+        q("the"),
+        q("from"),
+        q("kg"),
+        q("pgs india"),
+        q("women"),
+        q("zzzz"),
+        ProductFilter { search: Some(search("milk")), min_price: Some(money(5_000)), ..category("dairy") },
+    ]
+}
+
+fn expected(catalogue: &[Product], filter: &ProductFilter, sort: Sort) -> Vec<Product> {
+    let mut out: Vec<Product> = catalogue.iter().filter(|p| filter.matches(p)).cloned().collect();
+    out.sort_by(|a, b| sort.compare(a, b));
+    out
+}
+
+/// Walks every page of one query and checks each against brute force.
+async fn check_walk(repo: &dyn ProductRepository, catalogue: &[Product], filter: &ProductFilter, sort: Sort) {
+    let want = expected(catalogue, filter, sort);
+    let page = 97;
+    let mut after = None;
+    let mut seen = 0;
+    loop {
+        let query = ListQuery { filter: filter.clone(), sort, after: after.clone(), fetch: page };
+        let got = repo.list(&query).await.expect("list never fails here");
+        let end = (seen + page).min(want.len());
+        assert!(got == want[seen..end], "{} page at {seen}: differs from brute force", filter.canonical(sort));
+        seen = end;
+        match got.last() {
+            Some(last) if got.len() == page => after = Some(sort.position_of(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, want.len(), "{}: walking all pages returns each product once", filter.canonical(sort));
+}
+
+/// Everything the port promises. `repo` holds exactly `sample::products(count)`, untouched.
+pub async fn product_repository_contract(repo: &dyn ProductRepository, count: u64) {
+    let catalogue: Vec<Product> = sample::products(count).collect();
+
+    // list: order, tie-break by id in the same direction, strictly after the position, every filter.
+    for filter in filter_shapes() {
+        for sort in Sort::ALL {
+            check_walk(repo, &catalogue, &filter, sort).await;
+        }
+    }
+
+    // list: at most `fetch` products; the position itself is never repeated.
+    for sort in Sort::ALL {
+        let want = expected(&catalogue, &ProductFilter::default(), sort);
+        let first = ListQuery { filter: ProductFilter::default(), sort, after: None, fetch: 5 };
+        assert_eq!(repo.list(&first).await.expect("list"), want[..5].to_vec(), "{sort}: fetch bounds the page");
+        let after = Some(sort.position_of(&want[0]));
+        let next = repo.list(&ListQuery { after, fetch: 1, ..first }).await.expect("list");
+        assert_eq!(next, vec![want[1].clone()], "{sort}: after is strict");
+    }
+
+    // get: the product, or NotFound.
+    assert_eq!(repo.get(id(1)).await.expect("product 1 exists"), sample::product(id(1)));
+    assert_eq!(repo.get(id(count)).await.expect("the last product exists"), sample::product(id(count)));
+    assert!(matches!(repo.get(id(count + 1)).await, Err(RepositoryError::NotFound)));
+
+    // categories: every category with products, ordered by slug, with its count.
+    let mut want: Vec<(String, String, u64)> = sample::CATEGORIES
+        .iter()
+        .map(|c| {
+            (
+                c.slug.to_owned(),
+                c.name.to_owned(),
+                catalogue.iter().filter(|p| p.category.as_str() == c.slug).count() as u64,
+            )
+        })
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    want.sort();
+    let got: Vec<(String, String, u64)> = repo
+        .categories()
+        .await
+        .expect("categories")
+        .into_iter()
+        .map(|c| (c.slug.as_str().to_owned(), c.name, c.product_count))
+        .collect();
+    assert_eq!(got, want);
+
+    apply_event_contract(repo, count).await;
+}
+
+async fn apply_event_contract(repo: &dyn ProductRepository, count: u64) {
+    let target = id(count / 2);
+    let before = repo.get(target).await.expect("target exists");
+
+    // Applied once per event id; a redelivery changes nothing.
+    let add = event("evt-add", InventoryChange::StockAdjusted { product_id: target, delta: 7 });
+    assert_eq!(repo.apply_event(&add).await.expect("apply"), ApplyOutcome::Applied);
+    assert_eq!(repo.get(target).await.expect("get").stock, before.stock + 7);
+    assert_eq!(repo.apply_event(&add).await.expect("redelivery"), ApplyOutcome::AlreadyApplied);
+    assert_eq!(repo.get(target).await.expect("get").stock, before.stock + 7);
+
+    // Event ids are compared exactly: another case is another event.
+    let other_case = event("EVT-ADD", InventoryChange::StockAdjusted { product_id: target, delta: 1 });
+    assert_eq!(repo.apply_event(&other_case).await.expect("apply"), ApplyOutcome::Applied);
+
+    // An unknown product: NotFound, and nothing recorded, so the same id applies later.
+    let missing = event("evt-missing", InventoryChange::StockAdjusted { product_id: id(count + 10), delta: 1 });
+    assert!(matches!(repo.apply_event(&missing).await, Err(RepositoryError::NotFound)));
+    let retried = event("evt-missing", InventoryChange::StockAdjusted { product_id: target, delta: 1 });
+    assert_eq!(repo.apply_event(&retried).await.expect("same id, known product"), ApplyOutcome::Applied);
+
+    // Stock never goes below zero.
+    let drain = event("evt-drain", InventoryChange::StockAdjusted { product_id: target, delta: -1_000_000 });
+    assert_eq!(repo.apply_event(&drain).await.expect("apply"), ApplyOutcome::Applied);
+    assert_eq!(repo.get(target).await.expect("get").stock, 0);
+
+    // A newer price wins (an equal effective time counts as newer); an older one is recorded but loses.
+    let at = |secs: i64| DateTime::<Utc>::from_timestamp(secs, 0).expect("valid time");
+    let base = before.price_effective_at.timestamp();
+    let newer = InventoryChange::PriceUpdated { product_id: target, price: money(12_345), effective_at: at(base + 60) };
+    assert_eq!(repo.apply_event(&event("evt-price-new", newer)).await.expect("apply"), ApplyOutcome::Applied);
+    let older = InventoryChange::PriceUpdated { product_id: target, price: money(99), effective_at: at(base + 30) };
+    assert_eq!(repo.apply_event(&event("evt-price-old", older)).await.expect("apply"), ApplyOutcome::Applied);
+    let after = repo.get(target).await.expect("get");
+    assert_eq!(after.price, money(12_345), "an older price does not overwrite a newer one");
+    assert_eq!(after.price_effective_at, at(base + 60));
+    let same = InventoryChange::PriceUpdated { product_id: target, price: money(5_000), effective_at: at(base + 60) };
+    assert_eq!(repo.apply_event(&event("evt-price-same", same)).await.expect("apply"), ApplyOutcome::Applied);
+    assert_eq!(repo.get(target).await.expect("get").price, money(5_000));
+    assert_eq!(
+        repo.apply_event(&event("evt-price-old", InventoryChange::StockAdjusted { product_id: target, delta: 5 }))
+            .await
+            .expect("redelivery"),
+        ApplyOutcome::AlreadyApplied
+    );
+}
+
+/// 50 deliveries of one event id at the same moment: exactly one applies, and the stock changes once.
+pub async fn concurrent_duplicates_apply_once(repo: Arc<dyn ProductRepository>) {
+    let target = id(42);
+    let before = repo.get(target).await.expect("target exists").stock;
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (repo, barrier) = (Arc::clone(&repo), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let change = InventoryChange::StockAdjusted { product_id: target, delta: 3 };
+                barrier.wait().await;
+                repo.apply_event(&event("evt-concurrent", change)).await
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(ApplyOutcome::Applied) => applied += 1,
+            Ok(ApplyOutcome::AlreadyApplied) => {}
+            Err(e) => panic!("a concurrent duplicate must not fail: {e:?}"),
+        }
+    }
+    assert_eq!(applied, 1, "exactly one delivery applies");
+    assert_eq!(repo.get(target).await.expect("get").stock, before + 3, "the stock changed once");
+}
+
+/// A migrated database seeded with `count` sample products, or None when MySQL is down (skipped).
+pub async fn seeded_mysql(test: &str, count: u64) -> Option<String> {
+    let url = support::fresh_mysql_database(test).await?;
+    mysql_adapter::seed(&url, count, false).await.expect("seeding");
+    Some(url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_product_repository_honours_the_contract() {
+    let repo = MemoryProductRepository::sample(PRODUCTS);
+    product_repository_contract(&repo, PRODUCTS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_product_repository_honours_the_contract() {
+    let Some(url) = seeded_mysql("mysql_product_repository_honours_the_contract", PRODUCTS).await else { return };
+    let repo = MysqlProductRepository::new(&url, None).expect("valid URL");
+    product_repository_contract(&repo, PRODUCTS).await;
+    repo.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_concurrent_duplicates_apply_once() {
+    concurrent_duplicates_apply_once(Arc::new(MemoryProductRepository::sample(100))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_concurrent_duplicates_apply_once() {
+    let Some(url) = seeded_mysql("mysql_concurrent_duplicates_apply_once", 100).await else { return };
+    let repo = MysqlProductRepository::new(&url, Some(&url)).expect("valid URL");
+    concurrent_duplicates_apply_once(Arc::new(repo.clone())).await;
+    repo.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+}
+
+#[tokio::test]
+async fn mysql_migrations_and_seeding_are_idempotent() {
+    let Some(url) = seeded_mysql("mysql_migrations_and_seeding_are_idempotent", 500).await else { return };
+    mysql_adapter::migrate(&url).await.expect("migrating again is a no-op");
+    let again = mysql_adapter::seed(&url, 500, false).await.expect("seed again");
+    assert_eq!(again.inserted, 0, "the same catalogue is not reloaded");
+    let other = mysql_adapter::seed(&url, 300, false).await.expect("seed a different size");
+    assert_eq!(other.inserted, 300, "another size truncates and reloads");
+    let repo = MysqlProductRepository::new(&url, None).expect("valid URL");
+    let all = ListQuery { filter: ProductFilter::default(), sort: Sort::DEFAULT, after: None, fetch: 1_000 };
+    assert_eq!(repo.list(&all).await.expect("list").len(), 300);
+    repo.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_mysql_is_unavailable_quickly() {
+    // Nothing listens on port 1; construction does not connect, every call fails fast with Unavailable.
+    let repo = MysqlProductRepository::new("mysql://root@127.0.0.1:1/farmlokal", None).expect("valid URL");
+    let started = std::time::Instant::now();
+    assert!(matches!(repo.ping().await, Err(RepositoryError::Unavailable(_))));
+    assert!(matches!(repo.get(id(1)).await, Err(RepositoryError::Unavailable(_))));
+    let all = ListQuery { filter: ProductFilter::default(), sort: Sort::DEFAULT, after: None, fetch: 10 };
+    assert!(matches!(repo.list(&all).await, Err(RepositoryError::Unavailable(_))));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+}
