@@ -279,3 +279,23 @@ async fn an_unreachable_mysql_is_unavailable_quickly() {
     assert!(matches!(repo.list(&all).await, Err(RepositoryError::Unavailable(_))));
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn catalogue_connections_carry_the_statement_timeout() {
+    use mysql_async::prelude::Queryable;
+    let Some(url) = support::fresh_mysql_database("catalogue_connections_carry_the_statement_timeout").await else {
+        return;
+    };
+    let pool = mysql_adapter::build_pool(&url, 1, Some(mysql_adapter::STATEMENT_TIMEOUT)).expect("valid URL");
+    let mut conn = pool.get_conn().await.expect("connect");
+    let flavor = mysql_adapter::detect_flavor(&mut conn).await.expect("version");
+    let (sql, want) = match flavor {
+        mysql_adapter::Flavor::MariaDb => ("SELECT CAST(@@max_statement_time AS CHAR)", "3.000000"),
+        mysql_adapter::Flavor::MySql => ("SELECT CAST(@@max_execution_time AS CHAR)", "3000"),
+    };
+    let got: Option<String> = conn.query_first(sql).await.expect("read the session variable");
+    assert_eq!(got.as_deref(), Some(want), "{flavor:?}");
+    drop(conn);
+    pool.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+}

@@ -144,3 +144,17 @@ pub fn repository_error(error: mysql_async::Error) -> RepositoryError {
 pub fn timed_out(what: &str) -> RepositoryError {
     RepositoryError::Unavailable(anyhow::anyhow!("MySQL did not answer {what} within {CALL_TIMEOUT:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_flavor_comes_from_the_version_string() {
+        assert_eq!(Flavor::from_version("10.11.19-MariaDB-0+deb12u1"), Flavor::MariaDb);
+        assert_eq!(Flavor::from_version("8.4.3"), Flavor::MySql);
+        let timeout = Duration::from_millis(2_500);
+        assert_eq!(Flavor::MariaDb.statement_timeout_sql(timeout), "SET SESSION max_statement_time = 2.500");
+        assert_eq!(Flavor::MySql.statement_timeout_sql(timeout), "SET SESSION max_execution_time = 2500");
+    }
+}
