@@ -84,7 +84,12 @@ struct SendArgs {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // ureq logs request and response wire data, Authorization headers included, at DEBUG and TRACE: it stays
+    // at INFO whatever RUST_LOG asks, so client secrets and tokens never reach the log.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("ureq=info".parse().unwrap_or_default())
+        .add_directive("ureq_proto=info".parse().unwrap_or_default());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

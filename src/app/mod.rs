@@ -9,4 +9,5 @@ pub mod server;
 pub mod single_flight;
 pub mod state;
 pub mod tokens;
+pub mod webhooks;
 pub mod wiring;

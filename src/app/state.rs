@@ -10,6 +10,7 @@ use super::catalogue::CatalogueService;
 use super::config::Config;
 use super::delivery::{DeliveryEstimates, PartnerMetrics};
 use super::tokens::{AccessTokens, TokenPolicy};
+use super::webhooks::WebhookIntake;
 use crate::adapters::memory::cache::MemoryCache;
 use crate::adapters::memory::event_ledger::MemoryEventLedger;
 use crate::adapters::memory::partner_a::MemoryPartnerA;
@@ -52,12 +53,13 @@ impl Settings {
         }
     }
 
-    /// Settings for tests: fixed secrets, the contract's defaults, short partner timeouts.
+    /// Settings for tests: fixed secrets, the contract's cache TTL, short partner timeouts, and no rate limit
+    /// (tests that walk many pages would hit it; the rate-limit tests turn it on).
     pub fn for_tests() -> Self {
         Self {
             cursor_secret: b"test-cursor-secret".to_vec(),
             cache_ttl: Duration::from_secs(60),
-            rate_limit_per_minute: 100,
+            rate_limit_per_minute: 0,
             trusted_proxies: Vec::new(),
             webhook_secrets: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").into_iter().collect(),
             partner_retry: RetryPolicy::new(Duration::from_millis(300), Duration::from_millis(1500)),
@@ -94,6 +96,7 @@ pub struct AppState {
     pub backends: Backends,
     pub catalogue: CatalogueService,
     pub delivery: DeliveryEstimates,
+    pub webhooks: WebhookIntake,
 }
 
 /// Assembles an `AppState`: every port starts in memory; replace any of them.
@@ -181,6 +184,8 @@ impl AppBuilder {
         );
         let delivery =
             DeliveryEstimates::new(ports.partner_a.clone(), tokens, settings.partner_retry, BreakerPolicy::default(), metrics);
-        Arc::new(AppState { settings, ports, backends, catalogue, delivery })
+        let webhooks =
+            WebhookIntake::new(settings.webhook_secrets.clone(), ports.event_ledger.clone(), ports.products.clone());
+        Arc::new(AppState { settings, ports, backends, catalogue, delivery, webhooks })
     }
 }

@@ -49,3 +49,32 @@ pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Res
     }
     Ok(response)
 }
+
+/// The largest request body any route accepts (the webhook's 64 KiB; no other route takes a body).
+pub const MAX_BODY_BYTES: usize = crate::domain::webhook::MAX_BODY_BYTES;
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before any handler reads them: by `Content-Length` when
+/// sent, otherwise by reading at most one byte more than the limit.
+pub async fn limit_body<E: Endpoint>(next: E, mut request: Request) -> poem::Result<Response> {
+    let too_large = || problem::Problem::new(problem::ProblemCode::PayloadTooLarge, "the request body is larger than 64 KiB");
+    let declared = request
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Ok(too_large().into_poem_response());
+    }
+    if declared.is_none() {
+        // Chunked or of unknown length: read it here, stopping one byte past the limit.
+        let body = request.take_body();
+        if !body.is_empty() {
+            match body.into_bytes_limit(MAX_BODY_BYTES).await {
+                Ok(bytes) => request.set_body(bytes),
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large().into_poem_response()),
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+    next.call(request).await.map(IntoResponse::into_response)
+}

@@ -1,11 +1,13 @@
 //! The HTTP layer: poem-openapi operations, their DTOs, problem+json errors and middleware.
 
+pub mod delivery;
 pub mod dto;
 pub mod middleware;
 pub mod ops;
 pub mod payload;
 pub mod problem;
 pub mod products;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -27,11 +29,16 @@ pub enum ApiTags {
     Operations,
 }
 
-type Apis = (products::ProductsApi, ops::OpsApi);
+type Apis = (products::ProductsApi, delivery::DeliveryApi, webhooks::WebhooksApi, ops::OpsApi);
 
 /// The OpenAPI service over every operation, described for SDK generators.
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
-    let apis = (products::ProductsApi { state: state.clone() }, ops::OpsApi { state });
+    let apis = (
+        products::ProductsApi { state: state.clone() },
+        delivery::DeliveryApi { state: state.clone() },
+        webhooks::WebhooksApi { state: state.clone() },
+        ops::OpsApi { state },
+    );
     OpenApiService::new(apis, "FarmLokal API", env!("CARGO_PKG_VERSION"))
         .description(
             "Hyperlocal marketplace backend: a product catalogue with cursor pagination, filters and search, \
@@ -54,5 +61,6 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/", service)
+        .around(middleware::limit_body)
         .around(middleware::observe)
 }

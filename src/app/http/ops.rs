@@ -9,6 +9,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::ApiTags;
+use crate::app::delivery::{BreakerState, PartnerMetrics};
 use crate::app::state::AppState;
 
 /// How long a readiness check waits for one dependency.
@@ -55,6 +56,22 @@ pub enum ReadinessResponse {
     Unavailable(Json<Readiness>),
 }
 
+/// Answer of `GET /health/live`.
+#[derive(ApiResponse)]
+pub enum LiveResponse {
+    /// The process is up: `ok`.
+    #[oai(status = 200)]
+    Ok(PlainText<&'static str>),
+}
+
+/// Answer of `GET /metrics`.
+#[derive(ApiResponse)]
+pub enum MetricsResponse {
+    /// Prometheus text exposition format 0.0.4.
+    #[oai(status = 200, content_type = "text/plain; version=0.0.4; charset=utf-8")]
+    Ok(PlainText<String>),
+}
+
 /// The process-wide Prometheus recorder. The `metrics` facade is global by design, so every service in one
 /// process shares it; it is installed on first use.
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
@@ -82,8 +99,8 @@ impl OpsApi {
     ///
     /// 200 while the process runs.
     #[oai(path = "/health/live", method = "get", operation_id = "healthLive", tag = "ApiTags::Operations")]
-    async fn live(&self) -> PlainText<&'static str> {
-        PlainText("ok")
+    async fn live(&self) -> LiveResponse {
+        LiveResponse::Ok(PlainText("ok"))
     }
 
     /// Readiness
@@ -127,7 +144,35 @@ impl OpsApi {
     /// Prometheus text exposition: request counts and latency by route and status, cache results, rate
     /// limiting, partner calls, webhook outcomes.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Operations")]
-    async fn metrics(&self) -> PlainText<String> {
-        PlainText(prometheus().map(PrometheusHandle::render).unwrap_or_default())
+    async fn metrics(&self) -> MetricsResponse {
+        let mut text = prometheus().map(PrometheusHandle::render).unwrap_or_default();
+        text.push_str(&render_partner_metrics(self.state.delivery.metrics()));
+        MetricsResponse::Ok(PlainText(text))
     }
+}
+
+/// Partner A's counters (kept per service instance by the delivery use case) in Prometheus text.
+fn render_partner_metrics(metrics: &PartnerMetrics) -> String {
+    use std::fmt::Write as _;
+    let counters = [
+        ("farmlokal_partner_token_fetches_total", "OAuth2 tokens fetched from the authorization server", &metrics.token_fetches),
+        ("farmlokal_partner_token_store_errors_total", "Token store (Redis) failures", &metrics.token_store_errors),
+        ("farmlokal_partner_attempts_total", "Requests sent to partner A", &metrics.partner_attempts),
+        ("farmlokal_partner_retries_total", "Retries of partner A requests", &metrics.retries),
+        ("farmlokal_partner_live_answers_total", "Estimates answered live", &metrics.live_answers),
+        ("farmlokal_partner_stale_answers_total", "Estimates answered from the last good answer", &metrics.stale_answers),
+        ("farmlokal_partner_unavailable_answers_total", "Estimates answered 503", &metrics.unavailable_answers),
+        ("farmlokal_partner_breaker_opened_total", "Times the circuit breaker opened", &metrics.breaker_opened),
+    ];
+    let mut out = String::new();
+    for (name, help, counter) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", PartnerMetrics::get(counter));
+    }
+    let current = metrics.breaker_state();
+    let _ = writeln!(out, "# HELP farmlokal_partner_breaker_state Circuit breaker state of partner A (1 = current)");
+    let _ = writeln!(out, "# TYPE farmlokal_partner_breaker_state gauge");
+    for state in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
+        let _ = writeln!(out, "farmlokal_partner_breaker_state{{state=\"{}\"}} {}", state.as_str(), u8::from(state == current));
+    }
+    out
 }

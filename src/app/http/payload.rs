@@ -38,3 +38,37 @@ impl<T> IntoResponse for JsonBytes<T> {
         Response::builder().content_type("application/json; charset=utf-8").body(self.bytes)
     }
 }
+
+/// A JSON request body kept as raw bytes (webhook signatures are computed over the exact bytes), documented in
+/// the spec as `T`. The body-limit middleware has already capped its size.
+pub struct RawJson<T> {
+    pub bytes: Bytes,
+    _schema: PhantomData<fn() -> T>,
+}
+
+impl<T: Type> Payload for RawJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type> poem_openapi::payload::ParsePayload for RawJson<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &poem::Request, body: &mut poem::RequestBody) -> poem::Result<Self> {
+        let bytes = body.take()?.into_bytes().await?;
+        Ok(Self { bytes, _schema: PhantomData })
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(RawJson<T>, T: Type);
