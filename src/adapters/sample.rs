@@ -23,13 +23,37 @@ pub struct SampleCategory {
 }
 
 const ADJECTIVES: [&str; 16] = [
-    "Organic", "Fresh", "Farm", "Local", "Desi", "Handpicked", "Natural", "Village", "Heirloom", "Seasonal",
-    "Premium", "Pesticide-free", "Hill", "Country", "Homegrown", "Sun-dried",
+    "Organic",
+    "Fresh",
+    "Farm",
+    "Local",
+    "Desi",
+    "Handpicked",
+    "Natural",
+    "Village",
+    "Heirloom",
+    "Seasonal",
+    "Premium",
+    "Pesticide-free",
+    "Hill",
+    "Country",
+    "Homegrown",
+    "Sun-dried",
 ];
 
 const VILLAGES: [&str; 12] = [
-    "Hoskote", "Doddaballapur", "Kanakapura", "Malur", "Chikkaballapur", "Ramanagara", "Nelamangala", "Anekal",
-    "Devanahalli", "Magadi", "Tumakuru", "Kolar",
+    "Hoskote",
+    "Doddaballapur",
+    "Kanakapura",
+    "Malur",
+    "Chikkaballapur",
+    "Ramanagara",
+    "Nelamangala",
+    "Anekal",
+    "Devanahalli",
+    "Magadi",
+    "Tumakuru",
+    "Kolar",
 ];
 
 const PRACTICES: [&str; 8] = [
@@ -49,8 +73,24 @@ pub const CATEGORIES: [SampleCategory; 10] = [
         slug: "vegetables",
         name: "Vegetables",
         weight: 30,
-        items: &["Tomatoes", "Potatoes", "Onions", "Brinjal", "Okra", "Spinach", "Carrots", "Beans", "Cabbage",
-            "Cauliflower", "Capsicum", "Drumsticks", "Bitter Gourd", "Cucumber", "Radish", "Coriander"],
+        items: &[
+            "Tomatoes",
+            "Potatoes",
+            "Onions",
+            "Brinjal",
+            "Okra",
+            "Spinach",
+            "Carrots",
+            "Beans",
+            "Cabbage",
+            "Cauliflower",
+            "Capsicum",
+            "Drumsticks",
+            "Bitter Gourd",
+            "Cucumber",
+            "Radish",
+            "Coriander",
+        ],
         unit: "kg",
         rupees: (20, 160),
         step: 5,
@@ -59,8 +99,20 @@ pub const CATEGORIES: [SampleCategory; 10] = [
         slug: "fruits",
         name: "Fruits",
         weight: 20,
-        items: &["Mangoes", "Bananas", "Papaya", "Guava", "Pomegranate", "Sapota", "Grapes", "Jackfruit",
-            "Pineapple", "Watermelon", "Oranges", "Custard Apple"],
+        items: &[
+            "Mangoes",
+            "Bananas",
+            "Papaya",
+            "Guava",
+            "Pomegranate",
+            "Sapota",
+            "Grapes",
+            "Jackfruit",
+            "Pineapple",
+            "Watermelon",
+            "Oranges",
+            "Custard Apple",
+        ],
         unit: "kg",
         rupees: (40, 400),
         step: 10,
@@ -78,8 +130,16 @@ pub const CATEGORIES: [SampleCategory; 10] = [
         slug: "grains",
         name: "Grains and Pulses",
         weight: 10,
-        items: &["Ragi", "Sona Masoori Rice", "Brown Rice", "Jowar", "Toor Dal", "Moong Dal", "Foxtail Millet",
-            "Wheat Flour"],
+        items: &[
+            "Ragi",
+            "Sona Masoori Rice",
+            "Brown Rice",
+            "Jowar",
+            "Toor Dal",
+            "Moong Dal",
+            "Foxtail Millet",
+            "Wheat Flour",
+        ],
         unit: "kg",
         rupees: (40, 250),
         step: 5,
@@ -220,7 +280,9 @@ mod tests {
     fn category_sizes_are_skewed_and_every_category_appears() {
         let mut sizes: HashMap<&str, usize> = HashMap::new();
         for p in products(10_000) {
-            *sizes.entry(CATEGORIES.iter().find(|c| c.slug == p.category.as_str()).map_or("?", |c| c.slug)).or_default() += 1;
+            *sizes
+                .entry(CATEGORIES.iter().find(|c| c.slug == p.category.as_str()).map_or("?", |c| c.slug))
+                .or_default() += 1;
         }
         assert_eq!(sizes.len(), CATEGORIES.len());
         assert!(sizes["vegetables"] > 5 * sizes["pickles"], "{sizes:?}");

@@ -79,7 +79,12 @@ pub struct CatalogueService {
 }
 
 impl CatalogueService {
-    pub fn new(products: Arc<dyn ProductRepository>, cache: Arc<dyn Cache>, cursors: CursorCodec, ttl: Duration) -> Self {
+    pub fn new(
+        products: Arc<dyn ProductRepository>,
+        cache: Arc<dyn Cache>,
+        cursors: CursorCodec,
+        ttl: Duration,
+    ) -> Self {
         Self { products, cache, cursors, ttl, flights: SingleFlight::new() }
     }
 
@@ -219,9 +224,17 @@ mod tests {
 
     #[test]
     fn an_envelope_round_trips_and_garbage_is_a_miss() {
-        let entry = Envelope { fresh_until_ms: 17, etag: "\"e\"".into(), next_cursor: Some("c".into()), body: Bytes::from_static(b"{\"a\":\n1}") };
+        let entry = Envelope {
+            fresh_until_ms: 17,
+            etag: "\"e\"".into(),
+            next_cursor: Some("c".into()),
+            body: Bytes::from_static(b"{\"a\":\n1}"),
+        };
         let decoded = Envelope::decode(&entry.encode()).map(|e| e.into_body(CacheStatus::Hit));
-        assert_eq!(decoded.as_ref().map(|d| (&d.body[..], d.etag.as_str(), d.next_cursor.as_deref())), Some((&b"{\"a\":\n1}"[..], "\"e\"", Some("c"))));
+        assert_eq!(
+            decoded.as_ref().map(|d| (&d.body[..], d.etag.as_str(), d.next_cursor.as_deref())),
+            Some((&b"{\"a\":\n1}"[..], "\"e\"", Some("c")))
+        );
         assert!(Envelope::decode(b"not an envelope").is_none());
     }
 }

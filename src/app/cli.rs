@@ -167,7 +167,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let body = serde_json::to_vec(&serde_json::json!({ "type": args.event_type, "data": data }))?;
             let id = args.id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
             let sent = Arc::new((args.url, id, body, secret));
-            let (status, answer) = tokio::task::spawn_blocking(move || send_webhook(&sent.0, &sent.1, &sent.2, &sent.3)).await??;
+            let (status, answer) =
+                tokio::task::spawn_blocking(move || send_webhook(&sent.0, &sent.1, &sent.2, &sent.3)).await??;
             println!("{status}\n{answer}");
             Ok(())
         }

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use super::catalogue::CatalogueService;
 use super::config::Config;
 use super::delivery::{DeliveryEstimates, PartnerMetrics};
+use super::rate_limit::ClientRateLimit;
 use super::tokens::{AccessTokens, TokenPolicy};
 use super::webhooks::WebhookIntake;
 use crate::adapters::memory::cache::MemoryCache;
@@ -97,6 +98,8 @@ pub struct AppState {
     pub catalogue: CatalogueService,
     pub delivery: DeliveryEstimates,
     pub webhooks: WebhookIntake,
+    /// The per-client rate limit of the HTTP API.
+    pub rate_limit: ClientRateLimit,
 }
 
 /// Assembles an `AppState`: every port starts in memory; replace any of them.
@@ -182,10 +185,16 @@ impl AppBuilder {
             TokenPolicy::new(settings.partner_retry.attempt_timeout),
             metrics.clone(),
         );
-        let delivery =
-            DeliveryEstimates::new(ports.partner_a.clone(), tokens, settings.partner_retry, BreakerPolicy::default(), metrics);
+        let delivery = DeliveryEstimates::new(
+            ports.partner_a.clone(),
+            tokens,
+            settings.partner_retry,
+            BreakerPolicy::default(),
+            metrics,
+        );
         let webhooks =
             WebhookIntake::new(settings.webhook_secrets.clone(), ports.event_ledger.clone(), ports.products.clone());
-        Arc::new(AppState { settings, ports, backends, catalogue, delivery, webhooks })
+        let rate_limit = ClientRateLimit::new(ports.rate_limiter.clone(), settings.rate_limit_per_minute);
+        Arc::new(AppState { settings, ports, backends, catalogue, delivery, webhooks, rate_limit })
     }
 }

@@ -71,7 +71,11 @@ pub struct WebhookIntake {
 }
 
 impl WebhookIntake {
-    pub fn new(secrets: Vec<WebhookSecret>, ledger: Arc<dyn EventLedger>, products: Arc<dyn ProductRepository>) -> Self {
+    pub fn new(
+        secrets: Vec<WebhookSecret>,
+        ledger: Arc<dyn EventLedger>,
+        products: Arc<dyn ProductRepository>,
+    ) -> Self {
         Self { secrets, ledger, products }
     }
 

@@ -10,8 +10,8 @@ use secrecy::ExposeSecret;
 use super::config::{redact_url, Config};
 use super::state::{AppBuilder, Backends, Settings};
 use crate::adapters::http::partner_a::HttpPartnerA;
-use crate::adapters::http::token_provider::{ClientCredentials, HttpTokenProvider};
 use crate::adapters::http::partner_agent;
+use crate::adapters::http::token_provider::{ClientCredentials, HttpTokenProvider};
 use crate::adapters::memory::product_repository::MemoryProductRepository;
 use crate::adapters::mysql::migrations::migrate;
 use crate::adapters::mysql::repository::MysqlProductRepository;
@@ -46,7 +46,10 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
         }
     };
     let webhook_secrets = if config.webhook_secrets.is_empty() {
-        tracing::warn!(secret = DEV_WEBHOOK_SECRET, "FARMLOKAL_WEBHOOK_SECRETS is not set: using the development webhook secret");
+        tracing::warn!(
+            secret = DEV_WEBHOOK_SECRET,
+            "FARMLOKAL_WEBHOOK_SECRETS is not set: using the development webhook secret"
+        );
         vec![WebhookSecret::parse(DEV_WEBHOOK_SECRET).context("development webhook secret")?]
     } else {
         config.webhook_secrets.clone()

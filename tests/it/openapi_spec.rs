@@ -51,7 +51,10 @@ fn every_parameter_has_a_description_and_an_example() {
     for (method, path, op) in operations(&spec) {
         for param in op["parameters"].as_array().into_iter().flatten() {
             let name = param["name"].as_str().unwrap_or("?");
-            assert!(param["description"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path}: {name} has no description");
+            assert!(
+                param["description"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}: {name} has no description"
+            );
             let example = if param["example"].is_null() { &param["schema"]["example"] } else { &param["example"] };
             assert!(!example.is_null(), "{method} {path}: {name} has no example");
         }
@@ -63,11 +66,18 @@ fn every_error_response_is_a_documented_problem() {
     let spec = spec();
     for (method, path, op) in operations(&spec) {
         for (status, response) in op["responses"].as_object().expect("responses") {
-            assert!(response["description"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path} {status}: no description");
+            assert!(
+                response["description"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} {status}: no description"
+            );
             let is_error = status.starts_with('4') || status.starts_with('5');
             if is_error && path != "/health/ready" {
                 let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
-                assert_eq!(schema.as_str(), Some("#/components/schemas/Problem"), "{method} {path} {status} is not a Problem");
+                assert_eq!(
+                    schema.as_str(),
+                    Some("#/components/schemas/Problem"),
+                    "{method} {path} {status} is not a Problem"
+                );
             }
         }
     }
@@ -77,7 +87,9 @@ fn every_error_response_is_a_documented_problem() {
 fn bodies_use_named_schemas_and_sort_orders_and_event_types_are_enums() {
     let spec = spec();
     let schemas = spec["components"]["schemas"].as_object().expect("schemas");
-    for name in ["ProductPage", "ProductDto", "CategoryList", "DeliveryEstimate", "WebhookAck", "Problem", "PartnerBEvent"] {
+    for name in
+        ["ProductPage", "ProductDto", "CategoryList", "DeliveryEstimate", "WebhookAck", "Problem", "PartnerBEvent"]
+    {
         assert!(schemas.contains_key(name), "schema {name} is missing");
     }
     let list = spec["paths"]["/products"]["get"]["parameters"].as_array().expect("parameters");

@@ -85,7 +85,9 @@ impl CatalogueIndex {
         for orderings in std::iter::once(&mut index.all).chain(index.by_category.values_mut()) {
             for field in FIELDS {
                 let sort = ascending(field);
-                orderings.column_mut(field).sort_unstable_by(|a, b| sort.compare(&products[*a as usize], &products[*b as usize]));
+                orderings
+                    .column_mut(field)
+                    .sort_unstable_by(|a, b| sort.compare(&products[*a as usize], &products[*b as usize]));
             }
         }
         index
@@ -96,7 +98,8 @@ impl CatalogueIndex {
         let new = &products[slot as usize];
         let sort = ascending(SortField::Price);
         let fix = |column: &mut Vec<Slot>| {
-            let at = column.partition_point(|s| sort.compare(if *s == slot { old } else { &products[*s as usize] }, old).is_lt());
+            let at = column
+                .partition_point(|s| sort.compare(if *s == slot { old } else { &products[*s as usize] }, old).is_lt());
             if column.get(at) == Some(&slot) {
                 column.remove(at);
             }

@@ -118,7 +118,9 @@ impl DeliveryApi {
     ) -> EstimateResponse {
         let pincode = match Pincode::parse(&pincode.0) {
             Ok(pincode) => pincode,
-            Err(error) => return EstimateResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string()))),
+            Err(error) => {
+                return EstimateResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
+            }
         };
         match self.state.delivery.estimate(&pincode).await {
             Ok(estimate) => EstimateResponse::Ok(Json(estimate.into())),

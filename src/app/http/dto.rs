@@ -92,7 +92,11 @@ pub struct ProductPage {
 
 impl Example for ProductPage {
     fn example() -> Self {
-        Self { data: vec![ProductDto::example()], next_cursor: Some("MTcwNDA2NzIwMAAxAKdGcNM8a1vL0l0o_wJ3tlI".into()), has_more: true }
+        Self {
+            data: vec![ProductDto::example()],
+            next_cursor: Some("MTcwNDA2NzIwMAAxAKdGcNM8a1vL0l0o_wJ3tlI".into()),
+            has_more: true,
+        }
     }
 }
 
@@ -142,7 +146,11 @@ pub fn render_categories(categories: &[Category]) -> Vec<u8> {
     let list = CategoryList {
         data: categories
             .iter()
-            .map(|c| CategoryDto { slug: c.slug.as_str().to_owned(), name: c.name.clone(), product_count: c.product_count })
+            .map(|c| CategoryDto {
+                slug: c.slug.as_str().to_owned(),
+                name: c.name.clone(),
+                product_count: c.product_count,
+            })
             .collect(),
     };
     serde_json::to_vec(&list).unwrap_or_else(|_| br#"{"data":[]}"#.to_vec())

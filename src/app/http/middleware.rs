@@ -43,7 +43,9 @@ pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Res
     let elapsed = started.elapsed();
     metrics::histogram!("farmlokal_http_request_duration_seconds", "operation" => operation, "status" => status.as_str().to_owned())
         .record(elapsed.as_secs_f64());
-    span.in_scope(|| tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done"));
+    span.in_scope(|| {
+        tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done")
+    });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -56,7 +58,8 @@ pub const MAX_BODY_BYTES: usize = crate::domain::webhook::MAX_BODY_BYTES;
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before any handler reads them: by `Content-Length` when
 /// sent, otherwise by reading at most one byte more than the limit.
 pub async fn limit_body<E: Endpoint>(next: E, mut request: Request) -> poem::Result<Response> {
-    let too_large = || problem::Problem::new(problem::ProblemCode::PayloadTooLarge, "the request body is larger than 64 KiB");
+    let too_large =
+        || problem::Problem::new(problem::ProblemCode::PayloadTooLarge, "the request body is larger than 64 KiB");
     let declared = request
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
@@ -77,4 +80,20 @@ pub async fn limit_body<E: Endpoint>(next: E, mut request: Request) -> poem::Res
         }
     }
     next.call(request).await.map(IntoResponse::into_response)
+}
+
+/// Stops a request that runs longer than `timeout` with a 504 problem; its work is dropped.
+pub async fn with_timeout<E: Endpoint>(
+    next: E,
+    request: Request,
+    timeout: std::time::Duration,
+) -> poem::Result<Response> {
+    match tokio::time::timeout(timeout, next.call(request)).await {
+        Ok(result) => result.map(IntoResponse::into_response),
+        Err(_) => {
+            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");
+            Ok(problem::Problem::new(problem::ProblemCode::Timeout, "the request took too long and was stopped")
+                .into_poem_response())
+        }
+    }
 }

@@ -155,12 +155,20 @@ impl OpsApi {
 fn render_partner_metrics(metrics: &PartnerMetrics) -> String {
     use std::fmt::Write as _;
     let counters = [
-        ("farmlokal_partner_token_fetches_total", "OAuth2 tokens fetched from the authorization server", &metrics.token_fetches),
+        (
+            "farmlokal_partner_token_fetches_total",
+            "OAuth2 tokens fetched from the authorization server",
+            &metrics.token_fetches,
+        ),
         ("farmlokal_partner_token_store_errors_total", "Token store (Redis) failures", &metrics.token_store_errors),
         ("farmlokal_partner_attempts_total", "Requests sent to partner A", &metrics.partner_attempts),
         ("farmlokal_partner_retries_total", "Retries of partner A requests", &metrics.retries),
         ("farmlokal_partner_live_answers_total", "Estimates answered live", &metrics.live_answers),
-        ("farmlokal_partner_stale_answers_total", "Estimates answered from the last good answer", &metrics.stale_answers),
+        (
+            "farmlokal_partner_stale_answers_total",
+            "Estimates answered from the last good answer",
+            &metrics.stale_answers,
+        ),
         ("farmlokal_partner_unavailable_answers_total", "Estimates answered 503", &metrics.unavailable_answers),
         ("farmlokal_partner_breaker_opened_total", "Times the circuit breaker opened", &metrics.breaker_opened),
     ];
@@ -172,7 +180,12 @@ fn render_partner_metrics(metrics: &PartnerMetrics) -> String {
     let _ = writeln!(out, "# HELP farmlokal_partner_breaker_state Circuit breaker state of partner A (1 = current)");
     let _ = writeln!(out, "# TYPE farmlokal_partner_breaker_state gauge");
     for state in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
-        let _ = writeln!(out, "farmlokal_partner_breaker_state{{state=\"{}\"}} {}", state.as_str(), u8::from(state == current));
+        let _ = writeln!(
+            out,
+            "farmlokal_partner_breaker_state{{state=\"{}\"}} {}",
+            state.as_str(),
+            u8::from(state == current)
+        );
     }
     out
 }

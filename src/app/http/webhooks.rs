@@ -142,7 +142,12 @@ impl WebhooksApi {
     /// Signed per Standard Webhooks: `webhook-signature` holds space-separated `v1,<base64 HMAC-SHA256>` over
     /// `{webhook-id}.{webhook-timestamp}.{raw body}` with any configured secret. Each `webhook-id` takes effect
     /// exactly once, however often and however concurrently it is delivered. Not rate limited.
-    #[oai(path = "/webhooks/partner-b", method = "post", operation_id = "receivePartnerBEvent", tag = "ApiTags::Webhooks")]
+    #[oai(
+        path = "/webhooks/partner-b",
+        method = "post",
+        operation_id = "receivePartnerBEvent",
+        tag = "ApiTags::Webhooks"
+    )]
     async fn receive(
         &self,
         /// Unique id of the message; every delivery of one message carries the same id.
@@ -173,7 +178,9 @@ impl WebhooksApi {
                 WebhookError::Malformed(_) => {
                     WebhookResponse::BadRequest(Json(Problem::new(ProblemCode::MalformedBody, error.to_string())))
                 }
-                WebhookError::InFlight => WebhookResponse::Conflict(Json(Problem::new(ProblemCode::InFlight, error.to_string()))),
+                WebhookError::InFlight => {
+                    WebhookResponse::Conflict(Json(Problem::new(ProblemCode::InFlight, error.to_string())))
+                }
                 WebhookError::UnknownProduct => {
                     WebhookResponse::UnknownProduct(Json(Problem::new(ProblemCode::UnknownProduct, error.to_string())))
                 }

@@ -39,7 +39,10 @@ fn every_sort_order_parses_and_prints_back() {
 #[test]
 fn limit_is_one_to_one_hundred() {
     for ok in [1, 20, 100] {
-        assert_eq!(parse(RawProductQuery { limit: Some(ok), ..Default::default() }).map(|q| q.limit.get() as i64), Ok(ok));
+        assert_eq!(
+            parse(RawProductQuery { limit: Some(ok), ..Default::default() }).map(|q| q.limit.get() as i64),
+            Ok(ok)
+        );
     }
     for bad in [0, -1, 101, i64::MAX] {
         assert_eq!(invalid_parameter(RawProductQuery { limit: Some(bad), ..Default::default() }), Some("limit"));
@@ -60,7 +63,10 @@ fn prices_are_non_negative_and_min_at_most_max() {
 fn category_follows_the_slug_rule() {
     assert!(parse(RawProductQuery { category: Some("vegetables".into()), ..Default::default() }).is_ok());
     for bad in ["", "Vegetables", "a b", &"x".repeat(33)] {
-        assert_eq!(invalid_parameter(RawProductQuery { category: Some(bad.into()), ..Default::default() }), Some("category"));
+        assert_eq!(
+            invalid_parameter(RawProductQuery { category: Some(bad.into()), ..Default::default() }),
+            Some("category")
+        );
     }
 }
 
@@ -70,14 +76,19 @@ fn search_text_is_two_to_one_hundred_characters_with_a_word() {
         assert!(parse(RawProductQuery { q: Some(ok.into()), ..Default::default() }).is_ok(), "{ok}");
     }
     for bad in ["", "a", &"a".repeat(101), "!!", "a b"] {
-        assert_eq!(invalid_parameter(RawProductQuery { q: Some(bad.into()), ..Default::default() }), Some("q"), "{bad}");
+        assert_eq!(
+            invalid_parameter(RawProductQuery { q: Some(bad.into()), ..Default::default() }),
+            Some("q"),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn a_cursor_is_valid_only_with_its_own_filters_and_sort() {
-    let query = parse(RawProductQuery { category: Some("dairy".into()), sort: Some("price".into()), ..Default::default() })
-        .expect("valid query");
+    let query =
+        parse(RawProductQuery { category: Some("dairy".into()), sort: Some("price".into()), ..Default::default() })
+            .expect("valid query");
     let position = SortPosition { value: SortValue::Price(4500), id: ProductId::new(7).expect("positive id") };
     let token = codec().encode(&position, &query.binding());
     let same = RawProductQuery {
@@ -91,7 +102,12 @@ fn a_cursor_is_valid_only_with_its_own_filters_and_sort() {
     for other in [
         RawProductQuery { category: Some("fruits".into()), sort: Some("price".into()), ..Default::default() },
         RawProductQuery { category: Some("dairy".into()), sort: Some("-price".into()), ..Default::default() },
-        RawProductQuery { category: Some("dairy".into()), sort: Some("price".into()), min_price: Some(1), ..Default::default() },
+        RawProductQuery {
+            category: Some("dairy".into()),
+            sort: Some("price".into()),
+            min_price: Some(1),
+            ..Default::default()
+        },
         RawProductQuery { sort: Some("price".into()), ..Default::default() },
     ] {
         let replay = RawProductQuery { cursor: Some(token.clone()), ..other };
@@ -106,7 +122,13 @@ fn is_after_agrees_with_compare_for_every_sort() {
         for pivot in products.iter().step_by(37) {
             let position = sort.position_of(pivot);
             for p in &products {
-                assert_eq!(sort.is_after(p, &position), sort.compare(p, pivot).is_gt(), "{sort} {} vs {}", p.id, pivot.id);
+                assert_eq!(
+                    sort.is_after(p, &position),
+                    sort.compare(p, pivot).is_gt(),
+                    "{sort} {} vs {}",
+                    p.id,
+                    pivot.id
+                );
             }
         }
     }

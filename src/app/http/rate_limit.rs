@@ -1,0 +1,118 @@
+//! The rate-limit middleware: every route except operations, docs, the spec and the signed webhook is limited
+//! per client IP ([`crate::app::rate_limit`]).
+//!
+//! Every limited response, admitted or refused, carries `RateLimit-Limit`, `RateLimit-Remaining` (after this
+//! request) and `RateLimit-Reset` (whole seconds until the oldest counted request leaves the window); a refusal
+//! is a 429 `rate_limited` problem with `Retry-After`, the true wait rounded up to whole seconds.
+//! It sits inside `middleware::observe`, so refusals still get a request id and are measured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::http::header::RETRY_AFTER;
+use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::OperationId;
+
+use super::client_ip;
+use super::problem::{self, Problem, ProblemCode};
+use crate::app::state::AppState;
+use crate::ports::RateDecision;
+
+/// `RateLimit-Limit`: the budget per window.
+pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+/// `RateLimit-Remaining`: requests still admitted in the window after this one.
+pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+/// `RateLimit-Reset`: seconds until the oldest counted request leaves the window.
+pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Whether a request is exempt: health, metrics, docs, the spec and the signed webhook (which has its own
+/// protection: a signature, and partners that retry).
+pub fn is_exempt(method: &Method, path: &str) -> bool {
+    path.starts_with("/health/")
+        || path == "/metrics"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || path == "/openapi.json"
+        || path == "/openapi.yaml"
+        || (method == Method::POST && path == "/webhooks/partner-b")
+}
+
+/// Limits one request of `state`'s service: `.around(move |next, req| rate_limit::limit(next, req, state.clone()))`.
+pub async fn limit<E: Endpoint>(next: E, request: Request, state: Arc<AppState>) -> poem::Result<Response> {
+    let limiter = &state.rate_limit;
+    if !limiter.is_enabled() || is_exempt(request.method(), request.uri().path()) {
+        return next.call(request).await.map(IntoResponse::into_response);
+    }
+    let Some(client) = client_ip::of_request(&request, &state.settings.trusted_proxies) else {
+        // Not an IP peer (a Unix socket): nothing to key on, and not traffic from the network.
+        return next.call(request).await.map(IntoResponse::into_response);
+    };
+    let decision = limiter.check(client).await;
+    let mut response = if decision.allowed {
+        match next.call(request).await {
+            Ok(response) => response.into_response(),
+            // Answered here rather than by `observe`, so the error response carries the headers too.
+            Err(error) => error_response(&error),
+        }
+    } else {
+        metrics::counter!("farmlokal_rate_limited_total").increment(1);
+        let wait = whole_seconds_up(decision.retry_after.unwrap_or(decision.reset_after)).max(1);
+        tracing::debug!(%client, wait, "rate limited");
+        let detail = format!("more than {} requests in a minute from this client; retry in {wait} s", decision.limit);
+        let mut response = Problem::new(ProblemCode::RateLimited, detail).into_poem_response();
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
+        response
+    };
+    set_headers(response.headers_mut(), &decision);
+    Ok(response)
+}
+
+/// The problem+json answer for an error raised inside, as `observe` would build it.
+fn error_response(error: &poem::Error) -> Response {
+    let mut response = problem::from_poem_error(error).into_poem_response();
+    if let Some(operation) = error.data::<OperationId>().copied() {
+        response.set_data(operation);
+    }
+    response
+}
+
+fn set_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(whole_seconds_up(decision.reset_after)));
+}
+
+fn whole_seconds_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_docs_spec_and_the_signed_webhook_are_exempt() {
+        for path in ["/health/live", "/health/ready", "/metrics", "/docs", "/docs/index.js", "/openapi.json"] {
+            assert!(is_exempt(&Method::GET, path), "{path}");
+        }
+        assert!(is_exempt(&Method::GET, "/openapi.yaml"));
+        assert!(is_exempt(&Method::POST, "/webhooks/partner-b"));
+    }
+
+    #[test]
+    fn everything_else_is_limited() {
+        for path in ["/products", "/products/1", "/categories", "/delivery/estimate", "/health", "/docsx", "/"] {
+            assert!(!is_exempt(&Method::GET, path), "{path}");
+        }
+        assert!(!is_exempt(&Method::GET, "/webhooks/partner-b"), "only the signed POST is exempt");
+        assert!(!is_exempt(&Method::GET, "/metrics/x"));
+    }
+
+    #[test]
+    fn seconds_round_up() {
+        assert_eq!(whole_seconds_up(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(60)), 60);
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
+    }
+}
