@@ -12,3 +12,6 @@ mod mysql_explain;
 mod product_repository_contract;
 mod token_manager;
 mod delivery_estimate;
+mod catalogue_http;
+mod catalogue_cache;
+mod catalogue_walk;
