@@ -89,7 +89,7 @@ mod tests {
         let flights = Arc::new(SingleFlight::<u8, u8>::new());
         let leader = {
             let flights = flights.clone();
-            tokio::spawn(async move { flights.run(1, || std::future::pending::<u8>()).await })
+            tokio::spawn(async move { flights.run(1, std::future::pending::<u8>).await })
         };
         tokio::task::yield_now().await;
         let follower = {

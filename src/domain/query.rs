@@ -133,7 +133,8 @@ pub struct SearchText {
 
 impl SearchText {
     /// # Errors
-    /// A reason when the text is not 2 to 100 characters, or has no word of two or more letters or digits.
+    /// A reason when the text is not 2 to 100 characters, has no word of two or more letters or digits, or has
+    /// more than [`search::MAX_TERMS`] distinct words.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
         if !(2..=100).contains(&length) {
@@ -142,6 +143,9 @@ impl SearchText {
         let terms = search::terms(raw);
         if terms.is_empty() {
             return Err("q must contain a word of at least two letters or digits".to_owned());
+        }
+        if terms.len() > search::MAX_TERMS {
+            return Err(format!("q may contain at most {} distinct words", search::MAX_TERMS));
         }
         Ok(Self { terms })
     }

@@ -141,6 +141,11 @@ pub fn render_page(products: &[Product], next_cursor: Option<&str>) -> Vec<u8> {
     serde_json::to_vec(&page).unwrap_or_else(|_| br#"{"data":[],"next_cursor":null,"has_more":false}"#.to_vec())
 }
 
+/// The body of one product, serialised exactly as in listings (timestamps end in `Z`).
+pub fn render_product(product: &Product) -> Vec<u8> {
+    serde_json::to_vec(&ProductDto::from(product)).unwrap_or_default()
+}
+
 /// The body of the category list.
 pub fn render_categories(categories: &[Category]) -> Vec<u8> {
     let list = CategoryList {

@@ -6,7 +6,7 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, OpenApi};
 
-use super::dto::{CategoryList, ProductDto, ProductPage};
+use super::dto::{self, CategoryList, ProductDto, ProductPage};
 use super::payload::JsonBytes;
 use super::problem::{Problem, ProblemCode};
 use super::ApiTags;
@@ -93,7 +93,7 @@ fn list_bad_request(error: poem::Error) -> ListProductsResponse {
 pub enum GetProductResponse {
     /// The product.
     #[oai(status = 200)]
-    Ok(Json<ProductDto>),
+    Ok(JsonBytes<ProductDto>),
     /// The id is not a positive integer (`invalid_query`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -187,8 +187,8 @@ impl ProductsApi {
         /// Only products costing at most this many paise (must not be below `min_price`).
         #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")), example = "example_max_price")]
         max_price: Query<Option<u64>>,
-        /// Full-text search in name and description: every word (two or more letters or digits) must start a
-        /// word of the product.
+        /// Full-text search in name and description: every word (two or more letters or digits, at most 8
+        /// distinct words) must start a word of the product.
         #[oai(validator(min_length = 2, max_length = 100), example = "example_q")]
         q: Query<Option<String>>,
         /// Sort order; default `-created_at`.
@@ -243,7 +243,7 @@ impl ProductsApi {
             return GetProductResponse::NotFound(Json((&CatalogueError::NotFound).into()));
         };
         match self.state.catalogue.get(id).await {
-            Ok(product) => GetProductResponse::Ok(Json(ProductDto::from(&product))),
+            Ok(product) => GetProductResponse::Ok(JsonBytes::new(dto::render_product(&product).into())),
             Err(error @ CatalogueError::NotFound) => GetProductResponse::NotFound(Json((&error).into())),
             Err(error) => GetProductResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
         }
