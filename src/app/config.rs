@@ -116,6 +116,10 @@ pub struct Config {
     #[arg(long, env = "FARMLOKAL_REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
     pub request_timeout: Duration,
 
+    /// Longest time a client may take to send one request's headers, in milliseconds.
+    #[arg(long, env = "FARMLOKAL_HEADER_READ_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
+    pub header_read_timeout: Duration,
+
     /// Comma-separated origins allowed by CORS (`*` for any); empty sends no CORS headers.
     #[arg(long, env = "FARMLOKAL_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

@@ -11,7 +11,7 @@ use poem::Server;
 
 use super::config::Config;
 use super::http;
-use super::slow_clients::{HeaderDeadline, HEADER_READ_TIMEOUT};
+use super::slow_clients::HeaderDeadline;
 use super::state::{AppBuilder, AppState};
 use super::wiring;
 use crate::adapters::sandbox::SandboxHandle;
@@ -79,7 +79,8 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { acceptor, addr, state, _sandbox } = self;
         tracing::info!(address = %addr, docs = %format!("http://{addr}/docs"), "FarmLokal is listening");
-        Server::new_with_acceptor(HeaderDeadline::new(acceptor, HEADER_READ_TIMEOUT))
+        let header_timeout = state.settings.header_read_timeout;
+        Server::new_with_acceptor(HeaderDeadline::new(acceptor, header_timeout))
             .run_with_graceful_shutdown(http::routes(state), signal, Some(SHUTDOWN_GRACE))
             .await
             .context("HTTP server failed")?;

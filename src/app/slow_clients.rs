@@ -3,7 +3,7 @@
 //! connection forever.
 //!
 //! Each accepted stream is wrapped: from the moment the connection opens, and again after every response, the
-//! client has [`HEADER_READ_TIMEOUT`] to deliver a complete header block (up to the first blank line). If it
+//! client has the header-read timeout (`FARMLOKAL_HEADER_READ_TIMEOUT_MS`, 10 s by default) to deliver a complete header block (up to the first blank line). If it
 //! does not, reads fail and the connection closes. Bodies are not affected: after the blank line the clock
 //! stops until the response is written. An idle keep-alive connection is closed after the same time.
 
@@ -19,9 +19,6 @@ use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
-
-/// How long a client may take to send one request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Wraps an acceptor so every connection gets the header deadline.
 pub struct HeaderDeadline<A> {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub webhook_secrets: Vec<WebhookSecret>,
     pub partner_retry: RetryPolicy,
     pub request_timeout: Duration,
+    /// How long a client may take to send one request's headers (slow-client protection).
+    pub header_read_timeout: Duration,
     pub cors_origins: Vec<String>,
 }
 
@@ -50,6 +52,7 @@ impl Settings {
             webhook_secrets,
             partner_retry: config.partner_retry(),
             request_timeout: config.request_timeout,
+            header_read_timeout: config.header_read_timeout,
             cors_origins: config.cors_origins.clone(),
         }
     }
@@ -65,6 +68,7 @@ impl Settings {
             webhook_secrets: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").into_iter().collect(),
             partner_retry: RetryPolicy::new(Duration::from_millis(300), Duration::from_millis(1500)),
             request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
         }
     }
