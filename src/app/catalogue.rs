@@ -144,7 +144,8 @@ impl CatalogueService {
             },
             Ok(None) => None,
             Err(error) => {
-                tracing::warn!(error = %error, "response cache unavailable; reading the catalogue store directly");
+                // Per request at debug: the Redis adapters log the outage itself once, when it starts and ends.
+                tracing::debug!(error = %error, "response cache unavailable; reading the catalogue store directly");
                 None
             }
         };
@@ -155,7 +156,7 @@ impl CatalogueService {
                 let fresh_until_ms = Utc::now().timestamp_millis() + self.ttl.as_millis() as i64;
                 let entry = Envelope { fresh_until_ms, etag: etag_of(&body), next_cursor, body: Bytes::from(body) };
                 if let Err(error) = self.cache.set(&key, &entry.encode(), self.ttl + STALE_FOR).await {
-                    tracing::warn!(error = %error, "response cache unavailable; page not cached");
+                    tracing::debug!(error = %error, "response cache unavailable; page not cached");
                 }
                 Ok(entry.into_body(CacheStatus::Miss))
             })
