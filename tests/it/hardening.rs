@@ -163,7 +163,7 @@ fn call(
 fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_farmlokal"))
+    let child = Command::new(env!("CARGO_BIN_EXE_farmlokal"))
         .arg("serve")
         .env("FARMLOKAL_BIND", format!("127.0.0.1:{port}"))
         .env("FARMLOKAL_SAMPLE_PRODUCTS", "300")
