@@ -3,7 +3,9 @@
 # no 5xx for any generated request, and every response conforms to the documented schema. Fails on any finding.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source scripts/lib/ensure.sh
 source scripts/lib/python-env.sh
+ensure_command curl curl
 python_tools schemathesis==4.32.5
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

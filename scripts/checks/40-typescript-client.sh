@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-command -v npm >/dev/null 2>&1 || { echo "npm is not installed (Node.js 20+ is needed for the TypeScript client check)" >&2; exit 1; }
+source scripts/lib/ensure.sh
+ensure_command npm nodejs npm
+ensure_command curl curl
 
 (
     cd clients/typescript

@@ -1,6 +1,8 @@
 # Sourced by checks: a Python virtualenv under target/ (rebuildable, never committed) with the given tools.
 python_tools() {
     local venv="target/py"
+    ensure_command python3 python3 python3-venv
+    python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_command __venv__ python3-venv
     if [ ! -x "$venv/bin/pip" ]; then
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --upgrade pip
