@@ -7,6 +7,7 @@ mod token_store_contract;
 mod cache_contract;
 mod event_ledger_contract;
 mod rate_limiter_contract;
+mod rate_limit_http;
 pub mod partner_a_http;
 mod mysql_explain;
 mod product_repository_contract;

@@ -49,7 +49,7 @@ impl EventLedger for RedisEventLedger {
         let mut conn = checkout(&self.pool).await.map_err(LedgerError::Unavailable)?;
         let mut call = CLAIM.key(self.done_key(id));
         call.key(self.claim_key(id)).arg(millis(lease));
-        let state: i64 = timed(call.invoke_async(&mut *conn)).await.map_err(LedgerError::Unavailable)?;
+        let state: i64 = timed(&self.pool, call.invoke_async(&mut *conn)).await.map_err(LedgerError::Unavailable)?;
         match state {
             0 => Ok(Claim::Acquired),
             1 => Ok(Claim::InFlight),
@@ -64,12 +64,12 @@ impl EventLedger for RedisEventLedger {
         pipe.atomic();
         pipe.cmd("SET").arg(self.done_key(id)).arg("1").arg("PX").arg(millis(keep)).ignore();
         pipe.cmd("DEL").arg(self.claim_key(id)).ignore();
-        timed(pipe.query_async::<()>(&mut *conn)).await.map_err(LedgerError::Unavailable)
+        timed(&self.pool, pipe.query_async::<()>(&mut *conn)).await.map_err(LedgerError::Unavailable)
     }
 
     async fn release(&self, id: &WebhookId) -> Result<(), LedgerError> {
         let mut conn = checkout(&self.pool).await.map_err(LedgerError::Unavailable)?;
-        timed(redis::cmd("DEL").arg(self.claim_key(id)).query_async::<()>(&mut *conn))
+        timed(&self.pool, redis::cmd("DEL").arg(self.claim_key(id)).query_async::<()>(&mut *conn))
             .await
             .map_err(LedgerError::Unavailable)
     }

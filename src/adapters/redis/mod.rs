@@ -4,8 +4,12 @@
 //! Redis costs a caller a few hundred milliseconds, never a hang. Every redis or bb8 error becomes the port's
 //! `Unavailable` inside the adapter; nothing above this module sees a driver type. Every key written starts with
 //! the configured prefix (`FARMLOKAL_REDIS_PREFIX`).
+//!
+//! The pool carries a [`RedisHealth`] gate shared by every adapter built on it: once Redis fails to answer,
+//! calls fail at once for a second instead of each paying the checkout timeout, then one probe goes through.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,16 +17,30 @@ use bb8_redis::RedisConnectionManager;
 
 pub mod cache;
 pub mod event_ledger;
+pub mod health;
 pub mod rate_limiter;
 pub mod token_store;
 
 pub use cache::RedisCache;
 pub use event_ledger::RedisEventLedger;
+pub use health::RedisHealth;
 pub use rate_limiter::RedisRateLimiter;
 pub use token_store::RedisTokenStore;
 
-/// The pool every Redis adapter shares.
-pub type RedisPool = bb8::Pool<RedisConnectionManager>;
+/// The pool every Redis adapter shares, with the health gate that makes calls fail fast while Redis is down.
+/// Clones share both.
+#[derive(Clone)]
+pub struct RedisPool {
+    pool: bb8::Pool<RedisConnectionManager>,
+    health: Arc<RedisHealth>,
+}
+
+impl RedisPool {
+    /// The health gate of this pool.
+    pub fn health(&self) -> &RedisHealth {
+        &self.health
+    }
+}
 
 /// A connection checked out of the pool.
 pub(crate) type RedisConn<'a> = bb8::PooledConnection<'a, RedisConnectionManager>;
@@ -41,11 +59,12 @@ const MAX_CONNECTIONS: u32 = 16;
 /// When `url` is not a Redis URL.
 pub async fn pool(url: &str) -> anyhow::Result<RedisPool> {
     let manager = RedisConnectionManager::new(url).context("invalid Redis URL")?;
-    Ok(bb8::Pool::builder()
+    let pool = bb8::Pool::builder()
         .max_size(MAX_CONNECTIONS)
         .connection_timeout(CONNECTION_TIMEOUT)
         .error_sink(Box::new(LogConnectErrors))
-        .build_unchecked(manager))
+        .build_unchecked(manager);
+    Ok(RedisPool { pool, health: Arc::new(RedisHealth::new()) })
 }
 
 /// Logs why connecting failed: a checkout that times out only says "timed out"; the cause arrives here.
@@ -63,21 +82,46 @@ impl bb8::ErrorSink<redis::RedisError> for LogConnectErrors {
     }
 }
 
-/// A pooled connection, within [`CONNECTION_TIMEOUT`].
+/// A pooled connection, within [`CONNECTION_TIMEOUT`]; at once an error while the health gate says Redis is
+/// down (unless this call is the probe).
 pub(crate) async fn checkout(pool: &RedisPool) -> anyhow::Result<RedisConn<'_>> {
+    pool.health.admit()?;
     // bb8 bounds the wait itself; the outer timeout is a guard should a connect ignore it.
-    match tokio::time::timeout(CONNECTION_TIMEOUT + Duration::from_millis(100), pool.get()).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(anyhow::Error::new(e).context("no Redis connection")),
-        Err(_) => Err(anyhow::anyhow!("no Redis connection within {CONNECTION_TIMEOUT:?}")),
-    }
+    let error = match tokio::time::timeout(CONNECTION_TIMEOUT + Duration::from_millis(100), pool.pool.get()).await {
+        Ok(Ok(conn)) => return Ok(conn),
+        Ok(Err(e)) => anyhow::Error::new(e).context("no Redis connection"),
+        Err(_) => anyhow::anyhow!("no Redis connection within {CONNECTION_TIMEOUT:?}"),
+    };
+    pool.health.failed(&error);
+    Err(error)
 }
 
-/// Runs one command or script within [`COMMAND_TIMEOUT`].
-pub(crate) async fn timed<T>(command: impl Future<Output = redis::RedisResult<T>>) -> anyhow::Result<T> {
+/// Runs one command or script within [`COMMAND_TIMEOUT`], telling the health gate whether Redis answered.
+pub(crate) async fn timed<T>(
+    pool: &RedisPool,
+    command: impl Future<Output = redis::RedisResult<T>>,
+) -> anyhow::Result<T> {
     match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
-        Ok(result) => result.context("Redis command failed"),
-        Err(_) => Err(anyhow::anyhow!("Redis did not answer within {COMMAND_TIMEOUT:?}")),
+        Ok(Ok(value)) => {
+            pool.health.succeeded();
+            Ok(value)
+        }
+        Ok(Err(e)) => {
+            let unreachable = health::is_connection_error(&e);
+            let error = anyhow::Error::new(e).context("Redis command failed");
+            if unreachable {
+                pool.health.failed(&error);
+            } else {
+                // Redis answered, with an error: it is up.
+                pool.health.succeeded();
+            }
+            Err(error)
+        }
+        Err(_) => {
+            let error = anyhow::anyhow!("Redis did not answer within {COMMAND_TIMEOUT:?}");
+            pool.health.failed(&error);
+            Err(error)
+        }
     }
 }
 
@@ -97,4 +141,31 @@ pub(crate) fn key(prefix: &str, parts: &[&str]) -> String {
 /// Milliseconds for a `PX`/`PEXPIRE` argument: at least 1, since Redis refuses 0.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::ports::{Cache, CacheError, RateLimitError, RateLimiter};
+
+    #[tokio::test]
+    async fn with_redis_unreachable_twenty_calls_across_adapters_fail_fast() {
+        let pool = pool("redis://127.0.0.1:1").await.expect("building the pool does not connect");
+        let (cache, limiter) = (RedisCache::new(pool.clone(), "t:"), RedisRateLimiter::new(pool.clone(), "t:"));
+        let started = Instant::now();
+        for i in 0..20 {
+            if i % 2 == 0 {
+                assert!(matches!(cache.get("k").await, Err(CacheError::Unavailable(_))));
+            } else {
+                let result = limiter.check("k", 1, Duration::from_secs(1)).await;
+                assert!(matches!(result, Err(RateLimitError::Unavailable(_))));
+            }
+        }
+        let elapsed = started.elapsed();
+        // The first call pays the checkout timeout; the gate, shared by both adapters, answers the rest at once.
+        assert!(elapsed < CONNECTION_TIMEOUT * 2, "20 calls took {elapsed:?}");
+        assert!(!pool.health().is_up());
+    }
 }

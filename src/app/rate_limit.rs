@@ -1,0 +1,203 @@
+//! The per-client rate limit: N requests per rolling minute per client IP, on the fleet-wide limiter, with a
+//! per-process fallback while that limiter is unavailable.
+//!
+//! Keys are `ip:<addr>` for IPv4 (IPv4-mapped IPv6 addresses count as IPv4) and `ip:<prefix>/64` for IPv6: one
+//! subscriber usually holds a whole /64 and can rotate through its addresses at will, so a per-address key would
+//! give each IPv6 client an unlimited budget.
+//!
+//! Every request admitted by the shared limiter is also recorded in the per-process log, so when Redis goes down
+//! mid-minute the fallback already knows what this instance admitted and does not hand out a fresh budget. The
+//! switch to the fallback and back is logged once each; `farmlokal_rate_limit_backend{backend}` says which one
+//! decides (1 for the active one), and `farmlokal_rate_limit_fallback_total` counts the decisions the fallback
+//! made.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::Ipv6Net;
+
+use crate::adapters::memory::rate_limiter::{decision, MemoryRateLimiter};
+use crate::ports::{RateDecision, RateLimitError, RateLimiter};
+
+/// The window of the contract: requests per minute.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// The length of the IPv6 prefix that counts as one client.
+pub const IPV6_CLIENT_PREFIX: u8 = 64;
+
+/// The rate limit of one service: the shared limiter, the per-process fallback and the budget.
+pub struct ClientRateLimit {
+    shared: Arc<dyn RateLimiter>,
+    local: MemoryRateLimiter,
+    limit: u32,
+    window: Duration,
+    on_local: AtomicBool,
+}
+
+impl ClientRateLimit {
+    /// `per_minute` requests per client in any rolling minute; 0 disables the limit.
+    pub fn new(shared: Arc<dyn RateLimiter>, per_minute: u32) -> Self {
+        Self::with_window(shared, per_minute, WINDOW)
+    }
+
+    /// `limit` requests per client in any rolling `window` (tests use short windows); a zero limit disables it.
+    pub fn with_window(shared: Arc<dyn RateLimiter>, limit: u32, window: Duration) -> Self {
+        set_backend_gauge(false);
+        Self { shared, local: MemoryRateLimiter::new(), limit, window, on_local: AtomicBool::new(false) }
+    }
+
+    /// Whether requests are limited at all.
+    pub fn is_enabled(&self) -> bool {
+        self.limit > 0
+    }
+
+    /// Whether the per-process fallback is deciding, because the shared limiter was unavailable last time.
+    pub fn is_on_fallback(&self) -> bool {
+        self.on_local.load(Ordering::Relaxed)
+    }
+
+    /// Admits or refuses one request from `ip`. Never fails: while the shared limiter is unavailable, the
+    /// per-process one decides. When disabled, every request is admitted (with a zero limit in the decision).
+    pub async fn check(&self, ip: IpAddr) -> RateDecision {
+        if !self.is_enabled() {
+            return RateDecision {
+                allowed: true,
+                limit: 0,
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                retry_after: None,
+            };
+        }
+        let key = client_key(ip);
+        match self.shared.check(&key, self.limit, self.window).await {
+            Ok(shared) => {
+                if self.on_local.swap(false, Ordering::Relaxed) {
+                    set_backend_gauge(false);
+                    tracing::info!("rate limit back on the shared limiter");
+                }
+                if shared.allowed {
+                    // Mirrored so that the fallback starts from what this instance admitted; its answer is moot.
+                    let _ = self.local.check(&key, self.limit, self.window).await;
+                }
+                shared
+            }
+            Err(RateLimitError::Unavailable(cause)) => {
+                if !self.on_local.swap(true, Ordering::Relaxed) {
+                    set_backend_gauge(true);
+                    tracing::warn!(
+                        error = format!("{cause:#}"),
+                        "shared rate limiter unavailable: limiting per process until it answers again"
+                    );
+                }
+                metrics::counter!("farmlokal_rate_limit_fallback_total").increment(1);
+                self.local_check(&key).await
+            }
+        }
+    }
+
+    async fn local_check(&self, key: &str) -> RateDecision {
+        match self.local.check(key, self.limit, self.window).await {
+            Ok(decision) => decision,
+            Err(RateLimitError::Unavailable(cause)) => {
+                // The in-process limiter has no faults injected here; should it ever fail, admit the request
+                // rather than fail it: the limit protects the service, it must not take it down.
+                tracing::error!(error = format!("{cause:#}"), "per-process rate limiter failed; admitting");
+                decision(true, self.limit, 0, self.window, None)
+            }
+        }
+    }
+}
+
+/// The limiter key of a client: `ip:<IPv4>` or `ip:<IPv6 /64 network>`.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match Ipv6Net::new(v6, IPV6_CLIENT_PREFIX) {
+            Ok(net) => format!("ip:{}", net.trunc()),
+            // Unreachable with a constant prefix of 64; the full address is still a valid, stricter key.
+            Err(_) => format!("ip:{v6}"),
+        },
+    }
+}
+
+fn set_backend_gauge(local: bool) {
+    metrics::gauge!("farmlokal_rate_limit_backend", "backend" => "local").set(if local { 1.0 } else { 0.0 });
+    metrics::gauge!("farmlokal_rate_limit_backend", "backend" => "shared").set(if local { 0.0 } else { 1.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    #[test]
+    fn ipv4_keys_on_the_address_and_mapped_ipv6_counts_as_ipv4() {
+        assert_eq!(client_key(ip("203.0.113.7")), "ip:203.0.113.7");
+        assert_eq!(client_key(ip("::ffff:203.0.113.7")), "ip:203.0.113.7");
+    }
+
+    #[test]
+    fn ipv6_keys_on_the_64_bit_prefix_in_canonical_form() {
+        let a = client_key(ip("2001:DB8:0:1:aaaa::1"));
+        assert_eq!(a, "ip:2001:db8:0:1::/64");
+        assert_eq!(client_key(ip("2001:db8:0:1:ffff:ffff:ffff:ffff")), a, "the same /64 shares a budget");
+        assert_ne!(client_key(ip("2001:db8:0:2::1")), a, "the next /64 does not");
+    }
+
+    #[tokio::test]
+    async fn a_zero_limit_admits_everything() {
+        let limit = ClientRateLimit::new(Arc::new(MemoryRateLimiter::new()), 0);
+        assert!(!limit.is_enabled());
+        for _ in 0..10 {
+            assert!(limit.check(ip("192.0.2.1")).await.allowed);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_rolling_window_admits_more_than_the_limit_across_a_window_boundary() {
+        let window = Duration::from_secs(2);
+        let limit = ClientRateLimit::with_window(Arc::new(MemoryRateLimiter::new()), 100, window);
+        let start = tokio::time::Instant::now();
+        let mut admitted_at = Vec::new();
+        // 100 requests late in one fixed window [0, 2 s), 100 early in the next [2 s, 4 s), then 100 more later.
+        for at in [Duration::from_millis(1500), Duration::from_millis(2100), Duration::from_millis(3600)] {
+            tokio::time::advance((start + at).saturating_duration_since(tokio::time::Instant::now())).await;
+            for _ in 0..100 {
+                if limit.check(ip("192.0.2.1")).await.allowed {
+                    admitted_at.push(at);
+                }
+            }
+        }
+        let fixed_window_would_admit = 200; // 100 in [0, 2 s) plus 100 in [2 s, 4 s), 0.6 s apart
+        let in_first_burst_span = admitted_at.iter().filter(|&&t| t < Duration::from_millis(3500)).count();
+        assert_eq!(in_first_burst_span, 100, "a fixed window would admit {fixed_window_would_admit}");
+        assert_eq!(admitted_at.len(), 200, "the budget comes back once the first burst leaves the window");
+        for &from in &admitted_at {
+            let span = admitted_at.iter().filter(|&&t| t >= from && t < from + window).count();
+            assert!(span <= 100, "{span} admitted in the window starting at {from:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_shared_limiter_falls_back_and_comes_back() {
+        let shared = Arc::new(MemoryRateLimiter::new());
+        let limit = ClientRateLimit::new(shared.clone(), 3);
+        let client = ip("192.0.2.1");
+        assert!(limit.check(client).await.allowed);
+        shared.faults().set_down(true);
+        let first_local = limit.check(client).await;
+        assert!(limit.is_on_fallback());
+        assert_eq!((first_local.allowed, first_local.remaining), (true, 1), "the fallback knew of the first request");
+        assert!(limit.check(client).await.allowed);
+        assert!(!limit.check(client).await.allowed, "the fallback still limits");
+        shared.faults().set_down(false);
+        let back = limit.check(client).await;
+        assert!(!limit.is_on_fallback());
+        assert_eq!((back.allowed, back.remaining), (true, 1), "the shared limiter decides again, on its own log");
+    }
+}
