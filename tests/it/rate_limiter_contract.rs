@@ -13,17 +13,19 @@ use tokio::sync::Barrier;
 use crate::support;
 
 /// Slack for the distance between the adapter's clock and the test's.
-const SLACK: Duration = Duration::from_millis(10);
+/// Timing allowance for a busy CI machine: Redis answers on its own clock, the test measures on ours.
+const SLACK: Duration = Duration::from_millis(50);
 
 /// The 101st request in a window is refused with the true wait, and refusals are not recorded.
 async fn a_full_window_refuses_until_its_oldest_request_leaves(limiter: &dyn RateLimiter) {
-    let (limit, window) = (100, Duration::from_secs(2));
+    // A window long enough that 100 checks finish inside it even on a loaded two-core machine.
+    let (limit, window) = (100, Duration::from_secs(4));
     let before_first = Instant::now();
     let first = limiter.check("client", limit, window).await.expect("check");
     let after_first = Instant::now();
     assert!(first.allowed);
     assert_eq!((first.limit, first.remaining, first.retry_after), (100, 99, None));
-    assert_eq!(first.reset_after, Duration::from_secs(2), "until the oldest leaves, in whole seconds rounded up");
+    assert_eq!(first.reset_after, Duration::from_secs(4), "until the oldest leaves, in whole seconds rounded up");
 
     for n in 2..=limit {
         let d = limiter.check("client", limit, window).await.expect("check");
@@ -48,7 +50,7 @@ async fn a_full_window_refuses_until_its_oldest_request_leaves(limiter: &dyn Rat
         assert!(!limiter.check("client", limit, window).await.expect("check").allowed);
     }
     let wait_now = (after_first + window).saturating_duration_since(Instant::now());
-    tokio::time::sleep(wait_now + Duration::from_millis(50)).await;
+    tokio::time::sleep(wait_now + SLACK * 2).await;
     let later = limiter.check("client", limit, window).await.expect("check");
     assert!(later.allowed, "admitted once the oldest left");
     assert_eq!(later.remaining, limit - 1, "the refused requests took no budget");
