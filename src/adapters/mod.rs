@@ -3,6 +3,6 @@
 pub mod http;
 pub mod memory;
 pub mod mysql;
-pub mod sample;
 pub mod redis;
+pub mod sample;
 pub mod sandbox;

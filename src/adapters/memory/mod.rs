@@ -1,11 +1,11 @@
 //! In-memory adapters: real implementations with fault injection, for tests and the embedded default.
 
-pub mod catalogue_index;
-pub mod faults;
-pub mod product_repository;
 pub mod cache;
+pub mod catalogue_index;
 pub mod event_ledger;
-pub mod rate_limiter;
-pub mod token_store;
+pub mod faults;
 pub mod partner_a;
+pub mod product_repository;
+pub mod rate_limiter;
 pub mod token_provider;
+pub mod token_store;
