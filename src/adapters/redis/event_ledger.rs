@@ -1,5 +1,6 @@
-//! The webhook ledger in Redis: `<prefix>ledger:done:<id>` marks a completed id, `<prefix>ledger:claim:<id>`
-//! an unexpired claim. Claiming is one Lua script, so concurrent deliveries of one id get one `Acquired`.
+//! The webhook ledger in Redis: `<prefix>ledger:{<id>}:done` marks a completed id, `<prefix>ledger:{<id>}:claim`
+//! an unexpired claim. Claiming is one Lua script, so concurrent deliveries of one id get one `Acquired`. The id
+//! is a hash tag, so both keys of one id live in one slot and the script also runs on Redis Cluster.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -35,11 +36,11 @@ impl RedisEventLedger {
     }
 
     fn done_key(&self, id: &WebhookId) -> String {
-        super::key(&self.prefix, &["ledger", "done", id.as_str()])
+        super::key(&self.prefix, &["ledger", &format!("{{{}}}", id.as_str()), "done"])
     }
 
     fn claim_key(&self, id: &WebhookId) -> String {
-        super::key(&self.prefix, &["ledger", "claim", id.as_str()])
+        super::key(&self.prefix, &["ledger", &format!("{{{}}}", id.as_str()), "claim"])
     }
 }
 
