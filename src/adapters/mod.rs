@@ -6,3 +6,12 @@ pub mod mysql;
 pub mod redis;
 pub mod sample;
 pub mod sandbox;
+
+/// How a connection pool is used right now, for the pool-usage gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolUsage {
+    /// Connections open to the server.
+    pub open: usize,
+    /// Open connections waiting in the pool.
+    pub idle: usize,
+}

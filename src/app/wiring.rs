@@ -20,6 +20,7 @@ use crate::adapters::redis::event_ledger::RedisEventLedger;
 use crate::adapters::redis::rate_limiter::RedisRateLimiter;
 use crate::adapters::redis::token_store::RedisTokenStore;
 use crate::adapters::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::adapters::PoolUsage;
 use crate::domain::webhook::WebhookSecret;
 
 /// The development webhook secret used when none is configured. Printed at start; never for production.
@@ -66,8 +67,11 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
                 tracing::error!(error = format!("{error:#}"), "migrations did not run; MySQL is down or refused them");
             }
             let read_url = config.mysql_read_url.as_ref().map(|u| u.expose_secret().to_owned());
-            let repository = MysqlProductRepository::new(url, read_url.as_deref()).context("MySQL configuration")?;
-            builder = builder.products(Arc::new(repository));
+            let repository =
+                Arc::new(MysqlProductRepository::new(url, read_url.as_deref()).context("MySQL configuration")?);
+            let sampled = repository.clone();
+            sample_pool_usage(move || sampled.pool_usage().to_vec());
+            builder = builder.products(repository);
             tracing::info!(write = %backends.catalogue, read = %read_url.as_deref().map_or_else(|| "same".into(), redact_url), "catalogue on MySQL");
         }
         None => {
@@ -87,6 +91,8 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
             backends.redis = Some(redact_url(url));
             let pool = crate::adapters::redis::pool(url).await.context("Redis configuration")?;
             let prefix = config.redis_prefix.as_str();
+            let sampled = pool.clone();
+            sample_pool_usage(move || vec![("redis", sampled.usage())]);
             builder = builder
                 .cache(Arc::new(RedisCache::new(pool.clone(), prefix)))
                 .token_store(Arc::new(RedisTokenStore::new(pool.clone(), prefix)))
@@ -125,4 +131,19 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
         .partner_a(Arc::new(HttpPartnerA::new(agent, &partner_url)))
         .backends(backends);
     Ok(Wired { builder, sandbox })
+}
+
+/// Every few seconds, exports how the connection pools are used (`farmlokal_pool_connections{pool, state}`).
+fn sample_pool_usage(read: impl Fn() -> Vec<(&'static str, PoolUsage)> + Send + 'static) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            for (pool, usage) in read() {
+                let in_use = usage.open.saturating_sub(usage.idle);
+                metrics::gauge!("farmlokal_pool_connections", "pool" => pool, "state" => "in_use").set(in_use as f64);
+                metrics::gauge!("farmlokal_pool_connections", "pool" => pool, "state" => "idle").set(usage.idle as f64);
+            }
+        }
+    });
 }

@@ -36,6 +36,17 @@ impl std::fmt::Debug for MysqlProductRepository {
 }
 
 impl MysqlProductRepository {
+    /// Usage of the read and write pools, for the pool-usage gauges.
+    pub fn pool_usage(&self) -> [(&'static str, crate::adapters::PoolUsage); 2] {
+        let usage = |pool: &Pool| {
+            let metrics = pool.metrics();
+            let open = metrics.connection_count.load(std::sync::atomic::Ordering::Relaxed);
+            let idle = metrics.connections_in_pool.load(std::sync::atomic::Ordering::Relaxed);
+            crate::adapters::PoolUsage { open, idle }
+        };
+        [("mysql_read", usage(&self.read)), ("mysql_write", usage(&self.write))]
+    }
+
     /// Pools for `write_url` and `read_url` (default: the write URL). Nothing connects until first used, so the
     /// service starts while MySQL is down and reports it through `ping`.
     ///

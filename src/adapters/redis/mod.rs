@@ -40,6 +40,12 @@ impl RedisPool {
     pub fn health(&self) -> &RedisHealth {
         &self.health
     }
+
+    /// Connections open now, and how many of them are idle, for the pool-usage gauges.
+    pub fn usage(&self) -> crate::adapters::PoolUsage {
+        let state = self.pool.state();
+        crate::adapters::PoolUsage { open: state.connections as usize, idle: state.idle_connections as usize }
+    }
 }
 
 /// A connection checked out of the pool.
