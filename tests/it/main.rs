@@ -17,5 +17,8 @@ mod catalogue_http;
 mod catalogue_cache;
 mod catalogue_walk;
 mod openapi_spec;
+mod webhook_world;
+mod webhook_http;
+mod webhook_exactly_once;
 mod hardening;
 mod delivery_http;
