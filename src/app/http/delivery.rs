@@ -91,7 +91,7 @@ pub enum EstimateResponse {
 }
 
 fn estimate_bad_request(error: poem::Error) -> EstimateResponse {
-    EstimateResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
+    EstimateResponse::BadRequest(Json(Problem::invalid_parameter(&error)))
 }
 
 fn example_pincode() -> String {

@@ -143,6 +143,11 @@ impl Problem {
         }
     }
 
+    /// A 400 `invalid_query` for a parameter poem could not parse or validate, for `bad_request_handler`s.
+    pub fn invalid_parameter(error: &poem::Error) -> Self {
+        Self::new(ProblemCode::InvalidQuery, error.to_string())
+    }
+
     /// A 500 that says nothing of its cause; the caller logs the cause.
     pub fn internal() -> Self {
         Self::new(ProblemCode::InternalError, "an unexpected error occurred; it has been logged")

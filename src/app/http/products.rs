@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Enum, OpenApi};
 
 use super::dto::{self, CategoryList, ProductDto, ProductPage};
 use super::payload::JsonBytes;
-use super::problem::{Problem, ProblemCode};
+use super::problem::Problem;
 use super::ApiTags;
 use crate::app::catalogue::{CachedBody, CatalogueError};
 use crate::app::state::AppState;
@@ -84,7 +84,7 @@ pub enum ListProductsResponse {
 }
 
 fn list_bad_request(error: poem::Error) -> ListProductsResponse {
-    ListProductsResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
+    ListProductsResponse::BadRequest(Json(Problem::invalid_parameter(&error)))
 }
 
 /// Answers of `GET /products/{id}`.
@@ -109,7 +109,7 @@ pub enum GetProductResponse {
 }
 
 fn get_bad_request(error: poem::Error) -> GetProductResponse {
-    GetProductResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
+    GetProductResponse::BadRequest(Json(Problem::invalid_parameter(&error)))
 }
 
 /// Answers of `GET /categories`.
