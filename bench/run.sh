@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# FarmLokal load benchmark (a script, not a test). Brings up MariaDB and Redis like scripts/test.sh, builds the
+# release binary (CARGO_TARGET_DIR=target/bench), seeds BENCH_PRODUCTS products into `farmlokal_bench`, starts
+# the service on 127.0.0.1 and drives it with wrk:
+#   (e) /health/live, the framework ceiling        (a) one hot listing URL (cached)
+#   (b) thousands of distinct listings (misses)     (c) page 1 versus page BENCH_DEEP_PAGE reached by cursor
+#   (d) `q` searches
+# Writes the Markdown table to bench/results/latest.md and bench/results/YYYY-MM-DD-HHMM.md.
+# Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
+# BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_ONLY (e.g. "e a").
+# The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+COMMAND="bench/run.sh${*:+ $*}"
+for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
+    BENCH_DEEP_PAGE BENCH_ONLY; do
+    if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
+done
+
+DURATION="${BENCH_DURATION:-25}"
+WARMUP="${BENCH_WARMUP:-5}"
+THREADS="${BENCH_THREADS:-2}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+SEARCH_CONNECTIONS="${BENCH_SEARCH_CONNECTIONS:-8}"
+PRODUCTS="${BENCH_PRODUCTS:-1000000}"
+DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
+ONLY="${BENCH_ONLY:-e a b c d}"
+C_CONNECTIONS=4
+C_DELAY_MS=60
+HOT_PATH="/products?category=vegetables&sort=price&limit=20"
+DATABASE=farmlokal_bench
+CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
+RUN_ID="$(date +%s)"
+STAMP="$(date +%Y-%m-%d-%H%M)"
+RESULTS_DIR=bench/results
+export CARGO_TARGET_DIR=/work/main/target/bench
+BIN="$CARGO_TARGET_DIR/release/farmlokal"
+
+WORK_DIR="$(mktemp -d /tmp/farmlokal-bench.XXXXXX)"
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+section "tools"
+command -v wrk >/dev/null 2>&1 || apt_install wrk
+command -v python3 >/dev/null 2>&1 || apt_install python3
+command -v curl >/dev/null 2>&1 || apt_install curl
+note "$(wrk --version 2>&1 | head -1)"
+
+section "servers"
+servers_up
+MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"$FARMLOKAL_TEST_MYSQL_URL")"
+export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE"
+export FARMLOKAL_REDIS_URL="$FARMLOKAL_TEST_REDIS_URL"
+MYSQL_HOST_PORT="$(sed -E 's#^mysql://([^@/]*@)?([^/?]+).*#\2#' <<<"$MYSQL_BASE")"
+REDIS_HOST_PORT="$(sed -E 's#^redis://([^@/]*@)?([^/?]+).*#\2#' <<<"$FARMLOKAL_REDIS_URL")"
+mysql_client() {
+    "$(find_binary mariadb mysql)" --protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}" -uroot -N -B "$@"
+}
+
+section "release build ($CARGO_TARGET_DIR)"
+cargo build --release --quiet
+note "$BIN"
+
+section "data: $PRODUCTS products in $DATABASE"
+"$BIN" migrate >"$WORK_DIR/migrate.log" 2>&1 || { cat "$WORK_DIR/migrate.log"; exit 1; }
+"$BIN" seed --products "$PRODUCTS" 2>"$WORK_DIR/seed.err" | tail -1 || { cat "$WORK_DIR/seed.err"; exit 1; }
+
+APP_PID=""
+APP_URL=""
+# start_app NAME TTL_SECS: the release binary on a free loopback port with a fresh Redis prefix.
+start_app() {
+    local name="$1" ttl="$2" port
+    stop_app
+    port="$(free_port 18080)"
+    APP_URL="http://127.0.0.1:$port"
+    FARMLOKAL_BIND="127.0.0.1:$port" FARMLOKAL_REDIS_PREFIX="bench:$RUN_ID:$name:" FARMLOKAL_CACHE_TTL_SECS="$ttl" \
+        FARMLOKAL_RATE_LIMIT_PER_MINUTE=0 FARMLOKAL_CURSOR_SECRET="$CURSOR_SECRET" RUST_LOG=warn \
+        "$BIN" serve >"$WORK_DIR/app-$name.log" 2>&1 &
+    APP_PID=$!
+    STARTED_PIDS+=("$APP_PID")
+    for _ in $(seq 1 300); do
+        if curl -fsS -o /dev/null "$APP_URL/health/ready" 2>/dev/null; then
+            note "service $name up on $APP_URL (prefix bench:$RUN_ID:$name:, cache TTL ${ttl}s, pid $APP_PID)"
+            return 0
+        fi
+        kill -0 "$APP_PID" 2>/dev/null || { cat "$WORK_DIR/app-$name.log"; exit 1; }
+        sleep 0.1
+    done
+    echo "the service did not become ready:" >&2
+    curl -sS "$APP_URL/health/ready" >&2 || true
+    exit 1
+}
+stop_app() {
+    if [ -n "$APP_PID" ] && kill -0 "$APP_PID" 2>/dev/null; then
+        kill "$APP_PID"
+        for _ in $(seq 1 100); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$APP_PID" 2>/dev/null || true
+    fi
+    APP_PID=""
+}
+
+RESULTS="$WORK_DIR/results.jsonl"
+: >"$RESULTS"
+# measure NAME PATH [ENV=VALUE ...] [-- WRK_OPTIONS]: warm-up, then the measured run; appends to $RESULTS.
+measure() {
+    local name="$1" path="$2"
+    shift 2
+    local envs=() wrk_opts=()
+    while [ "$#" -gt 0 ]; do
+        if [ "$1" = -- ]; then shift; wrk_opts=("$@"); break; fi
+        envs+=("$1")
+        shift
+    done
+    [ "${#wrk_opts[@]}" -gt 0 ] || wrk_opts=(-t"$THREADS" -c"$CONNECTIONS")
+    if [ "$WARMUP" -gt 0 ]; then
+        env "${envs[@]}" BENCH_THREADS="$THREADS" wrk "${wrk_opts[@]}" -d"${WARMUP}s" -s bench/lua/bench.lua \
+            "$APP_URL$path" >"$WORK_DIR/wrk-$name-warmup.txt" 2>&1
+        sleep 2 # with a 1 s cache TTL, what the warm-up cached has expired before the measured run
+    fi
+    env "${envs[@]}" BENCH_THREADS="$THREADS" wrk "${wrk_opts[@]}" -d"${DURATION}s" --timeout 10s --latency \
+        -s bench/lua/bench.lua "$APP_URL$path" >"$WORK_DIR/wrk-$name.txt" 2>&1
+    local json
+    json="$(sed -n 's/^BENCH_JSON //p' "$WORK_DIR/wrk-$name.txt")"
+    [ -n "$json" ] || { cat "$WORK_DIR/wrk-$name.txt"; exit 1; }
+    python3 -c 'import json,sys; r=json.loads(sys.argv[2]); r["name"]=sys.argv[1]; print(json.dumps(r))' \
+        "$name" "$json" >>"$RESULTS"
+    note "$name: $json"
+}
+
+if wants e || wants a; then
+    section "(e) and (a): cache TTL 60 s"
+    start_app hot 60
+    curl -fsS -o /dev/null -D - "$APP_URL$HOT_PATH" | grep -i '^x-cache' | sed 's/^/  first request: /'
+    if wants e; then measure e /health/live; fi
+    if wants a; then measure a "$HOT_PATH"; fi
+fi
+
+B_URLS=0
+D_URLS=0
+if wants b || wants c || wants d; then
+    section "walks, URL sets and (b) (c) (d): cache TTL 1 s"
+    start_app miss 1
+    DEEP_WALK="$WORK_DIR/walk-price.txt"
+    if wants b || wants c; then
+        note "walking $((DEEP_PAGE - 1)) pages of /products?sort=price&limit=20"
+        python3 bench/tool.py walk "$APP_URL" "/products?sort=price&limit=20" "$((DEEP_PAGE - 1))" "$DEEP_WALK"
+    fi
+    if wants b; then
+        walks=("$DEEP_WALK")
+        for sort in -created_at created_at price -price name -name; do
+            for category in "" "category=vegetables&" "category=dairy&"; do
+                out="$WORK_DIR/walk-$sort-${category%%&}.txt"
+                python3 bench/tool.py walk "$APP_URL" "/products?${category}sort=$sort&limit=20" 100 "$out"
+                walks+=("$out")
+            done
+        done
+        B_URLS="$(python3 bench/tool.py misses "$WORK_DIR/urls-b.txt" "${walks[@]}")"
+        note "(b): $B_URLS distinct listing URLs"
+        sleep 2 # every page the walks cached has expired
+        measure b / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1
+    fi
+    if wants c; then
+        python3 bench/tool.py deep "$WORK_DIR/urls-c1.txt" "$WORK_DIR/urls-c2.txt" "$DEEP_WALK" "$DEEP_PAGE"
+        note "(c): page 1 = $(head -1 "$WORK_DIR/urls-c1.txt")"
+        note "(c): page $DEEP_PAGE = $(head -1 "$WORK_DIR/urls-c2.txt")"
+        sleep 2
+        measure c1 / BENCH_URLS="$WORK_DIR/urls-c1.txt" BENCH_TRACK=1 BENCH_DELAY_MS="$C_DELAY_MS" \
+            -- -t"$THREADS" -c"$C_CONNECTIONS"
+        sleep 2
+        measure c2 / BENCH_URLS="$WORK_DIR/urls-c2.txt" BENCH_TRACK=1 BENCH_DELAY_MS="$C_DELAY_MS" \
+            -- -t"$THREADS" -c"$C_CONNECTIONS"
+    fi
+    if wants d; then
+        D_URLS="$(python3 bench/tool.py search "$WORK_DIR/urls-d.txt")"
+        note "(d): $D_URLS search URLs"
+        measure d / BENCH_URLS="$WORK_DIR/urls-d.txt" BENCH_TRACK=1 -- -t"$THREADS" -c"$SEARCH_CONNECTIONS"
+    fi
+fi
+stop_app
+
+section "report"
+mkdir -p "$RESULTS_DIR"
+python3 - "$WORK_DIR/meta.json" <<EOF
+import json, os, platform, subprocess, sys
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception:
+        return "?"
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or "?"
+mem_kb = int(sh("awk '/MemTotal/ {print \$2}' /proc/meminfo") or 0)
+commit = sh("git rev-parse --short HEAD") + (" + uncommitted changes" if sh("git status --porcelain -- src Cargo.toml Cargo.lock") else "")
+meta = {
+    "date": "$(date '+%Y-%m-%d %H:%M %Z')", "command": """$COMMAND""", "commit": commit,
+    "build": "CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo build --release",
+    "nproc": int(sh("nproc") or 0), "cpu": cpu, "memory": f"{mem_kb / 1048576:.1f} GiB RAM",
+    "kernel": "Linux " + platform.release(),
+    "mysql_version": """$(mysql_client -e 'SELECT VERSION()')""",
+    "buffer_pool": "$(($(mysql_client -e 'SELECT @@innodb_buffer_pool_size') / 1048576)) MiB",
+    "redis_version": """$(redis-cli -h "${REDIS_HOST_PORT%:*}" -p "${REDIS_HOST_PORT##*:}" INFO server | sed -n 's/^redis_version:\(.*\)\r*$/\1/p' | tr -d '\r')""",
+    "wrk_version": """$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)""",
+    "products": $PRODUCTS, "database": "$DATABASE", "threads": $THREADS, "connections": $CONNECTIONS,
+    "duration": $DURATION, "warmup": $WARMUP, "deep_page": $DEEP_PAGE, "b_urls": $B_URLS, "d_urls": $D_URLS,
+    "d_connections": $SEARCH_CONNECTIONS, "c_connections": $C_CONNECTIONS, "c_delay_ms": $C_DELAY_MS,
+}
+json.dump(meta, open(sys.argv[1], "w"))
+EOF
+python3 bench/tool.py table "$RESULTS" "$WORK_DIR/meta.json" >"$RESULTS_DIR/$STAMP.md"
+cp "$RESULTS_DIR/$STAMP.md" "$RESULTS_DIR/latest.md"
+cat "$RESULTS_DIR/latest.md"
+note "written: $RESULTS_DIR/latest.md and $RESULTS_DIR/$STAMP.md"

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run.sh: walking cursor pages, generating URL sets, and rendering the results table.
+
+  tool.py walk BASE PATH PAGES OUT        follow next_cursor from PATH for PAGES pages; OUT gets one path per
+                                           line: the URL of page 2, 3, ..., PAGES+1 (line k = page k+1)
+  tool.py misses OUT WALK...              URL set of scenario (b): random filters/sorts/limits + walked cursors
+  tool.py search OUT                      URL set of scenario (d): realistic `q` terms across sorts and limits
+  tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
+  tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout
+"""
+
+import http.client
+import json
+import random
+import re
+import sys
+import urllib.parse
+
+SORTS = ["-created_at", "created_at", "price", "-price", "name", "-name"]
+# Category slug, weight and price range in rupees, as in src/adapters/sample.rs.
+CATEGORIES = [
+    ("vegetables", 30, 20, 160),
+    ("fruits", 20, 40, 400),
+    ("dairy", 15, 30, 900),
+    ("grains", 10, 40, 250),
+    ("spices", 7, 30, 300),
+    ("eggs", 5, 80, 600),
+    ("honey", 4, 80, 700),
+    ("bakery", 4, 30, 250),
+    ("oils", 3, 150, 800),
+    ("pickles", 2, 60, 300),
+]
+# Terms a shopper would type, from the names, villages and descriptions in src/adapters/sample.rs.
+SEARCH_TERMS = [
+    "tomato", "organic", "honey", "ragi", "fresh mango", "paneer", "ghee", "millet", "cow milk", "jaggery",
+    "mango pickle", "brown rice", "turmeric", "coconut oil", "hoskote", "country eggs", "forest honey", "a2 milk",
+    "banana", "spinach", "organic tomatoes", "kolar", "curd", "groundnut oil",
+]
+
+
+def with_limit(path, limit):
+    return re.sub(r"([?&])limit=\d+", r"\g<1>limit=%d" % limit, path)
+
+
+def walk(base, path, pages, out):
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    current = path
+    with open(out, "w") as f:
+        for page in range(1, pages + 1):
+            conn.request("GET", current)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                sys.exit(f"walk: {current} answered {resp.status}: {body[:200]!r}")
+            cursor = json.loads(body).get("next_cursor")
+            if not cursor:
+                sys.exit(f"walk: {path} ended at page {page}, before {pages} pages")
+            base_path = re.sub(r"&cursor=[^&]*", "", current)
+            current = base_path + "&cursor=" + urllib.parse.quote(cursor, safe="")
+            f.write(current + "\n")
+    conn.close()
+
+
+def random_listing(rng):
+    params = []
+    category = None
+    if rng.random() < 0.7:
+        category = rng.choices(CATEGORIES, weights=[c[1] for c in CATEGORIES])[0]
+        params.append(("category", category[0]))
+    low, high = (category[2], category[3]) if category else (20, 900)
+    roll = rng.random()
+    if roll < 0.25:
+        a, b = sorted(rng.randint(low, high) for _ in range(2))
+        params += [("min_price", a * 100), ("max_price", max(b, a + 10) * 100)]
+    elif roll < 0.35:
+        params.append(("min_price", rng.randint(low, (low + high) // 2) * 100))
+    elif roll < 0.45:
+        params.append(("max_price", rng.randint((low + high) // 2, high) * 100))
+    params.append(("sort", rng.choice(SORTS)))
+    params.append(("limit", rng.randint(5, 50)))
+    return "/products?" + urllib.parse.urlencode(params)
+
+
+def misses(out, walks):
+    rng = random.Random(42)
+    urls = set()
+    while len(urls) < 12000:
+        urls.add(random_listing(rng))
+    for walk_file in walks:
+        with open(walk_file) as f:
+            for line in f:
+                urls.add(with_limit(line.strip(), rng.randint(5, 50)))
+    urls = sorted(urls)
+    rng.shuffle(urls)
+    with open(out, "w") as f:
+        f.writelines(u + "\n" for u in urls)
+    print(len(urls))
+
+
+def search(out):
+    rng = random.Random(7)
+    urls = []
+    for term in SEARCH_TERMS:
+        for sort in SORTS:
+            for limit in range(10, 31):
+                urls.append("/products?" + urllib.parse.urlencode([("q", term), ("sort", sort), ("limit", limit)]))
+    rng.shuffle(urls)
+    with open(out, "w") as f:
+        f.writelines(u + "\n" for u in urls)
+    print(len(urls))
+
+
+def deep(out_first, out_deep, walk_file, page):
+    with open(walk_file) as f:
+        lines = [line.strip() for line in f if line.strip()]
+    if len(lines) < page - 1:
+        sys.exit(f"deep: the walk has {len(lines)} cursors, page {page} needs {page - 1}")
+    deep_path = lines[page - 2]  # line k is the URL of page k+1
+    first_path = re.sub(r"&cursor=[^&]*", "", deep_path)
+    rng = random.Random(3)
+    limits = list(range(1, 101))
+    rng.shuffle(limits)
+    with open(out_first, "w") as f:
+        f.writelines(with_limit(first_path, n) + "\n" for n in limits)
+    with open(out_deep, "w") as f:
+        f.writelines(with_limit(deep_path, n) + "\n" for n in limits)
+
+
+def fmt(value, digits=1):
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(results_file, meta_file):
+    with open(meta_file) as f:
+        meta = json.load(f)
+    runs = {}
+    with open(results_file) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                runs[r["name"]] = r
+    live, hot, miss = runs.get("e"), runs.get("a"), runs.get("b")
+    first, deep_run, srch = runs.get("c1"), runs.get("c2"), runs.get("d")
+
+    def errors(r):
+        return r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] + r["non_2xx_3xx"]
+
+    def cache(r):
+        if not r.get("tracked"):
+            return "-"
+        total = r["hit"] + r["miss"] + r["stale"]
+        return f"{100.0 * r['miss'] / total:.1f}% MISS" if total else "-"
+
+    def verdict(ok):
+        return "PASS" if ok else "FAIL"
+
+    rows = []
+
+    def row(label, r, target, ok, p95=False):
+        rows.append(
+            f"| {label} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p95_ms'], 2) if p95 else '-'} | "
+            f"{fmt(r['p99_ms'], 2)} | {errors(r)} | {cache(r)} | {target} | {ok} |"
+        )
+
+    if live:
+        row("(e) ceiling: `GET /health/live`", live, "reference", "-")
+    if hot and live:
+        ratio = hot["rps"] / live["rps"] if live["rps"] else 0
+        ok = ratio >= 0.5 and hot["rps"] >= 15000 and errors(hot) == 0
+        row(f"(a) hot listing, cached ({100 * ratio:.0f}% of e)", hot, ">= 50% of (e) and >= 15,000 req/s",
+            verdict(ok))
+    if miss:
+        ok = miss["rps"] >= 2000 and miss["p99_ms"] < 30 and errors(miss) == 0
+        row(f"(b) {meta['b_urls']:,} distinct listings (misses)", miss, ">= 2,000 req/s, p99 < 30 ms", verdict(ok))
+    if first and deep_run:
+        row("(c) page 1 (no cursor), limits 1-100", first, "reference", "-")
+        ratio50 = deep_run["p50_ms"] / first["p50_ms"] if first["p50_ms"] else 0
+        ratio99 = deep_run["p99_ms"] / first["p99_ms"] if first["p99_ms"] else 0
+        ok = ratio50 <= 1.5 and ratio99 <= 1.5 and errors(deep_run) == 0
+        row(f"(c) page {meta['deep_page']:,} by cursor; p50 x{ratio50:.2f}, p99 x{ratio99:.2f} of page 1",
+            deep_run, "p50 and p99 <= 1.5x page 1", verdict(ok))
+    if srch:
+        ok = srch["p95_ms"] < 200 and errors(srch) == 0
+        row(f"(d) `q` search, {meta['d_urls']:,} URLs, {meta['d_connections']} conns", srch, "p95 < 200 ms",
+            verdict(ok), p95=True)
+
+    out = []
+    out.append(f"# FarmLokal benchmark, {meta['date']}")
+    out.append("")
+    out.append(f"- Command: `{meta['command']}`")
+    out.append(f"- Commit: `{meta['commit']}`; release binary built with `{meta['build']}`")
+    out.append(f"- Machine: {meta['nproc']} CPUs ({meta['cpu']}), {meta['memory']}; {meta['kernel']}")
+    out.append(f"- MariaDB {meta['mysql_version']} (innodb_buffer_pool_size {meta['buffer_pool']}); "
+               f"Redis {meta['redis_version']}; {meta['wrk_version']}")
+    out.append(f"- Data: {meta['products']:,} products in `{meta['database']}`")
+    out.append(f"- Load: wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']}s --timeout 10s --latency after "
+               f"a {meta['warmup']}s warm-up, on 127.0.0.1; wrk, the service, MariaDB and Redis share the CPUs")
+    out.append(f"- Service: rate limit off, log level warn; (a) and (e) with the default cache TTL "
+               f"(60 s); (b), (c), (d) with `FARMLOKAL_CACHE_TTL_SECS=1`, a fresh Redis prefix, and more distinct "
+               f"URLs per wrk thread than it sends per second, so each URL is revisited only after its page "
+               f"expired (the cache column is counted by a wrk response hook)")
+    out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per "
+               f"connection) to keep every request a miss: it compares latency, not throughput")
+    out.append("")
+    out.append("| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | cache | target | result |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
+    out.extend(rows)
+    out.append("")
+    out.append("errors = socket errors (connect, read, write, timeout) + responses other than 2xx/3xx.")
+    print("\n".join(out))
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "walk":
+        walk(args[0], args[1], int(args[2]), args[3])
+    elif cmd == "misses":
+        misses(args[0], args[1:])
+    elif cmd == "search":
+        search(args[0])
+    elif cmd == "deep":
+        deep(args[0], args[1], args[2], int(args[3]))
+    elif cmd == "table":
+        table(args[0], args[1])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+# Bring-up of MySQL/MariaDB and Redis on loopback, shared by scripts/test.sh and bench/run.sh. Source it (from
+# bash with `set -euo pipefail`), install `trap cleanup EXIT` (or a trap that calls `cleanup`), then call
+# `servers_up`:
+#   - MySQL/MariaDB: uses the server answering on 127.0.0.1:${FARMLOKAL_TEST_MYSQL_PORT:-3306}; otherwise starts
+#     the installed mariadbd (or mysqld) on loopback with a throw-away data dir on a free port, installing
+#     mariadb-server with apt-get first when it is missing.
+#   - Redis: the same with ${FARMLOKAL_TEST_REDIS_PORT:-6379} and redis-server (no persistence).
+#   - exports FARMLOKAL_TEST_MYSQL_URL and FARMLOKAL_TEST_REDIS_URL (set them to use other servers as they are).
+# `cleanup` stops every pid in STARTED_PIDS (callers may append their own) and removes WORK_DIR (a fresh
+# mktemp dir unless the caller set WORK_DIR before sourcing).
+
+section() { printf '\n========== %s ==========\n' "$*"; }
+note() { printf '  %s\n' "$*"; }
+
+MYSQL_PORT="${FARMLOKAL_TEST_MYSQL_PORT:-3306}"
+REDIS_PORT="${FARMLOKAL_TEST_REDIS_PORT:-6379}"
+WORK_DIR="${WORK_DIR:-$(mktemp -d /tmp/farmlokal-test.XXXXXX)}"
+STARTED_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$WORK_DIR"
+}
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The first port from $1 upwards that nothing listens on.
+free_port() {
+    local port="$1"
+    while port_open "$port"; do port=$((port + 1)); done
+    echo "$port"
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "need to install $* but not running as root" >&2
+        exit 1
+    fi
+    if [ "$apt_updated" = 0 ]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+find_binary() {
+    local name
+    for name in "$@"; do
+        if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
+        if [ -x "/usr/sbin/$name" ]; then echo "/usr/sbin/$name"; return 0; fi
+    done
+    return 1
+}
+
+mysql_answers() {
+    local port="$1"
+    local client
+    if client="$(find_binary mariadb mysql)"; then
+        "$client" --protocol=TCP -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1
+    else
+        port_open "$port"
+    fi
+}
+
+redis_answers() {
+    local port="$1"
+    if command -v redis-cli >/dev/null 2>&1; then
+        [ "$(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" = PONG ]
+    else
+        port_open "$port"
+    fi
+}
+
+start_mysql() {
+    local server install_db client port datadir
+    if ! server="$(find_binary mariadbd mysqld)"; then
+        note "no MariaDB/MySQL server installed: installing mariadb-server"
+        apt_install mariadb-server mariadb-client
+        server="$(find_binary mariadbd mysqld)"
+    fi
+    install_db="$(find_binary mariadb-install-db mysql_install_db)"
+    client="$(find_binary mariadb mysql)"
+    port="$(free_port "$MYSQL_PORT")"
+    datadir="$WORK_DIR/mysql"
+    note "starting $server on 127.0.0.1:$port (data in $datadir)"
+    "$install_db" --no-defaults --user="$(id -un)" --datadir="$datadir" --auth-root-authentication-method=normal \
+        --skip-test-db >"$WORK_DIR/mysql-install.log" 2>&1 || { cat "$WORK_DIR/mysql-install.log"; exit 1; }
+    "$server" --no-defaults --user="$(id -un)" --datadir="$datadir" --bind-address=127.0.0.1 --port="$port" \
+        --socket="$WORK_DIR/mysql.sock" --pid-file="$WORK_DIR/mysql.pid" --log-error="$WORK_DIR/mysql.err" \
+        --skip-log-bin --innodb-buffer-pool-size=256M --max-connections=500 &
+    STARTED_PIDS+=("$!")
+    for _ in $(seq 1 600); do
+        if "$client" --socket="$WORK_DIR/mysql.sock" -uroot -e 'SELECT 1' >/dev/null 2>&1; then break; fi
+        kill -0 "${STARTED_PIDS[-1]}" 2>/dev/null || { cat "$WORK_DIR/mysql.err"; exit 1; }
+        sleep 0.1
+    done
+    # TCP clients from 127.0.0.1 log in as root without a password, like the usual local test server.
+    "$client" --socket="$WORK_DIR/mysql.sock" -uroot -e \
+        "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+    mysql_answers "$port" || { echo "the MySQL server started but does not answer on $port" >&2; exit 1; }
+    MYSQL_PORT="$port"
+}
+
+start_redis() {
+    local server port
+    if ! server="$(find_binary redis-server)"; then
+        note "no redis-server installed: installing it"
+        apt_install redis-server
+        server="$(find_binary redis-server)"
+    fi
+    port="$(free_port "$REDIS_PORT")"
+    note "starting $server on 127.0.0.1:$port (no persistence)"
+    "$server" --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$WORK_DIR" \
+        --daemonize no --logfile "$WORK_DIR/redis.log" &
+    STARTED_PIDS+=("$!")
+    for _ in $(seq 1 100); do
+        redis_answers "$port" && break
+        kill -0 "${STARTED_PIDS[-1]}" 2>/dev/null || { cat "$WORK_DIR/redis.log"; exit 1; }
+        sleep 0.1
+    done
+    redis_answers "$port" || { echo "redis-server started but does not answer on $port" >&2; exit 1; }
+    REDIS_PORT="$port"
+}
+
+# Makes sure a MySQL and a Redis server answer and exports FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL.
+servers_up() {
+    if [ -n "${FARMLOKAL_TEST_MYSQL_URL:-}" ]; then
+        note "MySQL: $FARMLOKAL_TEST_MYSQL_URL (given)"
+    else
+        if mysql_answers "$MYSQL_PORT"; then
+            note "MySQL: using the server answering on 127.0.0.1:$MYSQL_PORT"
+        else
+            start_mysql
+        fi
+        export FARMLOKAL_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
+    fi
+    if [ -n "${FARMLOKAL_TEST_REDIS_URL:-}" ]; then
+        note "Redis: $FARMLOKAL_TEST_REDIS_URL (given)"
+    else
+        if redis_answers "$REDIS_PORT"; then
+            note "Redis: using the server answering on 127.0.0.1:$REDIS_PORT"
+        else
+            start_redis
+        fi
+        export FARMLOKAL_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    fi
+}
