@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
+use super::params::PincodeParam;
 use super::problem::{Problem, ProblemCode};
 use super::ApiTags;
 use crate::app::delivery::{Estimate, EstimateSource};
@@ -94,8 +95,8 @@ fn estimate_bad_request(error: poem::Error) -> EstimateResponse {
     EstimateResponse::BadRequest(Json(Problem::invalid_parameter(&error)))
 }
 
-fn example_pincode() -> String {
-    "560001".into()
+fn example_pincode() -> PincodeParam {
+    PincodeParam("560001".into())
 }
 
 /// Delivery estimates.
@@ -113,10 +114,10 @@ impl DeliveryApi {
     async fn estimate(
         &self,
         /// Indian postal code: 6 digits, the first 1-9.
-        #[oai(validator(pattern = "^[1-9][0-9]{5}$"), example = "example_pincode")]
-        pincode: Query<String>,
+        #[oai(example = "example_pincode")]
+        pincode: Query<PincodeParam>,
     ) -> EstimateResponse {
-        let pincode = match Pincode::parse(&pincode.0) {
+        let pincode = match Pincode::parse(&pincode.0 .0) {
             Ok(pincode) => pincode,
             Err(error) => {
                 return EstimateResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))

@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod dto;
 pub mod middleware;
 pub mod ops;
+pub mod params;
 pub mod payload;
 pub mod problem;
 pub mod products;

@@ -7,6 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, OpenApi};
 
 use super::dto::{self, CategoryList, ProductDto, ProductPage};
+use super::params::CategoryParam;
 use super::payload::JsonBytes;
 use super::problem::Problem;
 use super::ApiTags;
@@ -129,8 +130,8 @@ pub enum CategoriesResponse {
 /// Seconds a client should wait after a 503 from the catalogue.
 const STORE_RETRY_AFTER_SECS: u64 = 5;
 
-fn example_category() -> Option<String> {
-    Some("vegetables".into())
+fn example_category() -> Option<CategoryParam> {
+    Some(CategoryParam("vegetables".into()))
 }
 fn example_min_price() -> Option<u64> {
     Some(2000)
@@ -179,8 +180,8 @@ impl ProductsApi {
     async fn list_products(
         &self,
         /// Only products of this category slug.
-        #[oai(validator(pattern = "^[a-z0-9-]{1,32}$"), example = "example_category")]
-        category: Query<Option<String>>,
+        #[oai(example = "example_category")]
+        category: Query<Option<CategoryParam>>,
         /// Only products costing at least this many paise.
         #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")), example = "example_min_price")]
         min_price: Query<Option<u64>>,
@@ -205,7 +206,7 @@ impl ProductsApi {
         if_none_match: Header<Option<String>>,
     ) -> ListProductsResponse {
         let raw = RawProductQuery {
-            category: category.0,
+            category: category.0.map(|c| c.0),
             min_price: min_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
             max_price: max_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
             q: q.0,
