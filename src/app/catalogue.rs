@@ -5,6 +5,10 @@
 //! when the catalogue store fails a recently expired page is served as `STALE` rather than an error.
 //! Concurrent misses of one key in one process cause one store query (single flight); with several processes
 //! that is one query per process, not one per request.
+//!
+//! In front of the shared cache sits a small in-process tier: a page read from (or written to) the shared cache
+//! is kept in memory for at most [`LOCAL_FOR`] and never past its own freshness, so a hot page costs no network
+//! round trip at all while every entry still expires when the TTL says. It is bounded by bytes, not entries.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,10 @@ use crate::ports::{Cache, ProductRepository, RepositoryError};
 
 /// How long a page is kept after it stops being fresh, to be served as `STALE` when the store fails.
 pub const STALE_FOR: Duration = Duration::from_secs(600);
+/// How long a page stays in the in-process tier (and never past its freshness).
+pub const LOCAL_FOR: Duration = Duration::from_secs(1);
+/// Bytes of page bodies the in-process tier holds at most.
+const LOCAL_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Where a response body came from (the `X-Cache` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,7 @@ pub struct CatalogueService {
     cursors: CursorCodec,
     ttl: Duration,
     flights: SingleFlight<String, Rendered>,
+    local: moka::sync::Cache<String, Envelope>,
 }
 
 impl CatalogueService {
@@ -85,7 +94,12 @@ impl CatalogueService {
         cursors: CursorCodec,
         ttl: Duration,
     ) -> Self {
-        Self { products, cache, cursors, ttl, flights: SingleFlight::new() }
+        let local = moka::sync::Cache::builder()
+            .max_capacity(LOCAL_BYTES)
+            .weigher(|key: &String, entry: &Envelope| u32::try_from(key.len() + entry.body.len()).unwrap_or(u32::MAX))
+            .time_to_live(LOCAL_FOR.min(ttl))
+            .build();
+        Self { products, cache, cursors, ttl, flights: SingleFlight::new(), local }
     }
 
     /// One page of the catalogue for a raw query.
@@ -134,10 +148,16 @@ impl CatalogueService {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(Vec<u8>, Option<String>), RepositoryError>>,
     {
+        if let Some(entry) = self.local.get(&key).filter(|e| e.fresh_until_ms > Utc::now().timestamp_millis()) {
+            metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
+            metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
+            return Ok(entry.into_body(CacheStatus::Hit));
+        }
         let stale = match self.cache.get(&key).await {
             Ok(Some(bytes)) => match Envelope::decode(&bytes) {
                 Some(entry) if entry.fresh_until_ms > Utc::now().timestamp_millis() => {
                     metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
+                    self.local.insert(key, entry.clone());
                     return Ok(entry.into_body(CacheStatus::Hit));
                 }
                 entry => entry,
@@ -158,6 +178,7 @@ impl CatalogueService {
                 if let Err(error) = self.cache.set(&key, &entry.encode(), self.ttl + STALE_FOR).await {
                     tracing::debug!(error = %error, "response cache unavailable; page not cached");
                 }
+                self.local.insert(key.clone(), entry.clone());
                 Ok(entry.into_body(CacheStatus::Miss))
             })
             .await;
@@ -188,6 +209,7 @@ pub fn etag_of(body: &[u8]) -> String {
 
 /// A cached page: `fresh_until_ms \n etag \n next_cursor \n body`. Lines, not JSON, so decoding a hit does not
 /// parse the body.
+#[derive(Clone)]
 struct Envelope {
     fresh_until_ms: i64,
     etag: String,

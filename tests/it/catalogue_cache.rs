@@ -135,7 +135,8 @@ async fn a_down_cache_still_serves_every_catalogue_route_from_the_store() {
     let product = world.get("/products/7").await;
 
     assert_eq!((first.status, first.header("x-cache")), (StatusCode::OK, Some("MISS")));
-    assert_eq!((second.status, second.header("x-cache")), (StatusCode::OK, Some("MISS")));
+    // The in-process tier still holds the page for up to a second, sparing the store during a cache outage.
+    assert_eq!((second.status, second.header("x-cache")), (StatusCode::OK, Some("HIT")));
     assert_eq!(second.body, first.body);
     assert_eq!((categories.status, product.status), (StatusCode::OK, StatusCode::OK));
 }
