@@ -7,7 +7,9 @@
 #   (d) `q` searches
 # Writes the Markdown table to bench/results/latest.md and bench/results/YYYY-MM-DD-HHMM.md.
 # Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
-# BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_ONLY (e.g. "e a").
+# BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_ONLY (e.g. "e a"),
+# BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
+# size it; the server's own value is restored at exit; "default" leaves the server as it is).
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
 set -euo pipefail
 
@@ -34,7 +36,7 @@ CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
 RUN_ID="$(date +%s)"
 STAMP="$(date +%Y-%m-%d-%H%M)"
 RESULTS_DIR=bench/results
-export CARGO_TARGET_DIR=/work/main/target/bench
+export CARGO_TARGET_DIR="$PWD/target/bench"
 BIN="$CARGO_TARGET_DIR/release/farmlokal"
 
 WORK_DIR="$(mktemp -d /tmp/farmlokal-bench.XXXXXX)"
@@ -61,6 +63,15 @@ REDIS_HOST_PORT="$(sed -E 's#^redis://([^@/]*@)?([^/?]+).*#\2#' <<<"$FARMLOKAL_R
 mysql_client() {
     "$(find_binary mariadb mysql)" --protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}" -uroot -N -B "$@"
 }
+BUFFER_POOL="${BENCH_BUFFER_POOL:-1G}"
+if [ "$BUFFER_POOL" != default ]; then
+    ORIGINAL_POOL="$(mysql_client -e 'SELECT @@innodb_buffer_pool_size')"
+    restore_pool() { mysql_client -e "SET GLOBAL innodb_buffer_pool_size = $ORIGINAL_POOL" 2>/dev/null || true; cleanup; }
+    trap restore_pool EXIT
+    bytes="$(numfmt --from=iec "$BUFFER_POOL")"
+    mysql_client -e "SET GLOBAL innodb_buffer_pool_size = $bytes"
+    note "innodb_buffer_pool_size $ORIGINAL_POOL -> $(mysql_client -e 'SELECT @@innodb_buffer_pool_size') for this run"
+fi
 
 section "release build ($CARGO_TARGET_DIR)"
 cargo build --release --quiet
