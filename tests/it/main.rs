@@ -2,6 +2,7 @@
 //! database and key prefix of their own; with no server they skip loudly, unless
 //! `FARMLOKAL_TEST_REQUIRE_SERVERS=1` (set by `scripts/test.sh`), which turns a missing server into a failure.
 
+mod architecture;
 mod cache_contract;
 mod catalogue_cache;
 mod catalogue_http;
