@@ -69,6 +69,12 @@ pub async fn detect_flavor(conn: &mut mysql_async::Conn) -> mysql_async::Result<
     Ok(Flavor::from_version(version.as_deref().unwrap_or_default()))
 }
 
+/// Prepared statements kept per connection: above the number of listing shapes (6 sorts × category × price
+/// bounds × keyset × search, about a hundred), so a varied mix of listings never re-prepares. Server-side this
+/// is at most 128 × 48 pool connections per instance; `max_prepared_stmt_count` (16,382 by default) bounds the
+/// fleet, see docs/SCALING.md.
+const STATEMENT_CACHE: usize = 128;
+
 /// Builds a pool that does not connect until first used (the service starts while MySQL is down).
 ///
 /// Connections are not reset when returned: a reset empties the prepared-statement cache, and this adapter
@@ -85,7 +91,8 @@ pub fn build_pool(url: &str, max: usize, statement_timeout: Option<Duration>) ->
         .with_reset_connection(false)
         .with_inactive_connection_ttl(Duration::from_secs(60))
         .with_ttl_check_interval(Duration::from_secs(30));
-    let mut builder = OptsBuilder::from_opts(opts).pool_opts(pool_opts).stmt_cache_size(64).tcp_nodelay(true);
+    let mut builder =
+        OptsBuilder::from_opts(opts).pool_opts(pool_opts).stmt_cache_size(STATEMENT_CACHE).tcp_nodelay(true);
     if let Some(timeout) = statement_timeout {
         builder = builder.after_connect(move |conn| {
             Box::pin(async move {
