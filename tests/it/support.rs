@@ -34,7 +34,13 @@ pub fn skip_or_fail(test: &str, what: &str, error: &dyn std::fmt::Display) {
         !servers_required(),
         "{test}: {what} is required (FARMLOKAL_TEST_REQUIRE_SERVERS=1) but unreachable: {error}"
     );
-    eprintln!("SKIPPED {test}: {what} unreachable ({error}); run scripts/test.sh to bring the servers");
+    // Written to the stderr handle, not with `eprintln!`, which the test harness captures for passing tests:
+    // a skip must be visible in a plain `cargo test` run.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {what} unreachable ({error}); run scripts/test.sh to bring the servers"
+    );
 }
 
 /// Creates a fresh database and returns its URL, or `None` (after `skip_or_fail`) when MySQL is unreachable.
