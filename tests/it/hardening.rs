@@ -231,3 +231,33 @@ fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly() {
         assert!(!log.contains(secret), "the log contains {secret:?}");
     }
 }
+
+#[tokio::test]
+async fn cors_answers_configured_origins_only_and_is_off_by_default() {
+    use farmlokal::app::http::routes;
+    use poem::test::TestClient;
+
+    let mut settings = Settings::for_tests();
+    settings.cors_origins = vec!["https://shop.farmlokal.in".to_owned()];
+    let with_cors = TestClient::new(routes(AppBuilder::in_memory(settings).build()));
+    let without = TestClient::new(routes(AppBuilder::in_memory(Settings::for_tests()).build()));
+
+    let preflight = with_cors
+        .options("/products")
+        .header("origin", "https://shop.farmlokal.in")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await;
+    let allowed = preflight.0.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok());
+    assert_eq!(allowed, Some("https://shop.farmlokal.in"));
+
+    let simple = with_cors.get("/categories").header("origin", "https://shop.farmlokal.in").send().await;
+    let exposed = simple.0.headers().get("access-control-expose-headers").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(exposed.to_ascii_lowercase().contains("etag"), "ETag must be readable by browsers: {exposed}");
+
+    let stranger = with_cors.get("/categories").header("origin", "https://evil.example").send().await;
+    assert!(stranger.0.headers().get("access-control-allow-origin").is_none(), "an unlisted origin got CORS");
+
+    let off = without.get("/categories").header("origin", "https://shop.farmlokal.in").send().await;
+    assert!(off.0.headers().get("access-control-allow-origin").is_none(), "CORS is on without configuration");
+}

@@ -101,3 +101,118 @@ fn bodies_use_named_schemas_and_sort_orders_and_event_types_are_enums() {
     let mapping = &schemas["PartnerBEvent"]["discriminator"]["mapping"];
     assert!(mapping.get("product.stock_adjusted").is_some() && mapping.get("product.price_updated").is_some());
 }
+
+/// Checks `value` against an OpenAPI 3.0 schema: `$ref`, `allOf`, `oneOf`, `type`, `properties`, `required`,
+/// `enum`, `nullable`, `minimum`/`maximum`, `minLength`/`maxLength`. Returns what does not conform.
+fn conformance(spec: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return conformance(spec, &spec["components"]["schemas"][name], value, at);
+    }
+    let mut problems = Vec::new();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        problems.extend(conformance(spec, part, value, at));
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        if !options.iter().any(|option| conformance(spec, option, value, at).is_empty()) {
+            problems.push(format!("{at}: matches none of oneOf"));
+        }
+    }
+    if value.is_null() {
+        if schema["nullable"] != Value::Bool(true) && schema.get("type").is_some() {
+            problems.push(format!("{at}: null but not nullable"));
+        }
+        return problems;
+    }
+    let type_ok = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        problems.push(format!("{at}: {value} is not of type {}", schema["type"]));
+        return problems;
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            problems.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(n), Some(min)) = (value.as_f64(), schema["minimum"].as_f64()) {
+        if n < min {
+            problems.push(format!("{at}: {n} < minimum {min}"));
+        }
+    }
+    if let (Some(n), Some(max)) = (value.as_f64(), schema["maximum"].as_f64()) {
+        if n > max {
+            problems.push(format!("{at}: {n} > maximum {max}"));
+        }
+    }
+    if let Some(s) = value.as_str() {
+        let chars = s.chars().count() as u64;
+        if schema["minLength"].as_u64().is_some_and(|min| chars < min)
+            || schema["maxLength"].as_u64().is_some_and(|max| chars > max)
+        {
+            problems.push(format!("{at}: {s:?} has a length outside the schema's bounds"));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(required) {
+                problems.push(format!("{at}: required {required} is missing"));
+            }
+        }
+        for (key, field) in object {
+            match schema["properties"].get(key) {
+                Some(field_schema) => problems.extend(conformance(spec, field_schema, field, &format!("{at}.{key}"))),
+                None if schema.get("properties").is_some() && key != "type" => {
+                    problems.push(format!("{at}: {key} is not a documented property"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(schema_items)) = (value.as_array(), schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            problems.extend(conformance(spec, schema_items, item, &format!("{at}[{i}]")));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_example_in_the_spec_validates_against_its_schema() {
+    let spec = spec();
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        if let Some(example) = schema.get("example") {
+            checked += 1;
+            problems.extend(conformance(&spec, schema, example, name));
+        }
+    }
+    for (method, path, op) in operations(&spec) {
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            let example = if param["example"].is_null() { &param["schema"]["example"] } else { &param["example"] };
+            if !example.is_null() {
+                checked += 1;
+                let at = format!("{method} {path} {}", param["name"]);
+                problems.extend(conformance(&spec, &param["schema"], example, &at));
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} examples found");
+    // The checker itself catches what it should: a wrong type, a missing field, a value outside an enum.
+    let page = &spec["components"]["schemas"]["ProductPage"];
+    assert!(!conformance(&spec, page, &serde_json::json!({"data": [], "next_cursor": null, "has_more": "yes"}), "t")
+        .is_empty());
+    assert!(!conformance(&spec, page, &serde_json::json!({"data": []}), "t").is_empty());
+    let problem = &spec["components"]["schemas"]["Problem"];
+    let bad_code = serde_json::json!({"type": "x", "title": "x", "status": 400, "detail": "x", "code": "nope"});
+    assert!(!conformance(&spec, problem, &bad_code, "t").is_empty());
+    assert!(problems.is_empty(), "examples that do not match their schemas:\n{}", problems.join("\n"));
+}
