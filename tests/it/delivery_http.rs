@@ -25,6 +25,8 @@ async fn estimates_are_live_then_stale_when_the_partner_fails_and_503_with_retry
     assert_eq!(live["source"], "live");
     assert_eq!(live["pincode"], "560001");
     assert!(live["eta_minutes"].is_u64() && live["fee_paise"].is_u64() && live["serviceable"].is_boolean(), "{live}");
+    let as_of = live["as_of"].as_str().expect("as_of is a string");
+    assert!(as_of.ends_with('Z') && !as_of.contains('.'), "as_of is RFC 3339 in whole seconds, like products: {as_of}");
 
     sandbox.partner().set_error_rate(1.0);
     let started = Instant::now();

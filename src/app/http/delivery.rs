@@ -7,17 +7,21 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde::Serialize;
 
 use super::params::PincodeParam;
+use super::payload::JsonBytes;
 use super::problem::{Problem, ProblemCode};
 use super::ApiTags;
 use crate::app::delivery::{Estimate, EstimateSource};
 use crate::app::state::AppState;
+use crate::domain::catalogue::whole_seconds;
 use crate::domain::Pincode;
 
 /// Where an estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Partner A answered this request.
     Live,
@@ -26,7 +30,7 @@ pub enum Source {
 }
 
 /// Whether, how fast and at what fee a pincode is served.
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 #[oai(example)]
 pub struct DeliveryEstimate {
     /// The pincode asked about.
@@ -39,7 +43,7 @@ pub struct DeliveryEstimate {
     pub fee_paise: u64,
     /// `live`, or `stale` when partner A is failing.
     pub source: Source,
-    /// When partner A gave this answer.
+    /// When partner A gave this answer (whole seconds, UTC).
     pub as_of: DateTime<Utc>,
 }
 
@@ -68,7 +72,7 @@ impl From<Estimate> for DeliveryEstimate {
                 EstimateSource::Live => Source::Live,
                 EstimateSource::Stale => Source::Stale,
             },
-            as_of: estimate.as_of,
+            as_of: whole_seconds(estimate.as_of),
         }
     }
 }
@@ -79,7 +83,7 @@ impl From<Estimate> for DeliveryEstimate {
 pub enum EstimateResponse {
     /// The estimate.
     #[oai(status = 200)]
-    Ok(Json<DeliveryEstimate>),
+    Ok(JsonBytes<DeliveryEstimate>),
     /// The pincode is not 6 digits starting with 1-9 (`invalid_query`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -124,7 +128,11 @@ impl DeliveryApi {
             }
         };
         match self.state.delivery.estimate(&pincode).await {
-            Ok(estimate) => EstimateResponse::Ok(Json(estimate.into())),
+            // Rendered with serde, like products, so timestamps read `...Z` everywhere in the API.
+            Ok(estimate) => {
+                let body = serde_json::to_vec(&DeliveryEstimate::from(estimate)).unwrap_or_default();
+                EstimateResponse::Ok(JsonBytes::new(body.into()))
+            }
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), pincode = pincode.as_str(), "no delivery estimate");
                 let retry_after = error.retry_after_secs();
