@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::search;
-use crate::domain::{CategorySlug, ListQuery, Product, Sort, SortField, SortPosition, SortValue};
+use crate::domain::{CategorySlug, ListQuery, Product, ProductFilter, Sort, SortField, SortPosition, SortValue};
 
 /// A product's place in the store's `products` vector.
 pub type Slot = u32;
@@ -140,12 +140,14 @@ impl CatalogueIndex {
         let filter = &query.filter;
         let sort = query.sort;
         if let Some(search) = &filter.search {
-            // Search: candidates from the word index, then filter and sort them: O(m log m) for m matches.
+            // Search: candidates from the word index, then filter and sort them: O(m log m) for m matches. The
+            // index has already applied every term, so only the other filters are checked per candidate.
+            let others = ProductFilter { search: None, ..filter.clone() };
             let mut hits: Vec<&Product> = self
                 .search(search.terms())
                 .into_iter()
                 .map(|slot| &products[slot as usize])
-                .filter(|p| filter.matches(p) && query.after.as_ref().is_none_or(|after| sort.is_after(p, after)))
+                .filter(|p| others.matches(p) && query.after.as_ref().is_none_or(|after| sort.is_after(p, after)))
                 .collect();
             hits.sort_unstable_by(|a, b| sort.compare(a, b));
             return hits.into_iter().take(query.fetch).cloned().collect();
