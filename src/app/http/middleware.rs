@@ -29,14 +29,7 @@ pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Res
     let started = Instant::now();
     let mut response = match next.call(request).instrument(span.clone()).await {
         Ok(response) => response.into_response(),
-        Err(error) => {
-            let operation = error.data::<OperationId>().copied();
-            let mut response = span.in_scope(|| problem::from_poem_error(&error)).into_poem_response();
-            if let Some(operation) = operation {
-                response.set_data(operation);
-            }
-            response
-        }
+        Err(error) => span.in_scope(|| problem::error_response(&error)),
     };
     let status = response.status();
     let operation = response.data::<OperationId>().map_or("unmatched", |id| id.0);

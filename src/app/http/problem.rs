@@ -189,6 +189,15 @@ impl From<&CatalogueError> for Problem {
     }
 }
 
+/// The problem+json response for an error poem raised itself, keeping the operation id for the metrics.
+pub fn error_response(error: &poem::Error) -> Response {
+    let mut response = from_poem_error(error).into_poem_response();
+    if let Some(operation) = error.data::<poem_openapi::OperationId>().copied() {
+        response.set_data(operation);
+    }
+    response
+}
+
 /// Maps an error poem raised itself (unknown route, wrong method, unreadable parameter or body) to a problem.
 pub fn from_poem_error(error: &poem::Error) -> Problem {
     let status = error.status();

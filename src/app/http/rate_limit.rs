@@ -12,7 +12,6 @@ use std::time::Duration;
 use poem::http::header::RETRY_AFTER;
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::OperationId;
 
 use super::client_ip;
 use super::problem::{self, Problem, ProblemCode};
@@ -53,7 +52,7 @@ pub async fn limit<E: Endpoint>(next: E, request: Request, state: Arc<AppState>)
         match next.call(request).await {
             Ok(response) => response.into_response(),
             // Answered here rather than by `observe`, so the error response carries the headers too.
-            Err(error) => error_response(&error),
+            Err(error) => problem::error_response(&error),
         }
     } else {
         metrics::counter!("farmlokal_rate_limited_total").increment(1);
@@ -66,15 +65,6 @@ pub async fn limit<E: Endpoint>(next: E, request: Request, state: Arc<AppState>)
     };
     set_headers(response.headers_mut(), &decision);
     Ok(response)
-}
-
-/// The problem+json answer for an error raised inside, as `observe` would build it.
-fn error_response(error: &poem::Error) -> Response {
-    let mut response = problem::from_poem_error(error).into_poem_response();
-    if let Some(operation) = error.data::<OperationId>().copied() {
-        response.set_data(operation);
-    }
-    response
 }
 
 fn set_headers(headers: &mut HeaderMap, decision: &RateDecision) {
