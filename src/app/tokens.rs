@@ -97,6 +97,16 @@ enum Need {
     Fresh,
 }
 
+/// The answer of the fleet's token store.
+enum Shared {
+    /// A token fit for the need.
+    Found(AccessToken),
+    /// No token, or one not fit for the need.
+    Missing,
+    /// The store failed (already recorded); each process then fetches its own.
+    StoreDown,
+}
+
 impl AccessTokens {
     /// A manager fetching from `provider`, sharing through `store`, counting into `metrics`.
     pub fn new(
@@ -239,13 +249,10 @@ impl Inner {
 
     /// From the store, or fetched by us under the fleet lock, or fetched by us after waiting for the holder.
     async fn obtain(&self, need: Need) -> Result<AccessToken, TokenError> {
-        match self.store.get().await {
-            Ok(Some(token)) if self.acceptable(&token, need) => return Ok(token),
-            Ok(_) => {}
-            Err(error) => {
-                self.store_failed(&error);
-                return self.fetch_and_share().await;
-            }
+        match self.shared(need).await {
+            Shared::Found(token) => return Ok(token),
+            Shared::StoreDown => return self.fetch_and_share().await,
+            Shared::Missing => {}
         }
         let owner = uuid::Uuid::new_v4().to_string();
         match self.store.try_lock(&owner, self.policy.lock_lease).await {
@@ -259,19 +266,28 @@ impl Inner {
         let give_up = Instant::now() + self.policy.lock_wait;
         while Instant::now() < give_up {
             tokio::time::sleep(self.policy.poll_interval).await;
-            match self.store.get().await {
-                Ok(Some(token)) if self.acceptable(&token, need) => return Ok(token),
-                Ok(_) => {}
-                Err(error) => {
-                    self.store_failed(&error);
-                    return self.fetch_and_share().await;
-                }
+            match self.shared(need).await {
+                Shared::Found(token) => return Ok(token),
+                Shared::StoreDown => return self.fetch_and_share().await,
+                Shared::Missing => {}
             }
         }
         tracing::warn!("no shared token after waiting for the fetch lock holder; fetching one ourselves");
         match self.store.try_lock(&owner, self.policy.lock_lease).await {
             Ok(true) => self.fetch_under_lock(&owner, need).await,
             _ => self.fetch_and_share().await,
+        }
+    }
+
+    /// What the fleet's store holds for `need`; a store failure is recorded here.
+    async fn shared(&self, need: Need) -> Shared {
+        match self.store.get().await {
+            Ok(Some(token)) if self.acceptable(&token, need) => Shared::Found(token),
+            Ok(_) => Shared::Missing,
+            Err(error) => {
+                self.store_failed(&error);
+                Shared::StoreDown
+            }
         }
     }
 
