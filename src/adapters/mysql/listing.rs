@@ -1,13 +1,24 @@
 //! The SQL of a catalogue listing, built in one place so the adapter runs exactly the shapes the EXPLAIN test
 //! checks.
 //!
-//! Shape: `SELECT .. FROM products FORCE INDEX (ix) WHERE <filters> AND <keyset> ORDER BY col, id LIMIT n`.
+//! Shape: keys first, rows second (a "late row lookup"):
+//! `SELECT .. FROM (SELECT id FROM products FORCE INDEX (ix) WHERE <filters> AND <keyset> ORDER BY col, id
+//! LIMIT n) AS k JOIN products AS p USING (id)`.
+//! - The inner query reads only the index of the sort: every index holds the columns a listing filters on
+//!   (category first, the price last), so it walks the index in sort order, checks the filters on index
+//!   entries alone and stops after `n` matches, without reading a row. Only the `n` rows of the page are then
+//!   read by primary key. Reading each row before checking its price made a price range on the created_at and
+//!   name sorts cost one random row read per index entry walked: 12 ms for a range that matched one entry in
+//!   275, 0.9 ms this way (MariaDB here). The join returns the page in no promised order, so the adapter
+//!   sorts the `n` rows by the domain's `Sort::compare`, the order the index walk used.
 //! - The index is forced: with a LIMIT, walking the index of the sort is the plan that never sorts, and
 //!   leaving the choice to the optimizer lets a narrow price range flip it to a range scan plus filesort,
-//!   which is fast for that range but unpredictable under load. A price range on the created_at and name
-//!   sorts is checked inside the index (the price is its last column), so no row is read for a non-match.
+//!   which is fast for that range but unpredictable under load.
 //! - Keyset predicates are written out (`col > ? OR (col = ? AND id > ?)`): MariaDB cannot use an index for
 //!   the row constructor `(col, id) > (?, ?)`.
+//! - Its cost is the index entries walked to find `n` matches: `n` without a price range, `n` divided by the
+//!   share of products in the range with one (a range nothing falls in walks the whole index, bounded by the
+//!   statement timeout).
 //! - `q` is the exception: `MATCH .. AGAINST` is answered by the FULLTEXT index, which returns matches in no
 //!   useful order, so the server reads every matching row, applies the other filters and sorts them (a
 //!   filesort of all matches) before the LIMIT. Its cost grows with the number of matches, not the page; the
@@ -56,7 +67,7 @@ pub fn boolean_query(terms: &[String]) -> String {
     terms.iter().map(|t| format!("+{t}*")).collect::<Vec<_>>().join(" ")
 }
 
-/// The statement that answers `query`.
+/// The statement that answers `query`. Its rows come back in no promised order: sort them by `query.sort`.
 pub fn list_statement(query: &ListQuery) -> Statement {
     let filter = &query.filter;
     let sort = query.sort;
@@ -89,19 +100,19 @@ pub fn list_statement(query: &ListQuery) -> Statement {
         conditions.push(format!("({column} {op} ? OR ({column} = ? AND id {op} ?))"));
         params.extend([value.clone(), value, Value::from(after.id.get())]);
     }
-    let index = if filter.search.is_some() {
-        String::new()
-    } else {
-        format!(" FORCE INDEX ({})", index_for(sort.field, filter.category.is_some()))
-    };
     let where_clause =
         if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
     let direction = if sort.descending { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products{index}{where_clause} ORDER BY {column} {direction}, id {direction} \
-         LIMIT {}",
-        query.fetch
-    );
+    let order_limit = format!("ORDER BY {column} {direction}, id {direction} LIMIT {}", query.fetch);
+    let sql = if filter.search.is_some() {
+        format!("SELECT {PRODUCT_COLUMNS} FROM products{where_clause} {order_limit}")
+    } else {
+        let index = index_for(sort.field, filter.category.is_some());
+        format!(
+            "SELECT {PRODUCT_COLUMNS} FROM (SELECT id FROM products FORCE INDEX ({index}){where_clause} \
+             {order_limit}) AS k JOIN products AS p USING (id)"
+        )
+    };
     Statement { sql, params }
 }
 
@@ -122,7 +133,11 @@ mod tests {
         let s = list_statement(&query(ProductFilter::default(), sort, Some(after)));
         assert!(s.sql.contains("(price_paise < ? OR (price_paise = ? AND id < ?))"), "{}", s.sql);
         assert!(s.sql.contains("FORCE INDEX (ix_price)"));
-        assert!(s.sql.ends_with("ORDER BY price_paise DESC, id DESC LIMIT 21"), "{}", s.sql);
+        assert!(
+            s.sql.contains("ORDER BY price_paise DESC, id DESC LIMIT 21) AS k JOIN products AS p USING (id)"),
+            "{}",
+            s.sql
+        );
         assert_eq!(s.params.len(), 3);
     }
 

@@ -132,14 +132,16 @@ const SEARCH_SCAN_MIN: usize = 2_000;
 const SEARCH_SCAN_MAX: usize = 6_000;
 
 impl MysqlProductRepository {
-    /// Runs one listing statement on the read pool.
+    /// Runs one listing statement on the read pool and puts its rows in the sort's order.
     async fn select(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
         let statement = list_statement(query);
-        with_conn(&self.read, "list", |mut conn| async move {
+        let mut products: Vec<Product> = with_conn(&self.read, "list", |mut conn| async move {
             let rows: Vec<Row> = conn.exec(statement.sql, statement.params).await.map_err(repository_error)?;
             rows.into_iter().map(|r| product_from_row(r).map_err(RepositoryError::Unknown)).collect()
         })
-        .await
+        .await?;
+        products.sort_unstable_by(|a, b| query.sort.compare(a, b));
+        Ok(products)
     }
 }
 
