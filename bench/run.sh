@@ -7,7 +7,8 @@
 #   (d) `q` searches
 # Writes the Markdown table to bench/results/latest.md and bench/results/YYYY-MM-DD-HHMM.md.
 # Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
-# BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_ONLY (e.g. "e a"),
+# BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_B_RATE (2000: the steady
+# rate of (b)'s latency row, sent by oha, installed into target/bench/tools when missing), BENCH_ONLY (e.g. "e a"),
 # BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
 # size it; the server's own value is restored at exit; "default" leaves the server as it is).
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
-    BENCH_DEEP_PAGE BENCH_ONLY; do
+    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -28,6 +29,8 @@ SEARCH_CONNECTIONS="${BENCH_SEARCH_CONNECTIONS:-8}"
 PRODUCTS="${BENCH_PRODUCTS:-1000000}"
 DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
 ONLY="${BENCH_ONLY:-e a b c d}"
+B_RATE="${BENCH_B_RATE:-2000}"
+OHA_VERSION=1.16.0
 C_CONNECTIONS=4
 C_DELAY_MS=60
 HOT_PATH="/products?category=vegetables&sort=price&limit=20"
@@ -49,6 +52,11 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 section "tools"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
+OHA="$(command -v oha || echo "$CARGO_TARGET_DIR/tools/bin/oha")"
+if wants b && [ ! -x "$OHA" ]; then
+    note "installing oha $OHA_VERSION into $CARGO_TARGET_DIR/tools (about 3 minutes, once)"
+    cargo install oha --locked --quiet --version "$OHA_VERSION" --root "$CARGO_TARGET_DIR/tools"
+fi
 command -v python3 >/dev/null 2>&1 || apt_install python3
 command -v curl >/dev/null 2>&1 || apt_install curl
 note "$(wrk --version 2>&1 | head -1)"
@@ -143,6 +151,27 @@ measure() {
     note "$name: $json"
 }
 
+# The rate row of (b): URLs offered at a steady rate (open loop) by oha, its latency corrected for coordinated
+# omission, so p99 is what a user sees at that rate rather than the queue a closed-loop tool builds once the
+# service is saturated. The cache column comes from the service's own counters (/metrics) before and after.
+measure_rate() {
+    local name="$1" rate="$2" urls="$3" before after
+    sed "s#^#$APP_URL#" "$urls" >"$WORK_DIR/oha-$name-urls.txt"
+    oha_run() {
+        "$OHA" --no-tui --output-format json -q "$rate" --latency-correction -c "$CONNECTIONS" -z "${1}s" \
+            --urls-from-file "$WORK_DIR/oha-$name-urls.txt"
+    }
+    if [ "$WARMUP" -gt 0 ]; then
+        oha_run "$WARMUP" >"$WORK_DIR/oha-$name-warmup.json"
+        sleep 2
+    fi
+    before="$(curl -fsS "$APP_URL/metrics" | grep '^farmlokal_cache_requests_total' || true)"
+    oha_run "$DURATION" >"$WORK_DIR/oha-$name.json"
+    after="$(curl -fsS "$APP_URL/metrics" | grep '^farmlokal_cache_requests_total' || true)"
+    python3 bench/tool.py oha "$name" "$rate" "$WORK_DIR/oha-$name.json" "$before" "$after" >>"$RESULTS"
+    note "$name: $(tail -1 "$RESULTS")"
+}
+
 if wants e || wants a; then
     section "(e) and (a): cache TTL 60 s"
     start_app hot 60
@@ -174,6 +203,8 @@ if wants b || wants c || wants d; then
         note "(b): $B_URLS distinct listing URLs"
         sleep 2 # every page the walks cached has expired
         measure b / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1
+        sleep 2
+        measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
     fi
     if wants c; then
         python3 bench/tool.py deep "$WORK_DIR/urls-c1.txt" "$WORK_DIR/urls-c2.txt" "$DEEP_WALK" "$DEEP_PAGE"
@@ -217,7 +248,8 @@ meta = {
     "wrk_version": """$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)""",
     "products": $PRODUCTS, "database": "$DATABASE", "threads": $THREADS, "connections": $CONNECTIONS,
     "duration": $DURATION, "warmup": $WARMUP, "deep_page": $DEEP_PAGE, "b_urls": $B_URLS, "d_urls": $D_URLS,
-    "d_connections": $SEARCH_CONNECTIONS, "c_connections": $C_CONNECTIONS, "c_delay_ms": $C_DELAY_MS,
+    "d_connections": $SEARCH_CONNECTIONS, "b_rate": $B_RATE,
+    "oha_version": """$("$OHA" --version 2>/dev/null | head -1 || echo "oha $OHA_VERSION")""", "c_connections": $C_CONNECTIONS, "c_delay_ms": $C_DELAY_MS,
 }
 json.dump(meta, open(sys.argv[1], "w"))
 EOF

@@ -5,6 +5,7 @@
                                            line: the URL of page 2, 3, ..., PAGES+1 (line k = page k+1)
   tool.py misses OUT WALK...              URL set of scenario (b): random filters/sorts/limits + walked cursors
   tool.py search OUT                      URL set of scenario (d): realistic `q` terms across sorts and limits
+  tool.py oha NAME RATE REPORT BEFORE AFTER   results line from an oha JSON report and /metrics before/after
   tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
   tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout
 """
@@ -85,7 +86,7 @@ def random_listing(rng):
 def misses(out, walks):
     rng = random.Random(42)
     urls = set()
-    while len(urls) < 12000:
+    while len(urls) < 60000:
         urls.add(random_listing(rng))
     for walk_file in walks:
         with open(walk_file) as f:
@@ -127,6 +128,37 @@ def deep(out_first, out_deep, walk_file, page):
         f.writelines(with_limit(deep_path, n) + "\n" for n in limits)
 
 
+def cache_counts(metrics):
+    """{result: count} from the farmlokal_cache_requests_total lines of /metrics."""
+    counts = {}
+    for line in metrics.splitlines():
+        m = re.match(r'farmlokal_cache_requests_total\{result="(\w+)"\} (\d+)', line)
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def oha(name, rate, report_file, before, after):
+    """One results line, in the shape bench.lua prints, from oha's JSON report and the cache counters."""
+    with open(report_file) as f:
+        report = json.load(f)
+    statuses = {int(k): v for k, v in (report.get("statusCodeDistribution") or {}).items()}
+    # oha stops at the deadline by aborting requests still in flight: the end of the run, not a failure.
+    failures = {k: v for k, v in (report.get("errorDistribution") or {}).items() if "deadline" not in k}
+    percentiles = report["latencyPercentiles"]
+    ms = lambda v: None if v is None else round(v * 1000, 3)
+    start, end = cache_counts(before), cache_counts(after)
+    delta = {k: end.get(k, 0) - start.get(k, 0) for k in ("hit", "miss", "stale")}
+    print(json.dumps({
+        "name": name, "rate": int(rate), "requests": sum(statuses.values()), "seconds": report["summary"]["total"],
+        "rps": report["summary"]["requestsPerSec"], "p50_ms": ms(percentiles.get("p50")),
+        "p95_ms": ms(percentiles.get("p95")), "p99_ms": ms(percentiles.get("p99")),
+        "max_ms": ms(report["summary"].get("slowest")), "connect_errors": sum(failures.values()), "read_errors": 0,
+        "write_errors": 0, "timeouts": 0, "non_2xx_3xx": sum(v for k, v in statuses.items() if k >= 400),
+        "tracked": True, **delta,
+    }))
+
+
 def fmt(value, digits=1):
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -140,7 +172,7 @@ def table(results_file, meta_file):
             if line.strip():
                 r = json.loads(line)
                 runs[r["name"]] = r
-    live, hot, miss = runs.get("e"), runs.get("a"), runs.get("b")
+    live, hot, miss, steady = runs.get("e"), runs.get("a"), runs.get("b"), runs.get("b_rate")
     first, deep_run, srch = runs.get("c1"), runs.get("c2"), runs.get("d")
 
     def errors(r):
@@ -171,8 +203,13 @@ def table(results_file, meta_file):
         row(f"(a) hot listing, cached ({100 * ratio:.0f}% of e)", hot, ">= 50% of (e) and >= 15,000 req/s",
             verdict(ok))
     if miss:
-        ok = miss["rps"] >= 2000 and miss["p99_ms"] < 30 and errors(miss) == 0
-        row(f"(b) {meta['b_urls']:,} distinct listings (misses)", miss, ">= 2,000 req/s, p99 < 30 ms", verdict(ok))
+        ok = miss["rps"] >= 2000 and errors(miss) == 0
+        row(f"(b) {meta['b_urls']:,} distinct listings (misses): capacity, {meta['connections']} conns as fast as "
+            f"answered", miss, ">= 2,000 req/s", verdict(ok))
+    if steady:
+        ok = steady["rps"] >= 0.98 * steady["rate"] and steady["p99_ms"] < 30 and errors(steady) == 0
+        row(f"(b) the same URLs offered at a steady {steady['rate']:,} req/s (oha -q, latency corrected)", steady,
+            f"p99 < 30 ms at {steady['rate']:,} req/s", verdict(ok), p95=True)
     if first and deep_run:
         row("(c) page 1 (no cursor), limits 1-100", first, "reference", "-")
         ratio50 = deep_run["p50_ms"] / first["p50_ms"] if first["p50_ms"] else 0
@@ -200,6 +237,15 @@ def table(results_file, meta_file):
                f"(60 s); (b), (c), (d) with `FARMLOKAL_CACHE_TTL_SECS=1`, a fresh Redis prefix, and more distinct "
                f"URLs per wrk thread than it sends per second, so each URL is revisited only after its page "
                f"expired (the cache column is counted by a wrk response hook)")
+    if steady:
+        out.append(f"- (b) is measured twice. Capacity: wrk's {meta['connections']} connections each send the next "
+                   f"request when the last is answered, so once the service is saturated their p99 is the queue "
+                   f"wrk itself builds ({meta['connections']} / req/s on average), not a property of a request. "
+                   f"Latency: {meta.get('oha_version', 'oha')} offers the target rate open loop (-q "
+                   f"{steady['rate']}, -c{meta['connections']}, --latency-correction: a request that waited to "
+                   f"be sent counts from when it was due), the way a latency target at a throughput is defined. "
+                   f"oha picks URLs at random, so a page fetched again within its 1 s TTL is a hit: the cache "
+                   f"column, from the service's own counters, gives the share")
     out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per "
                f"connection) to keep every request a miss: it compares latency, not throughput")
     out.append("")
@@ -221,6 +267,8 @@ def main():
         search(args[0])
     elif cmd == "deep":
         deep(args[0], args[1], args[2], int(args[3]))
+    elif cmd == "oha":
+        oha(*args)
     elif cmd == "table":
         table(args[0], args[1])
     else:
