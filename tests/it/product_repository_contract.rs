@@ -239,6 +239,41 @@ async fn mysql_product_repository_honours_the_contract() {
     support::drop_mysql_database(&url).await;
 }
 
+/// Searches answered from FULLTEXT match sets alone (the path of rare words, skipped by the walk that finds
+/// common ones) give the same pages, and a price change this instance applies shows at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_searches_from_match_sets_honour_the_contract() {
+    let Some(url) = seeded_mysql("mysql_searches_from_match_sets_honour_the_contract", PRODUCTS).await else {
+        return;
+    };
+    let repo = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk();
+    let catalogue: Vec<Product> = sample::products(PRODUCTS).collect();
+    for filter in filter_shapes().into_iter().filter(|f| f.search.is_some()) {
+        for sort in Sort::ALL {
+            check_walk(&repo, &catalogue, &filter, sort).await;
+        }
+    }
+
+    // The dearest match of a search is made the cheapest: the next first page by price starts with it.
+    let filter = ProductFilter { search: Some(search("tom")), ..ProductFilter::default() };
+    let first =
+        ListQuery { filter: filter.clone(), sort: Sort::parse("price").expect("a sort"), after: None, fetch: 5 };
+    let before = repo.list(&first).await.expect("list");
+    let dearest = expected(&catalogue, &filter, first.sort).pop().expect("tom matches products");
+    assert!(!before.contains(&dearest));
+    let change = InventoryChange::PriceUpdated {
+        product_id: dearest.id,
+        price: money(100),
+        effective_at: dearest.price_effective_at + chrono::Duration::seconds(1),
+    };
+    assert_eq!(repo.apply_event(&event("evt-search-price", change)).await.expect("apply"), ApplyOutcome::Applied);
+    let after = repo.list(&first).await.expect("list");
+    assert_eq!(after.first().map(|p| (p.id, p.price)), Some((dearest.id, money(100))), "{after:?}");
+    assert_eq!(after[1..], before[..4], "the others move down one place");
+    repo.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_concurrent_duplicates_apply_once() {
     concurrent_duplicates_apply_once(Arc::new(MemoryProductRepository::sample(100))).await;

@@ -19,11 +19,9 @@
 //! - Its cost is the index entries walked to find `n` matches: `n` without a price range, `n` divided by the
 //!   share of products in the range with one (a range nothing falls in walks the whole index, bounded by the
 //!   statement timeout).
-//! - `q` is the exception: `MATCH .. AGAINST` is answered by the FULLTEXT index, which returns matches in no
-//!   useful order, so the server reads every matching row, applies the other filters and sorts them (a
-//!   filesort of all matches) before the LIMIT. Its cost grows with the number of matches, not the page; the
-//!   terms are prefixes of at least two characters, so a very common prefix is the expensive case, and the
-//!   statement timeout bounds it.
+//! - `q` is not answered here: a search walks these statements (without `q`) and keeps the rows it matches, or
+//!   reads all its matches once through the FULLTEXT index (`matches::LOAD_SQL`, whose cost grows with the
+//!   number of matches, not the page) and picks pages from them in memory. See `repository` and `matches`.
 
 use mysql_async::Value;
 
@@ -67,8 +65,10 @@ pub fn boolean_query(terms: &[String]) -> String {
     terms.iter().map(|t| format!("+{t}*")).collect::<Vec<_>>().join(" ")
 }
 
-/// The statement that answers `query`. Its rows come back in no promised order: sort them by `query.sort`.
+/// The statement that answers `query`, whose filter must not hold a search (see the module notes). Its rows come
+/// back in no promised order: sort them by `query.sort`.
 pub fn list_statement(query: &ListQuery) -> Statement {
+    debug_assert!(query.filter.search.is_none(), "a search is answered from its match set");
     let filter = &query.filter;
     let sort = query.sort;
     let column = sort_column(sort.field);
@@ -86,10 +86,6 @@ pub fn list_statement(query: &ListQuery) -> Statement {
         conditions.push("price_paise <= ?".to_owned());
         params.push(Value::from(max.paise()));
     }
-    if let Some(search) = &filter.search {
-        conditions.push("MATCH(name, description) AGAINST (? IN BOOLEAN MODE)".to_owned());
-        params.push(Value::from(boolean_query(search.terms())));
-    }
     if let Some(after) = &query.after {
         let value = match &after.value {
             SortValue::CreatedAt(t) => Value::from(*t),
@@ -104,15 +100,11 @@ pub fn list_statement(query: &ListQuery) -> Statement {
         if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
     let direction = if sort.descending { "DESC" } else { "ASC" };
     let order_limit = format!("ORDER BY {column} {direction}, id {direction} LIMIT {}", query.fetch);
-    let sql = if filter.search.is_some() {
-        format!("SELECT {PRODUCT_COLUMNS} FROM products{where_clause} {order_limit}")
-    } else {
-        let index = index_for(sort.field, filter.category.is_some());
-        format!(
-            "SELECT {PRODUCT_COLUMNS} FROM (SELECT id FROM products FORCE INDEX ({index}){where_clause} \
-             {order_limit}) AS k JOIN products AS p USING (id)"
-        )
-    };
+    let index = index_for(sort.field, filter.category.is_some());
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM (SELECT id FROM products FORCE INDEX ({index}){where_clause} {order_limit}) \
+         AS k JOIN products AS p USING (id)"
+    );
     Statement { sql, params }
 }
 
@@ -142,14 +134,17 @@ mod tests {
     }
 
     #[test]
-    fn category_picks_the_category_index_and_search_picks_none() {
+    fn a_category_picks_the_category_index() {
         let category = CategorySlug::parse("dairy").ok();
         let filter = ProductFilter { category, ..ProductFilter::default() };
-        let s = list_statement(&query(filter.clone(), Sort::DEFAULT, None));
-        assert!(s.sql.contains("FORCE INDEX (ix_cat_created)"), "{}", s.sql);
-        let search = SearchText::parse("Tom org").ok();
-        let s = list_statement(&query(ProductFilter { search, ..filter }, Sort::DEFAULT, None));
-        assert!(!s.sql.contains("FORCE INDEX"));
-        assert_eq!(s.params.last(), Some(&Value::from("+tom* +org*")));
+        let s = list_statement(&query(filter, Sort::DEFAULT, None));
+        assert!(s.sql.contains("FORCE INDEX (ix_cat_created) WHERE category = ?"), "{}", s.sql);
+        assert_eq!(s.params, vec![Value::from("dairy")]);
+    }
+
+    #[test]
+    fn search_terms_are_required_prefixes() {
+        let search = SearchText::parse("Tom org").unwrap_or_else(|_| unreachable!());
+        assert_eq!(boolean_query(search.terms()), "+tom* +org*");
     }
 }

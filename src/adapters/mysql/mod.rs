@@ -5,6 +5,7 @@
 //! nothing above it sees a `mysql_async` type.
 
 pub mod listing;
+pub mod matches;
 pub mod migrations;
 pub mod repository;
 pub mod seed;

@@ -9,24 +9,28 @@ use chrono::{DateTime, Utc};
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{IsolationLevel, Pool, Row, TxOpts};
 
-use super::listing::{list_statement, PRODUCT_COLUMNS};
+use super::listing::{boolean_query, list_statement, PRODUCT_COLUMNS};
+use super::matches::{self, MatchSet, MatchSets};
 use super::{
     build_pool, is_duplicate_key, repository_error, timed_out, CALL_TIMEOUT, CONNECT_TIMEOUT, STATEMENT_TIMEOUT,
 };
 
 use crate::domain::webhook::{InventoryChange, InventoryEvent};
-use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductFilter, ProductId};
+use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductFilter, ProductId, SearchText};
 use crate::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
 
 /// Largest number of connections each pool opens.
 const READ_POOL_MAX: usize = 32;
 const WRITE_POOL_MAX: usize = 16;
 
-/// The catalogue in MySQL. Cloning shares the pools.
+/// The catalogue in MySQL. Cloning shares the pools and the search match sets.
 #[derive(Clone)]
 pub struct MysqlProductRepository {
     read: Pool,
     write: Pool,
+    matches: MatchSets,
+    /// Whether a search walks the sort order before reading its match set (always, but for tests of each path).
+    search_walk: bool,
 }
 
 impl std::fmt::Debug for MysqlProductRepository {
@@ -56,7 +60,14 @@ impl MysqlProductRepository {
         let write = build_pool(write_url, WRITE_POOL_MAX, None).context("FARMLOKAL_MYSQL_URL")?;
         let read = build_pool(read_url.unwrap_or(write_url), READ_POOL_MAX, Some(STATEMENT_TIMEOUT))
             .context("FARMLOKAL_MYSQL_READ_URL")?;
-        Ok(Self { read, write })
+        Ok(Self { read, write, matches: MatchSets::default(), search_walk: true })
+    }
+
+    /// Answers every search from its match set, never by walking the sort order: for tests that hold both ways
+    /// of answering a search to the same contract.
+    #[must_use]
+    pub fn without_search_walk(self) -> Self {
+        Self { search_walk: false, ..self }
     }
 
     /// Closes both pools, waiting for connections in use to come back.
@@ -156,20 +167,17 @@ impl MysqlProductRepository {
     }
 }
 
-#[async_trait]
-impl ProductRepository for MysqlProductRepository {
-    async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
-        let Some(search) = &query.filter.search else {
-            return self.select(query).await;
-        };
-        // Search. InnoDB's FULLTEXT lookup costs time in proportion to the number of matches (a word in 18% of a
-        // million products: 0.5 s before any sorting), while a page of a *common* word is found by walking the
-        // sort order a few hundred rows and keeping the matches. So walk first, within a budget, and keep the
-        // rows the domain's search rule accepts (the rule InnoDB's boolean mode applies, and the one the
-        // in-memory catalogue uses, so either path gives the same pages). Only when the budget does not fill
-        // the page is the word rare, and then FULLTEXT is fast because it has few matches.
-        // The walk goes in stretches, each continuing after the last row of the one before (a keyset position,
-        // like a cursor) and sized by the matches seen so far, so a common word costs one short read.
+impl MysqlProductRepository {
+    /// A page of a search found by walking the sort order within a budget and keeping the rows the domain's
+    /// search rule accepts (the rule InnoDB's boolean mode applies, and the one the in-memory catalogue uses, so
+    /// either path gives the same pages); `None` when the budget ran out first. The walk goes in stretches, each
+    /// continuing after the last row of the one before (a keyset position, like a cursor) and sized by the
+    /// matches seen so far, so a common word costs one short read.
+    async fn walk_search(
+        &self,
+        query: &ListQuery,
+        search: &SearchText,
+    ) -> Result<Option<Vec<Product>>, RepositoryError> {
         let budget = (query.fetch * SEARCH_SCAN_PER_ROW).clamp(SEARCH_SCAN_MIN, SEARCH_SCAN_MAX);
         let mut walk = ListQuery {
             filter: ProductFilter { search: None, ..query.filter.clone() },
@@ -187,14 +195,77 @@ impl ProductRepository for MysqlProductRepository {
             hits.extend(rows.into_iter().filter(|p| search.matches(p)));
             if hits.len() >= query.fetch || exhausted {
                 hits.truncate(query.fetch);
-                return Ok(hits);
+                return Ok(Some(hits));
             }
             if walked >= budget {
-                break;
+                return Ok(None);
             }
             walk.fetch = next_stretch(walked, hits.len(), query.fetch, budget - walked);
         }
-        self.select(query).await
+    }
+}
+
+/// Candidates read beyond a page from a match set, so a product whose price changed since the set was read
+/// (and so fails the filter now) does not shorten the page.
+const MATCH_SPARE: usize = 4;
+
+impl MysqlProductRepository {
+    /// A page of a search from its match set: the ids chosen in memory, the rows read fresh by primary key and
+    /// checked against the filter again.
+    async fn page_of(&self, set: &MatchSet, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
+        let ids = set.page(query, query.fetch + MATCH_SPARE);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids are integers read from our own table: written inline, one statement text per page size.
+        let list = ids.iter().map(|id| id.get().to_string()).collect::<Vec<_>>().join(",");
+        let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({list})");
+        let mut products: Vec<Product> = with_conn(&self.read, "search page", |mut conn| async move {
+            let rows: Vec<Row> = conn.query(sql).await.map_err(repository_error)?;
+            rows.into_iter().map(|r| product_from_row(r).map_err(RepositoryError::Unknown)).collect()
+        })
+        .await?;
+        products.retain(|p| query.filter.matches(p));
+        products.sort_unstable_by(|a, b| query.sort.compare(a, b));
+        products.truncate(query.fetch);
+        Ok(products)
+    }
+}
+
+#[async_trait]
+impl ProductRepository for MysqlProductRepository {
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
+        let Some(search) = &query.filter.search else {
+            return self.select(query).await;
+        };
+        // Search. A search whose matches were read recently is answered from them.
+        let text = boolean_query(search.terms());
+        if let Some(set) = self.matches.get(&text).await {
+            return self.page_of(&set, query).await;
+        }
+        // InnoDB's FULLTEXT lookup costs time in proportion to the number of matches, while a page of a
+        // *common* word is found by walking the sort order a few hundred rows. So walk first.
+        if self.search_walk {
+            if let Some(page) = self.walk_search(query, search).await? {
+                return Ok(page);
+            }
+        }
+        // Rare, or clustered away from where the walk started: read every match once (see `matches`).
+        let load = with_conn(&self.read, "search", |mut conn| {
+            let text = text.clone();
+            async move {
+                matches::load(&mut conn, &text).await.map_err(|e| match e.downcast::<mysql_async::Error>() {
+                    Ok(driver) => repository_error(driver),
+                    Err(other) => RepositoryError::Unknown(other),
+                })
+            }
+        });
+        let set = self.matches.get_or_load(&text, load).await.map_err(|e| match &*e {
+            RepositoryError::NotFound => RepositoryError::NotFound,
+            RepositoryError::Unavailable(cause) => RepositoryError::Unavailable(anyhow!("{cause:#}")),
+            RepositoryError::Unknown(cause) => RepositoryError::Unknown(anyhow!("{cause:#}")),
+        })?;
+        self.page_of(&set, query).await
     }
 
     async fn get(&self, id: ProductId) -> Result<Product, RepositoryError> {
@@ -226,7 +297,12 @@ impl ProductRepository for MysqlProductRepository {
 
     async fn apply_event(&self, event: &InventoryEvent) -> Result<ApplyOutcome, RepositoryError> {
         let event = event.clone();
-        with_conn(&self.write, "apply_event", |mut conn| async move { apply(&mut conn, &event).await }).await
+        let outcome =
+            with_conn(&self.write, "apply_event", |mut conn| async move { apply(&mut conn, &event).await }).await;
+        if matches!(outcome, Ok(ApplyOutcome::Applied)) {
+            self.matches.clear();
+        }
+        outcome
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
