@@ -221,6 +221,9 @@ if wants b || wants c || wants d; then
         D_URLS="$(python3 bench/tool.py search "$WORK_DIR/urls-d.txt")"
         note "(d): $D_URLS search URLs"
         measure d / BENCH_URLS="$WORK_DIR/urls-d.txt" BENCH_TRACK=1 -- -t"$THREADS" -c"$SEARCH_CONNECTIONS"
+        start_app cold 1
+        python3 bench/tool.py cold "$APP_URL" "$RESULTS"
+        note "d_cold: $(tail -1 "$RESULTS")"
     fi
 fi
 stop_app
