@@ -274,6 +274,66 @@ async fn mysql_searches_from_match_sets_honour_the_contract() {
     support::drop_mysql_database(&url).await;
 }
 
+/// Two instances on one database, each answering searches from its own match sets: when one reprices
+/// products, the other's stale set still fills whole pages (candidates that now fail the price range are read
+/// past), notices that it disagrees with the rows, and is reloaded by the next search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_set_another_instance_made_stale_still_fills_pages_and_reloads() {
+    let Some(url) =
+        seeded_mysql("a_match_set_another_instance_made_stale_still_fills_pages_and_reloads", PRODUCTS).await
+    else {
+        return;
+    };
+    let writer = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk();
+    let reader = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk();
+    let mut catalogue: Vec<Product> = sample::products(PRODUCTS).collect();
+    let filter = ProductFilter {
+        search: Some(search("tom")),
+        min_price: Some(money(2_000)),
+        max_price: Some(money(6_000)),
+        ..ProductFilter::default()
+    };
+    let query =
+        ListQuery { filter: filter.clone(), sort: Sort::parse("price").expect("a sort"), after: None, fetch: 5 };
+    assert_eq!(reader.list(&query).await.expect("list"), expected(&catalogue, &filter, query.sort)[..5]);
+
+    // The writer moves the six cheapest matches out of the range and a match from above the range to its
+    // bottom; the reader's set still has the old prices.
+    let dearest =
+        expected(&catalogue, &ProductFilter { search: filter.search.clone(), ..ProductFilter::default() }, query.sort)
+            .pop()
+            .expect("tom matches products");
+    assert!(dearest.price > money(6_000));
+    let moves = expected(&catalogue, &filter, query.sort)
+        .into_iter()
+        .take(6)
+        .map(|p| (p, money(500_000)))
+        .chain([(dearest.clone(), money(2_000))]);
+    for (n, (product, price)) in moves.enumerate() {
+        let effective_at = product.price_effective_at + chrono::Duration::seconds(1);
+        let change = InventoryChange::PriceUpdated { product_id: product.id, price, effective_at };
+        let applied = writer.apply_event(&event(&format!("evt-stale-{n}"), change)).await.expect("apply");
+        assert_eq!(applied, ApplyOutcome::Applied);
+        let fresh = writer.get(product.id).await.expect("get");
+        assert_eq!((fresh.price, fresh.price_effective_at), (price, effective_at));
+        *catalogue.iter_mut().find(|p| p.id == product.id).expect("a sample product") = fresh;
+    }
+    let want = expected(&catalogue, &filter, query.sort);
+    assert_eq!(want[0].id, dearest.id);
+    // The stale set: a full page, every product in the range at its fresh price (the newcomer is not known yet).
+    let stale = reader.list(&query).await.expect("list");
+    assert_eq!(stale.len(), 5, "{stale:?}");
+    assert!(stale.iter().all(|p| filter.matches(p)), "{stale:?}");
+    // It disagreed with the rows it read, so it was dropped: the next search reloads and sees the newcomer.
+    assert_eq!(reader.list(&query).await.expect("list"), want[..5]);
+    // Every page of the search, from the reloaded set, with the fresh prices.
+    check_walk(&reader, &catalogue, &filter, query.sort).await;
+    for repo in [writer, reader] {
+        repo.disconnect().await.expect("disconnect");
+    }
+    support::drop_mysql_database(&url).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_concurrent_duplicates_apply_once() {
     concurrent_duplicates_apply_once(Arc::new(MemoryProductRepository::sample(100))).await;

@@ -5,7 +5,7 @@
 //! `SELECT .. FROM (SELECT id FROM products FORCE INDEX (ix) WHERE <filters> AND <keyset> ORDER BY col, id
 //! LIMIT n) AS k JOIN products AS p USING (id)`.
 //! - The inner query reads only the index of the sort: every index holds the columns a listing filters on
-//!   (category first, the price last), so it walks the index in sort order, checks the filters on index
+//!   (category first, then the sort key; the price, when not the sort key, last), so it walks the index in sort order, checks the filters on index
 //!   entries alone and stops after `n` matches, without reading a row. Only the `n` rows of the page are then
 //!   read by primary key. Reading each row before checking its price made a price range on the created_at and
 //!   name sorts cost one random row read per index entry walked: 12 ms for a range that matched one entry in
@@ -19,9 +19,12 @@
 //! - Its cost is the index entries walked to find `n` matches: `n` without a price range, `n` divided by the
 //!   share of products in the range with one (a range nothing falls in walks the whole index, bounded by the
 //!   statement timeout).
-//! - `q` is not answered here: a search walks these statements (without `q`) and keeps the rows it matches, or
-//!   reads all its matches once through the FULLTEXT index (`matches::LOAD_SQL`, whose cost grows with the
-//!   number of matches, not the page) and picks pages from them in memory. See `repository` and `matches`.
+//! - `q` is mostly not answered here: a search walks these statements (without `q`) and keeps the rows it
+//!   matches, or reads all its matches once through the FULLTEXT index (`matches::load_sql`, whose cost grows
+//!   with the number of matches, not the page) and picks pages from them in memory; see `repository` and
+//!   `matches`. Only a search with more matches than a set holds gets a statement with `q` from here:
+//!   `MATCH .. AGAINST` in the WHERE clause, no forced index, and the server sorts all the matches (a filesort)
+//!   before the LIMIT.
 
 use mysql_async::Value;
 
@@ -65,10 +68,8 @@ pub fn boolean_query(terms: &[String]) -> String {
     terms.iter().map(|t| format!("+{t}*")).collect::<Vec<_>>().join(" ")
 }
 
-/// The statement that answers `query`, whose filter must not hold a search (see the module notes). Its rows come
-/// back in no promised order: sort them by `query.sort`.
+/// The statement that answers `query`. Its rows come back in no promised order: sort them by `query.sort`.
 pub fn list_statement(query: &ListQuery) -> Statement {
-    debug_assert!(query.filter.search.is_none(), "a search is answered from its match set");
     let filter = &query.filter;
     let sort = query.sort;
     let column = sort_column(sort.field);
@@ -86,6 +87,10 @@ pub fn list_statement(query: &ListQuery) -> Statement {
         conditions.push("price_paise <= ?".to_owned());
         params.push(Value::from(max.paise()));
     }
+    if let Some(search) = &filter.search {
+        conditions.push("MATCH(name, description) AGAINST (? IN BOOLEAN MODE)".to_owned());
+        params.push(Value::from(boolean_query(search.terms())));
+    }
     if let Some(after) = &query.after {
         let value = match &after.value {
             SortValue::CreatedAt(t) => Value::from(*t),
@@ -100,11 +105,16 @@ pub fn list_statement(query: &ListQuery) -> Statement {
         if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
     let direction = if sort.descending { "DESC" } else { "ASC" };
     let order_limit = format!("ORDER BY {column} {direction}, id {direction} LIMIT {}", query.fetch);
-    let index = index_for(sort.field, filter.category.is_some());
-    let sql = format!(
-        "SELECT {PRODUCT_COLUMNS} FROM (SELECT id FROM products FORCE INDEX ({index}){where_clause} {order_limit}) \
-         AS k JOIN products AS p USING (id)"
-    );
+    let sql = if filter.search.is_some() {
+        // FULLTEXT answers the search; the matches are sorted (see the module notes).
+        format!("SELECT {PRODUCT_COLUMNS} FROM products{where_clause} {order_limit}")
+    } else {
+        let index = index_for(sort.field, filter.category.is_some());
+        format!(
+            "SELECT {PRODUCT_COLUMNS} FROM (SELECT id FROM products FORCE INDEX ({index}){where_clause} \
+             {order_limit}) AS k JOIN products AS p USING (id)"
+        )
+    };
     Statement { sql, params }
 }
 
@@ -143,8 +153,11 @@ mod tests {
     }
 
     #[test]
-    fn search_terms_are_required_prefixes() {
-        let search = SearchText::parse("Tom org").unwrap_or_else(|_| unreachable!());
-        assert_eq!(boolean_query(search.terms()), "+tom* +org*");
+    fn a_search_is_a_fulltext_condition_with_required_prefixes_and_no_forced_index() {
+        let search = SearchText::parse("Tom org").ok();
+        let s = list_statement(&query(ProductFilter { search, ..ProductFilter::default() }, Sort::DEFAULT, None));
+        assert!(s.sql.contains("WHERE MATCH(name, description) AGAINST (? IN BOOLEAN MODE) ORDER BY"), "{}", s.sql);
+        assert!(!s.sql.contains("FORCE INDEX"));
+        assert_eq!(s.params, vec![Value::from("+tom* +org*")]);
     }
 }

@@ -1,20 +1,27 @@
 //! Search match sets: every product a search matches, with the keys a listing filters and sorts on, kept in
 //! memory for a short time so the pages of one search cost one FULLTEXT lookup instead of one per page.
 //!
-//! Why: InnoDB's FULLTEXT lookup costs about 27 µs per matching row here, whatever the LIMIT (`+jaggery*`, in
-//! 24,000 of a million products: 0.65 s for `COUNT(*)` alone), and its matches come in no useful order. The
+//! Why: InnoDB's FULLTEXT lookup costs time in proportion to the number of matches, whatever the LIMIT, and
+//! returns them in no useful order (`COUNT(*)` of `+jaggery*`, 24,044 of a million products, took 0.65 s with
+//! MariaDB's default 128 MiB buffer pool; `+organic*`, 180,109 matches, 0.52 s with the data in memory). The
 //! search walk (see `repository`) finds a common word without it, but not a word clustered away from the start
 //! of the sort order (a honey-category item is nowhere in the cheapest third of the price order). So the first
 //! search of such a word reads its matches once, with their sort keys (about 80 bytes each), and every page,
 //! sort, filter and limit of that search is then chosen in memory and read by primary key.
 //!
-//! Freshness: a set lives [`MATCHES_FOR`], like a cached page, and this instance drops every set when it applies
-//! an inventory event. The rows of a page are always read fresh and checked against the filter again; a
-//! product whose price another instance changed within the window may be ordered by its old price until the
-//! set expires.
+//! Bounds: at most [`MAX_MATCHES`] matches are held per search (a broader one is marked too broad and answered
+//! by FULLTEXT with its filters, sort and LIMIT, as before sets existed), [`MATCHES_BYTES`] in all, each set for
+//! [`MATCHES_FOR`]. The three sort orders are built once, off the async workers.
+//!
+//! Freshness: the rows of a page are always read fresh and checked against the filter again, and a set whose
+//! keys disagree with a fresh row is dropped, so the next search reloads it. Applying a price change drops every
+//! set of this instance (a load already under way is not kept: sets are filed under a generation that the drop
+//! advances). Until a stale set is noticed, a product whose price another instance changed may be ordered, or
+//! left out of a price range, by its old price.
 
 use std::cmp::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -24,8 +31,10 @@ use crate::domain::{CategorySlug, ListQuery, ProductId, SortField, SortPosition,
 
 /// How long a match set is used.
 pub const MATCHES_FOR: Duration = Duration::from_secs(60);
+/// The most matches one set holds (about 24 MB).
+pub const MAX_MATCHES: usize = 300_000;
 /// Memory all match sets may take together.
-const MATCHES_BYTES: u64 = 128 * 1024 * 1024;
+pub const MATCHES_BYTES: u64 = 128 * 1024 * 1024;
 /// Bytes one entry takes besides its name.
 const ENTRY_BYTES: usize = std::mem::size_of::<Entry>() + 3 * std::mem::size_of::<u32>();
 
@@ -45,8 +54,10 @@ pub struct Entry {
 pub struct MatchSet {
     entries: Vec<Entry>,
     categories: Vec<CategorySlug>,
-    /// Entry indexes in ascending order of each sort field (then id), built on first use.
-    orders: [OnceLock<Vec<u32>>; 3],
+    /// Entry indexes in ascending order of each sort field (then id).
+    orders: [Vec<u32>; 3],
+    /// More than [`MAX_MATCHES`] matched: nothing is held and the search goes to FULLTEXT.
+    too_broad: bool,
 }
 
 fn field_index(field: SortField) -> usize {
@@ -55,6 +66,16 @@ fn field_index(field: SortField) -> usize {
         SortField::Price => 1,
         SortField::Name => 2,
     }
+}
+
+/// Where `entry` stands in the order of `field`: the key a cursor carries.
+pub fn position_of(entry: &Entry, field: SortField) -> SortPosition {
+    let value = match field {
+        SortField::CreatedAt => SortValue::CreatedAt(entry.created_at),
+        SortField::Price => SortValue::Price(entry.price_paise),
+        SortField::Name => SortValue::Name(String::from_utf8_lossy(&entry.name).into_owned()),
+    };
+    SortPosition { value, id: entry.id }
 }
 
 /// `entry` against a cursor position in the ascending order of `field`, then id.
@@ -69,10 +90,36 @@ fn compare_to(entry: &Entry, field: SortField, position: &SortPosition) -> Order
     by_field.then(entry.id.cmp(&position.id))
 }
 
+/// Two entries in the ascending order of `field`, then id.
+fn compare(a: &Entry, b: &Entry, field: SortField) -> Ordering {
+    match field {
+        SortField::CreatedAt => a.created_at.cmp(&b.created_at),
+        SortField::Price => a.price_paise.cmp(&b.price_paise),
+        SortField::Name => a.name.cmp(&b.name),
+    }
+    .then(a.id.cmp(&b.id))
+}
+
 impl MatchSet {
-    /// A set of `entries` whose `category` indexes point into `categories`.
+    /// A set of `entries` whose `category` indexes point into `categories`, with its three orders sorted (up to
+    /// a few tens of milliseconds for the largest set: call it off the async workers).
     pub fn new(entries: Vec<Entry>, categories: Vec<CategorySlug>) -> Self {
-        Self { entries, categories, orders: Default::default() }
+        let order = |field: SortField| {
+            let mut order: Vec<u32> = (0..entries.len()).filter_map(|i| u32::try_from(i).ok()).collect();
+            order.sort_unstable_by(|&a, &b| compare(&entries[a as usize], &entries[b as usize], field));
+            order
+        };
+        let orders = [order(SortField::CreatedAt), order(SortField::Price), order(SortField::Name)];
+        Self { entries, categories, orders, too_broad: false }
+    }
+
+    /// The mark of a search with more than [`MAX_MATCHES`] matches.
+    pub fn too_broad() -> Self {
+        Self { too_broad: true, ..Self::default() }
+    }
+
+    pub fn is_too_broad(&self) -> bool {
+        self.too_broad
     }
 
     pub fn len(&self) -> usize {
@@ -89,23 +136,6 @@ impl MatchSet {
         u32::try_from(self.entries.len() * ENTRY_BYTES + names).unwrap_or(u32::MAX)
     }
 
-    fn order(&self, field: SortField) -> &[u32] {
-        self.orders[field_index(field)].get_or_init(|| {
-            let mut order: Vec<u32> = (0..self.entries.len()).filter_map(|i| u32::try_from(i).ok()).collect();
-            let entries = &self.entries;
-            order.sort_unstable_by(|&a, &b| {
-                let (a, b) = (&entries[a as usize], &entries[b as usize]);
-                match field {
-                    SortField::CreatedAt => a.created_at.cmp(&b.created_at),
-                    SortField::Price => a.price_paise.cmp(&b.price_paise),
-                    SortField::Name => a.name.cmp(&b.name),
-                }
-                .then(a.id.cmp(&b.id))
-            });
-            order
-        })
-    }
-
     fn admits(&self, entry: &Entry, query: &ListQuery) -> bool {
         let filter = &query.filter;
         filter.category.as_ref().is_none_or(|c| self.categories.get(usize::from(entry.category)) == Some(c))
@@ -113,11 +143,11 @@ impl MatchSet {
             && filter.max_price.is_none_or(|m| entry.price_paise <= m.paise())
     }
 
-    /// The ids of the first `count` matches of `query` (its category and price range, after its cursor, in its
-    /// sort), in that order. Cost: a binary search for the cursor, then the entries walked to find `count`.
-    pub fn page(&self, query: &ListQuery, count: usize) -> Vec<ProductId> {
+    /// The first `count` matches of `query` (its category and price range, after its cursor, in its sort), in
+    /// that order. Cost: a binary search for the cursor, then the entries walked to find `count`.
+    pub fn page(&self, query: &ListQuery, count: usize) -> Vec<&Entry> {
         let field = query.sort.field;
-        let order = self.order(field);
+        let order = &self.orders[field_index(field)];
         let entry = |i: &u32| &self.entries[*i as usize];
         let admitted = |e: &&Entry| self.admits(e, query);
         if query.sort.descending {
@@ -126,13 +156,13 @@ impl MatchSet {
                 Some(position) => order.partition_point(|i| compare_to(entry(i), field, position) == Ordering::Less),
                 None => order.len(),
             };
-            order[..end].iter().rev().map(entry).filter(admitted).take(count).map(|e| e.id).collect()
+            order[..end].iter().rev().map(entry).filter(admitted).take(count).collect()
         } else {
             let start = match &query.after {
                 Some(position) => order.partition_point(|i| compare_to(entry(i), field, position) != Ordering::Greater),
                 None => 0,
             };
-            order[start..].iter().map(entry).filter(admitted).take(count).map(|e| e.id).collect()
+            order[start..].iter().map(entry).filter(admitted).take(count).collect()
         }
     }
 }
@@ -142,6 +172,9 @@ impl MatchSet {
 #[derive(Clone)]
 pub struct MatchSets {
     sets: moka::future::Cache<String, Arc<MatchSet>>,
+    /// Advanced by [`MatchSets::clear`]; part of every key, so a load that began before a clear is filed under a
+    /// key nobody asks for again.
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for MatchSets {
@@ -160,15 +193,21 @@ impl MatchSets {
     pub fn new(ttl: Duration) -> Self {
         let sets = moka::future::Cache::builder()
             .max_capacity(MATCHES_BYTES)
-            .weigher(|key: &String, set: &Arc<MatchSet>| set.weight().saturating_add(key.len() as u32))
+            .weigher(|key: &String, set: &Arc<MatchSet>| {
+                set.weight().saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+            })
             .time_to_live(ttl)
             .build();
-        Self { sets }
+        Self { sets, generation: Arc::default() }
+    }
+
+    fn key(&self, text: &str) -> String {
+        format!("{}:{text}", self.generation.load(AtomicOrdering::Acquire))
     }
 
     /// The set of `text` if one is held.
     pub async fn get(&self, text: &str) -> Option<Arc<MatchSet>> {
-        self.sets.get(text).await
+        self.sets.get(&self.key(text)).await
     }
 
     /// The set of `text`, loaded by `load` when none is held (once, however many ask at the same time).
@@ -180,25 +219,40 @@ impl MatchSets {
         F: std::future::Future<Output = Result<MatchSet, E>>,
         E: Send + Sync + 'static,
     {
-        self.sets.try_get_with_by_ref(text, async { load.await.map(Arc::new) }).await
+        self.sets.try_get_with(self.key(text), async { load.await.map(Arc::new) }).await
     }
 
-    /// Forgets every set: the catalogue changed.
+    /// Forgets the set of `text`: it disagreed with the catalogue.
+    pub async fn forget(&self, text: &str) {
+        self.sets.invalidate(&self.key(text)).await;
+    }
+
+    /// Forgets every set, and any being loaded: the catalogue changed.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, AtomicOrdering::AcqRel);
         self.sets.invalidate_all();
     }
 }
 
-/// Every match of a boolean-mode search text (the one parameter) with its sort keys.
-pub const LOAD_SQL: &str = "SELECT id, created_at, price_paise, category, name_key FROM products \
-                            WHERE MATCH(name, description) AGAINST (? IN BOOLEAN MODE)";
+/// Every match of a boolean-mode search text (the one parameter) with its sort keys, one more than a set holds.
+pub fn load_sql() -> String {
+    format!(
+        "SELECT id, created_at, price_paise, category, name_key FROM products \
+         WHERE MATCH(name, description) AGAINST (? IN BOOLEAN MODE) LIMIT {}",
+        MAX_MATCHES + 1
+    )
+}
 
-/// Reads every match of a boolean-mode search text with its sort keys.
+/// Reads every match of a boolean-mode search text with its sort keys; a search with more than [`MAX_MATCHES`]
+/// comes back marked too broad.
 ///
 /// # Errors
 /// Driver errors, and rows that break a domain rule.
 pub async fn load(conn: &mut mysql_async::Conn, text: &str) -> anyhow::Result<MatchSet> {
-    let rows: Vec<Row> = conn.exec(LOAD_SQL, (text,)).await?;
+    let rows: Vec<Row> = conn.exec(load_sql(), (text,)).await?;
+    if rows.len() > MAX_MATCHES {
+        return Ok(MatchSet::too_broad());
+    }
     let mut categories: Vec<CategorySlug> = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
@@ -219,7 +273,7 @@ pub async fn load(conn: &mut mysql_async::Conn, text: &str) -> anyhow::Result<Ma
             name: name.into_boxed_slice(),
         });
     }
-    Ok(MatchSet::new(entries, categories))
+    Ok(tokio::task::spawn_blocking(move || MatchSet::new(entries, categories)).await?)
 }
 
 #[cfg(test)]
@@ -272,10 +326,9 @@ mod tests {
                 loop {
                     let query = ListQuery { filter: filter.clone(), sort, after: after.clone(), fetch: 37 };
                     let page = set.page(&query, 37);
-                    seen.extend(page.iter().copied());
+                    seen.extend(page.iter().map(|e| e.id));
                     let Some(last) = page.last() else { break };
-                    let last = products.iter().find(|p| p.id == *last).expect("an id of the set");
-                    after = Some(sort.position_of(last));
+                    after = Some(position_of(last, sort.field));
                 }
                 let expected: Vec<_> = expected.iter().map(|p| p.id).collect();
                 assert_eq!(seen, expected, "{sort:?} {filter:?}");
@@ -311,5 +364,27 @@ mod tests {
         // A cleared set is loaded again.
         sets.clear();
         assert!(sets.get("+tom*").await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_under_way_when_the_sets_are_cleared_is_not_kept() {
+        let sets = MatchSets::default();
+        let (started, release) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+        let loading = {
+            let (sets, started, release) = (sets.clone(), Arc::clone(&started), Arc::clone(&release));
+            tokio::spawn(async move {
+                let load = async {
+                    started.notify_one();
+                    release.notified().await;
+                    Ok::<_, std::convert::Infallible>(fixture(10).0)
+                };
+                sets.get_or_load("+tom*", load).await.map(|set| set.len())
+            })
+        };
+        started.notified().await;
+        sets.clear(); // an event applied while the old matches were being read
+        release.notify_one();
+        assert_eq!(loading.await.expect("task").ok(), Some(10), "the caller that waited still gets its answer");
+        assert!(sets.get("+tom*").await.is_none(), "but the set read before the change is not kept");
     }
 }

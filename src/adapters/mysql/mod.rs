@@ -71,7 +71,7 @@ pub async fn detect_flavor(conn: &mut mysql_async::Conn) -> mysql_async::Result<
 }
 
 /// Prepared statements kept per connection: above the number of listing shapes (6 sorts × category × price
-/// bounds × keyset × search, about a hundred), so a varied mix of listings never re-prepares. Server-side this
+/// bounds × keyset, about a hundred, and the same with a search when one is too broad for a match set), so a varied mix of listings never re-prepares. Server-side this
 /// is at most 128 × 48 pool connections per instance; `max_prepared_stmt_count` (16,382 by default) bounds the
 /// fleet, see docs/SCALING.md.
 const STATEMENT_CACHE: usize = 128;

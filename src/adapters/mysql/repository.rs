@@ -2,15 +2,16 @@
 //! configured), writes and webhook effects to `write`.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mysql_async::prelude::{FromValue, Queryable};
-use mysql_async::{IsolationLevel, Pool, Row, TxOpts};
+use mysql_async::{IsolationLevel, Pool, Row, TxOpts, Value};
 
 use super::listing::{boolean_query, list_statement, PRODUCT_COLUMNS};
-use super::matches::{self, MatchSet, MatchSets};
+use super::matches::{self, Entry, MatchSet, MatchSets};
 use super::{
     build_pool, is_duplicate_key, repository_error, timed_out, CALL_TIMEOUT, CONNECT_TIMEOUT, STATEMENT_TIMEOUT,
 };
@@ -65,6 +66,7 @@ impl MysqlProductRepository {
 
     /// Answers every search from its match set, never by walking the sort order: for tests that hold both ways
     /// of answering a search to the same contract.
+    #[doc(hidden)]
     #[must_use]
     pub fn without_search_walk(self) -> Self {
         Self { search_walk: false, ..self }
@@ -153,21 +155,54 @@ fn next_stretch(walked: usize, hits: usize, wanted: usize, remaining: usize) -> 
     estimate.max(wanted).min(remaining)
 }
 
-impl MysqlProductRepository {
-    /// Runs one listing statement on the read pool and puts its rows in the sort's order.
-    async fn select(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
-        let statement = list_statement(query);
-        let mut products: Vec<Product> = with_conn(&self.read, "list", |mut conn| async move {
-            let rows: Vec<Row> = conn.exec(statement.sql, statement.params).await.map_err(repository_error)?;
-            rows.into_iter().map(|r| product_from_row(r).map_err(RepositoryError::Unknown)).collect()
-        })
-        .await?;
-        products.sort_unstable_by(|a, b| query.sort.compare(a, b));
-        Ok(products)
-    }
+/// Candidates read beyond what a page still needs from a match set, so a product that fails the filter when
+/// read fresh (its price changed since the set was read) rarely costs a second read.
+const MATCH_SPARE: usize = 4;
+
+/// The text a search's match set is filed under: its boolean-mode query with the terms in one order, since
+/// every term is required whatever its place.
+fn match_key(search: &SearchText) -> String {
+    let mut terms = search.terms().to_vec();
+    terms.sort_unstable();
+    terms.dedup();
+    boolean_query(&terms)
+}
+
+/// True when a fresh row still has the keys its match-set entry was read with.
+fn agrees(entry: &Entry, product: &Product) -> bool {
+    entry.price_paise == product.price.paise()
+        && entry.created_at == product.created_at.timestamp()
+        && *entry.name == *product.name.as_bytes()
 }
 
 impl MysqlProductRepository {
+    /// Runs one statement on the read pool and reads its rows as products: prepared when it has parameters,
+    /// as text otherwise.
+    async fn products(
+        &self,
+        what: &str,
+        sql: String,
+        params: Option<Vec<Value>>,
+    ) -> Result<Vec<Product>, RepositoryError> {
+        with_conn(&self.read, what, |mut conn| async move {
+            let rows: Vec<Row> = match params {
+                Some(params) => conn.exec(sql, params).await,
+                None => conn.query(sql).await,
+            }
+            .map_err(repository_error)?;
+            rows.into_iter().map(|r| product_from_row(r).map_err(RepositoryError::Unknown)).collect()
+        })
+        .await
+    }
+
+    /// Runs one listing statement and puts its rows in the sort's order.
+    async fn select(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
+        let statement = list_statement(query);
+        let mut products = self.products("list", statement.sql, Some(statement.params)).await?;
+        products.sort_unstable_by(|a, b| query.sort.compare(a, b));
+        Ok(products)
+    }
+
     /// A page of a search found by walking the sort order within a budget and keeping the rows the domain's
     /// search rule accepts (the rule InnoDB's boolean mode applies, and the one the in-memory catalogue uses, so
     /// either path gives the same pages); `None` when the budget ran out first. The walk goes in stretches, each
@@ -203,32 +238,57 @@ impl MysqlProductRepository {
             walk.fetch = next_stretch(walked, hits.len(), query.fetch, budget - walked);
         }
     }
-}
 
-/// Candidates read beyond a page from a match set, so a product whose price changed since the set was read
-/// (and so fails the filter now) does not shorten the page.
-const MATCH_SPARE: usize = 4;
-
-impl MysqlProductRepository {
-    /// A page of a search from its match set: the ids chosen in memory, the rows read fresh by primary key and
-    /// checked against the filter again.
-    async fn page_of(&self, set: &MatchSet, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
-        let ids = set.page(query, query.fetch + MATCH_SPARE);
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The ids are integers read from our own table: written inline, one statement text per page size.
-        let list = ids.iter().map(|id| id.get().to_string()).collect::<Vec<_>>().join(",");
-        let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({list})");
-        let mut products: Vec<Product> = with_conn(&self.read, "search page", |mut conn| async move {
-            let rows: Vec<Row> = conn.query(sql).await.map_err(repository_error)?;
-            rows.into_iter().map(|r| product_from_row(r).map_err(RepositoryError::Unknown)).collect()
+    /// The match set of a search, read through FULLTEXT when none is held.
+    async fn match_set(&self, key: &str) -> Result<Arc<MatchSet>, RepositoryError> {
+        let load = with_conn(&self.read, "search matches", |mut conn| {
+            let key = key.to_owned();
+            async move {
+                metrics::counter!("farmlokal_search_match_set_loads_total").increment(1);
+                matches::load(&mut conn, &key).await.map_err(|e| match e.downcast::<mysql_async::Error>() {
+                    Ok(driver) => repository_error(driver),
+                    Err(other) => RepositoryError::Unknown(other),
+                })
+            }
+        });
+        self.matches.get_or_load(key, load).await.map_err(|shared| match &*shared {
+            RepositoryError::NotFound => RepositoryError::NotFound,
+            RepositoryError::Unavailable(_) => RepositoryError::Unavailable(anyhow::Error::new(shared)),
+            RepositoryError::Unknown(_) => RepositoryError::Unknown(anyhow::Error::new(shared)),
         })
-        .await?;
-        products.retain(|p| query.filter.matches(p));
-        products.sort_unstable_by(|a, b| query.sort.compare(a, b));
-        products.truncate(query.fetch);
-        Ok(products)
+    }
+
+    /// A page of a search from its match set: the entries chosen in memory, their rows read fresh by primary
+    /// key and checked against the filter again, more read until the page is full or the set runs out. A set
+    /// that disagrees with a fresh row is forgotten, so the next search of it reloads.
+    async fn page_of(&self, key: &str, set: &MatchSet, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
+        let mut page: Vec<Product> = Vec::with_capacity(query.fetch);
+        let mut next = query.clone();
+        let mut stale = false;
+        loop {
+            let wanted = query.fetch - page.len() + MATCH_SPARE;
+            let entries = set.page(&next, wanted);
+            let Some(last) = entries.last() else { break };
+            next.after = Some(matches::position_of(last, query.sort.field));
+            // The ids are integers read from our own table, written inline: a prepared statement per id list
+            // would only churn the statement cache.
+            let ids = entries.iter().map(|e| e.id.get().to_string()).collect::<Vec<_>>().join(",");
+            let rows = self
+                .products("search page", format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({ids})"), None)
+                .await?;
+            stale |= rows.len() != entries.len()
+                || rows.iter().any(|p| entries.iter().find(|e| e.id == p.id).is_none_or(|e| !agrees(e, p)));
+            page.extend(rows.into_iter().filter(|p| query.filter.matches(p)));
+            if page.len() >= query.fetch || entries.len() < wanted {
+                break;
+            }
+        }
+        if stale {
+            self.matches.forget(key).await;
+        }
+        page.sort_unstable_by(|a, b| query.sort.compare(a, b));
+        page.truncate(query.fetch);
+        Ok(page)
     }
 }
 
@@ -238,34 +298,27 @@ impl ProductRepository for MysqlProductRepository {
         let Some(search) = &query.filter.search else {
             return self.select(query).await;
         };
-        // Search. A search whose matches were read recently is answered from them.
-        let text = boolean_query(search.terms());
-        if let Some(set) = self.matches.get(&text).await {
-            return self.page_of(&set, query).await;
-        }
-        // InnoDB's FULLTEXT lookup costs time in proportion to the number of matches, while a page of a
-        // *common* word is found by walking the sort order a few hundred rows. So walk first.
-        if self.search_walk {
-            if let Some(page) = self.walk_search(query, search).await? {
-                return Ok(page);
+        // Search. A search whose matches were read recently is answered from them. Otherwise walk the sort order
+        // first: InnoDB's FULLTEXT lookup costs time in proportion to the number of matches, while a page of a
+        // *common* word is found in a few hundred rows. A word the walk cannot place (rare, or clustered away
+        // from where the walk started) has all its matches read once (see `matches`).
+        let key = match_key(search);
+        let set = match self.matches.get(&key).await {
+            Some(set) => set,
+            None => {
+                if self.search_walk {
+                    if let Some(page) = self.walk_search(query, search).await? {
+                        return Ok(page);
+                    }
+                }
+                self.match_set(&key).await?
             }
+        };
+        if set.is_too_broad() {
+            // Too many matches to hold: FULLTEXT with the filters, the sort and the LIMIT, every time.
+            return self.select(query).await;
         }
-        // Rare, or clustered away from where the walk started: read every match once (see `matches`).
-        let load = with_conn(&self.read, "search", |mut conn| {
-            let text = text.clone();
-            async move {
-                matches::load(&mut conn, &text).await.map_err(|e| match e.downcast::<mysql_async::Error>() {
-                    Ok(driver) => repository_error(driver),
-                    Err(other) => RepositoryError::Unknown(other),
-                })
-            }
-        });
-        let set = self.matches.get_or_load(&text, load).await.map_err(|e| match &*e {
-            RepositoryError::NotFound => RepositoryError::NotFound,
-            RepositoryError::Unavailable(cause) => RepositoryError::Unavailable(anyhow!("{cause:#}")),
-            RepositoryError::Unknown(cause) => RepositoryError::Unknown(anyhow!("{cause:#}")),
-        })?;
-        self.page_of(&set, query).await
+        self.page_of(&key, &set, query).await
     }
 
     async fn get(&self, id: ProductId) -> Result<Product, RepositoryError> {
@@ -297,12 +350,13 @@ impl ProductRepository for MysqlProductRepository {
 
     async fn apply_event(&self, event: &InventoryEvent) -> Result<ApplyOutcome, RepositoryError> {
         let event = event.clone();
-        let outcome =
-            with_conn(&self.write, "apply_event", |mut conn| async move { apply(&mut conn, &event).await }).await;
-        if matches!(outcome, Ok(ApplyOutcome::Applied)) {
+        let (outcome, price_written) =
+            with_conn(&self.write, "apply_event", |mut conn| async move { apply(&mut conn, &event).await }).await?;
+        if price_written {
+            // Match sets hold prices (not stock): this instance drops its own at once.
             self.matches.clear();
         }
-        outcome
+        Ok(outcome)
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -312,8 +366,9 @@ impl ProductRepository for MysqlProductRepository {
 }
 
 /// One transaction: record the event id (a duplicate means it was applied before), lock the product, change
-/// it, commit. Any early return drops the transaction, which rolls it back, so nothing is half-applied.
-async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<ApplyOutcome, RepositoryError> {
+/// it, commit. Any early return drops the transaction, which rolls it back, so nothing is half-applied. Also
+/// says whether a price was written.
+async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(ApplyOutcome, bool), RepositoryError> {
     let mut options = TxOpts::default();
     options.with_isolation_level(IsolationLevel::ReadCommitted);
     let mut tx = conn.start_transaction(options).await.map_err(repository_error)?;
@@ -332,7 +387,7 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<A
     match recorded {
         Err(e) if is_duplicate_key(&e) => {
             tx.rollback().await.map_err(repository_error)?;
-            return Ok(ApplyOutcome::AlreadyApplied);
+            return Ok((ApplyOutcome::AlreadyApplied, false));
         }
         other => other.map_err(repository_error)?,
     }
@@ -344,7 +399,7 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<A
         tx.rollback().await.map_err(repository_error)?;
         return Err(RepositoryError::NotFound);
     };
-    match &event.change {
+    let price_written = match &event.change {
         InventoryChange::StockAdjusted { delta, .. } => {
             let stock = (i64::from(stock) + delta).clamp(0, i64::from(u32::MAX));
             tx.exec_drop(
@@ -353,9 +408,11 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<A
             )
             .await
             .map_err(repository_error)?;
+            false
         }
         InventoryChange::PriceUpdated { price, effective_at, .. } => {
-            if effective_at.timestamp() >= price_effective_at {
+            let newer = effective_at.timestamp() >= price_effective_at;
+            if newer {
                 tx.exec_drop(
                     "UPDATE products SET price_paise = ?, price_effective_at = ?, updated_at = UNIX_TIMESTAMP() \
                      WHERE id = ?",
@@ -364,10 +421,11 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<A
                 .await
                 .map_err(repository_error)?;
             }
+            newer
         }
-    }
+    };
     tx.commit().await.map_err(repository_error)?;
-    Ok(ApplyOutcome::Applied)
+    Ok((ApplyOutcome::Applied, price_written))
 }
 
 #[cfg(test)]
