@@ -290,7 +290,8 @@ def table(results_file, meta_file):
                    "warm-up has read the sets of the 24 terms and the measured run picks pages from them; the "
                    "cold row is what the first search of each term costs on a fresh instance")
     out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per "
-               f"connection) to keep every request a miss: it compares latency, not throughput")
+               f"connection) to keep every request a miss: it compares latency, not throughput; page 1 and the deep "
+               f"page run at the same time")
     out.append("")
     out.append("| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | cache | target | result |")
     out.append("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
