@@ -109,10 +109,10 @@ async fn every_listing_shape_uses_its_index_without_filesort() {
     // `q`: its matches are read through the FULLTEXT index (see `adapters::mysql::matches`), and so is a search
     // too broad for a match set (then with its filters, sort and LIMIT, and a filesort of the matches).
     let search = SearchText::parse("organic tom").expect("a valid search");
-    let load = format!("EXPLAIN {}", matches::load_sql());
+    let load = format!("EXPLAIN {}", matches::load_sql(matches::MAX_MATCHES));
     let rows: Vec<Row> = conn.exec(load, (boolean_query(search.terms()),)).await.expect("EXPLAIN runs");
     if !rows.iter().any(|r| text(r, "type").eq_ignore_ascii_case("fulltext")) {
-        failures.push(format!("{}\n  -> expected the FULLTEXT index", matches::load_sql()));
+        failures.push(format!("{}\n  -> expected the FULLTEXT index", matches::load_sql(matches::MAX_MATCHES)));
     }
     for sort in Sort::ALL {
         let filter = ProductFilter { search: Some(search.clone()), ..ProductFilter::default() };

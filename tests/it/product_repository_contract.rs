@@ -274,6 +274,28 @@ async fn mysql_searches_from_match_sets_honour_the_contract() {
     support::drop_mysql_database(&url).await;
 }
 
+/// Searches with more matches than a set holds are answered by FULLTEXT with their filters, sort and LIMIT,
+/// and give the same pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_searches_too_broad_for_a_match_set_honour_the_contract() {
+    let Some(url) = seeded_mysql("mysql_searches_too_broad_for_a_match_set_honour_the_contract", PRODUCTS).await else {
+        return;
+    };
+    let repo = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk().with_match_limit(3);
+    let catalogue: Vec<Product> = sample::products(PRODUCTS).collect();
+    let mut too_broad = 0;
+    for filter in filter_shapes().into_iter().filter(|f| f.search.is_some()) {
+        let matches = catalogue.iter().filter(|p| filter.search.as_ref().is_some_and(|s| s.matches(p))).count();
+        too_broad += usize::from(matches > 3);
+        for sort in Sort::ALL {
+            check_walk(&repo, &catalogue, &filter, sort).await;
+        }
+    }
+    assert!(too_broad >= 5, "most searches here are too broad for a set of 3 ({too_broad})");
+    repo.disconnect().await.expect("disconnect");
+    support::drop_mysql_database(&url).await;
+}
+
 /// Two instances on one database, each answering searches from its own match sets: when one reprices
 /// products, the other's stale set still fills whole pages (candidates that now fail the price range are read
 /// past), notices that it disagrees with the rows, and is reloaded by the next search.

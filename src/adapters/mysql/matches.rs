@@ -56,7 +56,7 @@ pub struct MatchSet {
     categories: Vec<CategorySlug>,
     /// Entry indexes in ascending order of each sort field (then id).
     orders: [Vec<u32>; 3],
-    /// More than [`MAX_MATCHES`] matched: nothing is held and the search goes to FULLTEXT.
+    /// More matches than a set holds: nothing is held and the search goes to FULLTEXT.
     too_broad: bool,
 }
 
@@ -113,7 +113,7 @@ impl MatchSet {
         Self { entries, categories, orders, too_broad: false }
     }
 
-    /// The mark of a search with more than [`MAX_MATCHES`] matches.
+    /// The mark of a search with more matches than a set holds.
     pub fn too_broad() -> Self {
         Self { too_broad: true, ..Self::default() }
     }
@@ -234,23 +234,24 @@ impl MatchSets {
     }
 }
 
-/// Every match of a boolean-mode search text (the one parameter) with its sort keys, one more than a set holds.
-pub fn load_sql() -> String {
+/// Every match of a boolean-mode search text (the one parameter) with its sort keys, one more than a set of at
+/// most `max_matches` holds.
+pub fn load_sql(max_matches: usize) -> String {
     format!(
         "SELECT id, created_at, price_paise, category, name_key FROM products \
          WHERE MATCH(name, description) AGAINST (? IN BOOLEAN MODE) LIMIT {}",
-        MAX_MATCHES + 1
+        max_matches.saturating_add(1)
     )
 }
 
-/// Reads every match of a boolean-mode search text with its sort keys; a search with more than [`MAX_MATCHES`]
-/// comes back marked too broad.
+/// Reads every match of a boolean-mode search text with its sort keys; a search with more than `max_matches`
+/// (normally [`MAX_MATCHES`]) comes back marked too broad.
 ///
 /// # Errors
 /// Driver errors, and rows that break a domain rule.
-pub async fn load(conn: &mut mysql_async::Conn, text: &str) -> anyhow::Result<MatchSet> {
-    let rows: Vec<Row> = conn.exec(load_sql(), (text,)).await?;
-    if rows.len() > MAX_MATCHES {
+pub async fn load(conn: &mut mysql_async::Conn, text: &str, max_matches: usize) -> anyhow::Result<MatchSet> {
+    let rows: Vec<Row> = conn.exec(load_sql(max_matches), (text,)).await?;
+    if rows.len() > max_matches {
         return Ok(MatchSet::too_broad());
     }
     let mut categories: Vec<CategorySlug> = Vec::new();

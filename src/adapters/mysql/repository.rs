@@ -32,6 +32,8 @@ pub struct MysqlProductRepository {
     matches: MatchSets,
     /// Whether a search walks the sort order before reading its match set (always, but for tests of each path).
     search_walk: bool,
+    /// The most matches a search's set holds ([`matches::MAX_MATCHES`], but for tests of broader searches).
+    max_matches: usize,
 }
 
 impl std::fmt::Debug for MysqlProductRepository {
@@ -61,7 +63,7 @@ impl MysqlProductRepository {
         let write = build_pool(write_url, WRITE_POOL_MAX, None).context("FARMLOKAL_MYSQL_URL")?;
         let read = build_pool(read_url.unwrap_or(write_url), READ_POOL_MAX, Some(STATEMENT_TIMEOUT))
             .context("FARMLOKAL_MYSQL_READ_URL")?;
-        Ok(Self { read, write, matches: MatchSets::default(), search_walk: true })
+        Ok(Self { read, write, matches: MatchSets::default(), search_walk: true, max_matches: matches::MAX_MATCHES })
     }
 
     /// Answers every search from its match set, never by walking the sort order: for tests that hold both ways
@@ -70,6 +72,13 @@ impl MysqlProductRepository {
     #[must_use]
     pub fn without_search_walk(self) -> Self {
         Self { search_walk: false, ..self }
+    }
+
+    /// Holds at most `max_matches` matches per search, so a test can make searches too broad for a set.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_match_limit(self, max_matches: usize) -> Self {
+        Self { max_matches, ..self }
     }
 
     /// Closes both pools, waiting for connections in use to come back.
@@ -241,13 +250,16 @@ impl MysqlProductRepository {
 
     /// The match set of a search, read through FULLTEXT when none is held.
     async fn match_set(&self, key: &str) -> Result<Arc<MatchSet>, RepositoryError> {
+        let max_matches = self.max_matches;
         let load = with_conn(&self.read, "search matches", |mut conn| {
             let key = key.to_owned();
             async move {
                 metrics::counter!("farmlokal_search_match_set_loads_total").increment(1);
-                matches::load(&mut conn, &key).await.map_err(|e| match e.downcast::<mysql_async::Error>() {
-                    Ok(driver) => repository_error(driver),
-                    Err(other) => RepositoryError::Unknown(other),
+                matches::load(&mut conn, &key, max_matches).await.map_err(|e| {
+                    match e.downcast::<mysql_async::Error>() {
+                        Ok(driver) => repository_error(driver),
+                        Err(other) => RepositoryError::Unknown(other),
+                    }
                 })
             }
         });
