@@ -171,6 +171,17 @@ struct Servers {
     mysql: MysqlProductRepository,
 }
 
+/// New connections to a test's database and Redis prefix: its catalogue, ledger and cache.
+async fn connect(
+    mysql_url: &str,
+    redis_prefix: &str,
+) -> (MysqlProductRepository, Arc<dyn EventLedger>, Arc<dyn Cache>) {
+    let mysql = MysqlProductRepository::new(mysql_url, None).expect("a valid MySQL URL");
+    let pool = farmlokal::adapters::redis::pool(&support::redis_url()).await.expect("a valid Redis URL");
+    let ledger = Arc::new(RedisEventLedger::new(pool.clone(), redis_prefix));
+    (mysql, ledger, Arc::new(RedisCache::new(pool, redis_prefix)))
+}
+
 /// One test's service and storage: a 200-product catalogue, a ledger and a cache of its own.
 pub struct World {
     pub name: &'static str,
@@ -201,10 +212,7 @@ impl World {
             return None;
         };
         mysql_adapter::seed(&mysql_url, PRODUCTS, false).await.expect("seeding the test database");
-        let mysql = MysqlProductRepository::new(&mysql_url, None).expect("a valid MySQL URL");
-        let pool = farmlokal::adapters::redis::pool(&support::redis_url()).await.expect("a valid Redis URL");
-        let ledger = Arc::new(RedisEventLedger::new(pool.clone(), &redis_prefix));
-        let cache = Arc::new(RedisCache::new(pool, &redis_prefix));
+        let (mysql, ledger, cache) = connect(&mysql_url, &redis_prefix).await;
         let servers = Servers { mysql_url, redis_prefix, mysql: mysql.clone() };
         Some(Self::assemble("mysql+redis", settings, Arc::new(mysql), ledger, cache, None, Some(servers)))
     }
@@ -238,12 +246,8 @@ impl World {
         let Some(servers) = &self.servers else {
             return builder.products(self.products.clone()).event_ledger(self.ledger.clone()).cache(self.cache.clone());
         };
-        let mysql = MysqlProductRepository::new(&servers.mysql_url, None).expect("a valid MySQL URL");
-        let pool = farmlokal::adapters::redis::pool(&support::redis_url()).await.expect("a valid Redis URL");
-        builder
-            .products(Arc::new(mysql))
-            .event_ledger(Arc::new(RedisEventLedger::new(pool.clone(), &servers.redis_prefix)))
-            .cache(Arc::new(RedisCache::new(pool, &servers.redis_prefix)))
+        let (mysql, ledger, cache) = connect(&servers.mysql_url, &servers.redis_prefix).await;
+        builder.products(Arc::new(mysql)).event_ledger(ledger).cache(cache)
     }
 
     /// Forgets every finished and claimed webhook id of the ledger: with Redis, deletes this test's keys
