@@ -199,10 +199,14 @@ pub struct ProductFilter {
 
 impl ProductFilter {
     pub fn matches(&self, product: &Product) -> bool {
-        self.category.as_ref().is_none_or(|c| &product.category == c)
-            && self.min_price.is_none_or(|min| product.price >= min)
-            && self.max_price.is_none_or(|max| product.price <= max)
-            && self.search.as_ref().is_none_or(|s| s.matches(product))
+        self.admits(&product.category, product.price) && self.search.as_ref().is_none_or(|s| s.matches(product))
+    }
+
+    /// The category and price-range part of [`ProductFilter::matches`], for callers that hold only those keys.
+    pub fn admits(&self, category: &CategorySlug, price: Money) -> bool {
+        self.category.as_ref().is_none_or(|c| category == c)
+            && self.min_price.is_none_or(|min| price >= min)
+            && self.max_price.is_none_or(|max| price <= max)
     }
 
     /// A canonical text of the filters and sort, identical for equal queries however they were spelled.

@@ -27,7 +27,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 
-use crate::domain::{CategorySlug, ListQuery, ProductId, SortField, SortPosition, SortValue};
+use crate::domain::{CategorySlug, ListQuery, Money, ProductId, SortField, SortPosition, SortValue};
 
 /// How long a match set is used.
 pub const MATCHES_FOR: Duration = Duration::from_secs(60);
@@ -43,7 +43,7 @@ const ENTRY_BYTES: usize = std::mem::size_of::<Entry>() + 3 * std::mem::size_of:
 pub struct Entry {
     pub id: ProductId,
     pub created_at: i64,
-    pub price_paise: u64,
+    pub price: Money,
     /// Index into [`MatchSet::categories`].
     pub category: u16,
     pub name: Box<[u8]>,
@@ -72,7 +72,7 @@ fn field_index(field: SortField) -> usize {
 pub fn position_of(entry: &Entry, field: SortField) -> SortPosition {
     let value = match field {
         SortField::CreatedAt => SortValue::CreatedAt(entry.created_at),
-        SortField::Price => SortValue::Price(entry.price_paise),
+        SortField::Price => SortValue::Price(entry.price.paise()),
         SortField::Name => SortValue::Name(String::from_utf8_lossy(&entry.name).into_owned()),
     };
     SortPosition { value, id: entry.id }
@@ -82,7 +82,7 @@ pub fn position_of(entry: &Entry, field: SortField) -> SortPosition {
 fn compare_to(entry: &Entry, field: SortField, position: &SortPosition) -> Ordering {
     let by_field = match (&position.value, field) {
         (SortValue::CreatedAt(t), SortField::CreatedAt) => entry.created_at.cmp(t),
-        (SortValue::Price(p), SortField::Price) => entry.price_paise.cmp(p),
+        (SortValue::Price(p), SortField::Price) => entry.price.paise().cmp(p),
         (SortValue::Name(n), SortField::Name) => entry.name.as_ref().cmp(n.as_bytes()),
         // A cursor is bound to its sort: a position of another field never reaches here.
         _ => Ordering::Equal,
@@ -94,7 +94,7 @@ fn compare_to(entry: &Entry, field: SortField, position: &SortPosition) -> Order
 fn compare(a: &Entry, b: &Entry, field: SortField) -> Ordering {
     match field {
         SortField::CreatedAt => a.created_at.cmp(&b.created_at),
-        SortField::Price => a.price_paise.cmp(&b.price_paise),
+        SortField::Price => a.price.cmp(&b.price),
         SortField::Name => a.name.cmp(&b.name),
     }
     .then(a.id.cmp(&b.id))
@@ -137,10 +137,7 @@ impl MatchSet {
     }
 
     fn admits(&self, entry: &Entry, query: &ListQuery) -> bool {
-        let filter = &query.filter;
-        filter.category.as_ref().is_none_or(|c| self.categories.get(usize::from(entry.category)) == Some(c))
-            && filter.min_price.is_none_or(|m| entry.price_paise >= m.paise())
-            && filter.max_price.is_none_or(|m| entry.price_paise <= m.paise())
+        self.categories.get(usize::from(entry.category)).is_some_and(|c| query.filter.admits(c, entry.price))
     }
 
     /// The first `count` matches of `query` (its category and price range, after its cursor, in its sort), in
@@ -269,7 +266,7 @@ pub async fn load(conn: &mut mysql_async::Conn, text: &str, max_matches: usize) 
         entries.push(Entry {
             id: ProductId::new(id)?,
             created_at,
-            price_paise,
+            price: Money::from_paise(price_paise)?,
             category: u16::try_from(category)?,
             name: name.into_boxed_slice(),
         });
@@ -297,7 +294,7 @@ mod tests {
                 Entry {
                     id: p.id,
                     created_at: p.created_at.timestamp(),
-                    price_paise: p.price.paise(),
+                    price: p.price,
                     category: category as u16,
                     name: p.name.as_bytes().into(),
                 }

@@ -179,7 +179,7 @@ fn match_key(search: &SearchText) -> String {
 
 /// True when a fresh row still has the keys its match-set entry was read with.
 fn agrees(entry: &Entry, product: &Product) -> bool {
-    entry.price_paise == product.price.paise()
+    entry.price == product.price
         && entry.created_at == product.created_at.timestamp()
         && *entry.name == *product.name.as_bytes()
 }
