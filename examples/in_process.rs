@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use farmlokal::adapters::memory::cache::MemoryCache;
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
-use farmlokal::app::http::routes;
-use farmlokal::app::state::{AppBuilder, Settings};
+use farmlokal::startup::{AppBuilder, Settings};
 use poem::test::TestClient;
 
 #[tokio::main]
@@ -33,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 2. The service, driven in-process (no port): the same routes, middleware and errors as production.
-    let client = TestClient::new(routes(builder.build()));
+    let client = TestClient::new(builder.build().endpoint());
     let first = client.get("/products?category=dairy&sort=price&limit=3").send().await;
     first.assert_status_is_ok();
     println!("first page: X-Cache {:?}", first.0.headers().get("x-cache"));

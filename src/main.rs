@@ -4,8 +4,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = farmlokal::app::cli::Cli::parse();
-    match farmlokal::app::cli::run(cli).await {
+    let cli = farmlokal::startup::cli::Cli::parse();
+    match farmlokal::startup::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("farmlokal: {error:#}");

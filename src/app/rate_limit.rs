@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use ipnet::Ipv6Net;
 
-use crate::adapters::memory::rate_limiter::{decision, MemoryRateLimiter};
-use crate::ports::{RateDecision, RateLimitError, RateLimiter};
+pub use crate::ports::RateDecision;
+use crate::ports::{RateLimitError, RateLimiter};
 
 /// The window of the contract: requests per minute.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -30,22 +30,28 @@ pub const IPV6_CLIENT_PREFIX: u8 = 64;
 /// The rate limit of one service: the shared limiter, the per-process fallback and the budget.
 pub struct ClientRateLimit {
     shared: Arc<dyn RateLimiter>,
-    local: MemoryRateLimiter,
+    local: Arc<dyn RateLimiter>,
     limit: u32,
     window: Duration,
     on_local: AtomicBool,
 }
 
 impl ClientRateLimit {
-    /// `per_minute` requests per client in any rolling minute; 0 disables the limit.
-    pub fn new(shared: Arc<dyn RateLimiter>, per_minute: u32) -> Self {
-        Self::with_window(shared, per_minute, WINDOW)
+    /// `per_minute` requests per client in any rolling minute on `shared`, decided by `local` (a per-process
+    /// limiter) while `shared` is unavailable; 0 disables the limit.
+    pub fn new(shared: Arc<dyn RateLimiter>, local: Arc<dyn RateLimiter>, per_minute: u32) -> Self {
+        Self::with_window(shared, local, per_minute, WINDOW)
     }
 
     /// `limit` requests per client in any rolling `window` (tests use short windows); a zero limit disables it.
-    pub fn with_window(shared: Arc<dyn RateLimiter>, limit: u32, window: Duration) -> Self {
+    pub fn with_window(
+        shared: Arc<dyn RateLimiter>,
+        local: Arc<dyn RateLimiter>,
+        limit: u32,
+        window: Duration,
+    ) -> Self {
         set_backend_gauge(false);
-        Self { shared, local: MemoryRateLimiter::new(), limit, window, on_local: AtomicBool::new(false) }
+        Self { shared, local, limit, window, on_local: AtomicBool::new(false) }
     }
 
     /// Whether requests are limited at all.
@@ -101,10 +107,10 @@ impl ClientRateLimit {
         match self.local.check(key, self.limit, self.window).await {
             Ok(decision) => decision,
             Err(RateLimitError::Unavailable(cause)) => {
-                // The in-process limiter has no faults injected here; should it ever fail, admit the request
-                // rather than fail it: the limit protects the service, it must not take it down.
+                // Should the per-process limiter fail too, admit the request rather than fail it: the limit
+                // protects the service, it must not take it down.
                 tracing::error!(error = format!("{cause:#}"), "per-process rate limiter failed; admitting");
-                decision(true, self.limit, 0, self.window, None)
+                RateDecision::from_log(true, self.limit, 0, self.window, None)
             }
         }
     }
@@ -130,6 +136,11 @@ fn set_backend_gauge(local: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::memory::rate_limiter::MemoryRateLimiter;
+
+    fn per_process() -> Arc<dyn RateLimiter> {
+        Arc::new(MemoryRateLimiter::new())
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test address")
@@ -151,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_zero_limit_admits_everything() {
-        let limit = ClientRateLimit::new(Arc::new(MemoryRateLimiter::new()), 0);
+        let limit = ClientRateLimit::new(per_process(), per_process(), 0);
         assert!(!limit.is_enabled());
         for _ in 0..10 {
             assert!(limit.check(ip("192.0.2.1")).await.allowed);
@@ -161,7 +172,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_rolling_window_admits_more_than_the_limit_across_a_window_boundary() {
         let window = Duration::from_secs(2);
-        let limit = ClientRateLimit::with_window(Arc::new(MemoryRateLimiter::new()), 100, window);
+        let limit = ClientRateLimit::with_window(per_process(), per_process(), 100, window);
         let start = tokio::time::Instant::now();
         let mut admitted_at = Vec::new();
         // 100 requests late in one fixed window [0, 2 s), 100 early in the next [2 s, 4 s), then 100 more later.
@@ -186,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn an_unavailable_shared_limiter_falls_back_and_comes_back() {
         let shared = Arc::new(MemoryRateLimiter::new());
-        let limit = ClientRateLimit::new(shared.clone(), 3);
+        let limit = ClientRateLimit::new(shared.clone(), per_process(), 3);
         let client = ip("192.0.2.1");
         assert!(limit.check(client).await.allowed);
         shared.faults().set_down(true);

@@ -15,7 +15,7 @@ use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::delivery::PartnerMetrics;
+use super::partner_metrics::{PartnerEvent, PartnerMetrics};
 use crate::domain::AccessToken;
 use crate::ports::{TokenError, TokenProvider, TokenStore};
 
@@ -184,7 +184,7 @@ impl Inner {
     }
 
     fn store_failed(&self, error: &dyn std::error::Error) {
-        PartnerMetrics::bump(&self.metrics.token_store_errors);
+        self.metrics.record(PartnerEvent::TokenStoreError);
         tracing::warn!(%error, "token store unreachable; this process uses a token of its own");
     }
 
@@ -304,7 +304,7 @@ impl Inner {
     }
 
     async fn fetch_and_share(&self) -> Result<AccessToken, TokenError> {
-        PartnerMetrics::bump(&self.metrics.token_fetches);
+        self.metrics.record(PartnerEvent::TokenFetch);
         let token = self.provider.fetch().await?;
         if !token.usable_at(Utc::now(), self.policy.safety_margin * 2) {
             return Err(TokenError::Malformed(anyhow!("new token expires within twice the safety margin")));

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
-use farmlokal::app::state::Settings;
 use farmlokal::domain::webhook::InventoryEvent;
 use farmlokal::domain::{Category, ListQuery, Product, ProductId};
 use farmlokal::ports::{ApplyOutcome, ProductRepository, RepositoryError};
+use farmlokal::startup::Settings;
 use poem::http::{Method, StatusCode};
 use tokio::sync::Barrier;
 

@@ -8,10 +8,9 @@ use bytes::Bytes;
 use farmlokal::adapters::memory::cache::MemoryCache;
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
 use farmlokal::adapters::sample;
-use farmlokal::app::http::routes;
-use farmlokal::app::state::{AppBuilder, Settings};
 use farmlokal::domain::Product;
 use farmlokal::ports::ProductRepository;
+use farmlokal::startup::{AppBuilder, Settings};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::test::TestClient;
@@ -46,7 +45,7 @@ impl World {
             .products(products.unwrap_or_else(|| Arc::new(repo.clone())))
             .cache(cache.clone())
             .build();
-        let client = TestClient::new(routes(state).map_to_response().boxed());
+        let client = TestClient::new(state.endpoint().map_to_response().boxed());
         Self { client, repo, cache, products: sample::products(n).collect() }
     }
 

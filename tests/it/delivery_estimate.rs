@@ -2,7 +2,6 @@
 //! where only the breaker matters): single token fetch under load, 401 renewal, retries, stale answers, the
 //! breaker, and no retries for 4xx.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,8 @@ use farmlokal::adapters::memory::partner_a::MemoryPartnerA;
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use farmlokal::adapters::memory::token_store::MemoryTokenStore;
 use farmlokal::adapters::sandbox::SandboxHandle;
-use farmlokal::app::delivery::{BreakerState, DeliveryError, DeliveryEstimates, EstimateSource, PartnerMetrics};
+use farmlokal::app::estimates::{DeliveryError, DeliveryEstimates, EstimateSource};
+use farmlokal::app::partner_metrics::{BreakerState, PartnerEvent, PartnerMetrics};
 use farmlokal::app::tokens::{AccessTokens, TokenPolicy};
 use farmlokal::domain::retry::{BreakerPolicy, RetryPolicy};
 use farmlokal::domain::Pincode;
@@ -77,7 +77,7 @@ async fn two_hundred_concurrent_estimates_with_an_empty_token_cache_make_one_tok
     }
 
     assert_eq!(sandbox.token_endpoint().requests(), 1);
-    assert_eq!(PartnerMetrics::get(&estimates.metrics().token_fetches), 1);
+    assert_eq!(estimates.metrics().count(PartnerEvent::TokenFetch), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,7 +137,7 @@ async fn a_partner_that_fails_twice_then_answers_gives_three_attempts_and_a_live
     assert_eq!(estimate.source, EstimateSource::Live);
     assert_eq!(sandbox.partner().requests(), 3);
     let metrics = estimates.metrics();
-    assert_eq!((metrics.partner_attempts.load(Ordering::Relaxed), metrics.retries.load(Ordering::Relaxed)), (3, 2));
+    assert_eq!((metrics.count(PartnerEvent::Attempt), metrics.count(PartnerEvent::Retry)), (3, 2));
 }
 
 #[tokio::test]
@@ -208,7 +208,7 @@ async fn a_400_or_404_from_the_partner_is_not_retried() {
     }
 
     assert_eq!(sandbox.partner().requests(), 2);
-    assert_eq!(estimates.metrics().retries.load(Ordering::Relaxed), 0);
+    assert_eq!(estimates.metrics().count(PartnerEvent::Retry), 0);
 }
 
 #[tokio::test]
@@ -241,5 +241,5 @@ async fn an_open_breaker_sends_nothing_until_its_probe() {
     assert_eq!(probe.source, EstimateSource::Live);
     assert_eq!(partner.calls(), calls_when_opened + 1);
     assert_eq!(metrics.breaker_state(), BreakerState::Closed);
-    assert_eq!(metrics.breaker_opened.load(Ordering::Relaxed), 1);
+    assert_eq!(metrics.count(PartnerEvent::BreakerOpened), 1);
 }

@@ -2,8 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use farmlokal::app::http::routes;
-use farmlokal::app::state::{AppBuilder, Settings};
+use farmlokal::startup::{AppBuilder, Settings};
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::Value;
@@ -17,7 +16,7 @@ async fn estimates_are_live_then_stale_when_the_partner_fails_and_503_with_retry
     let deadline = settings.partner_retry.deadline;
     let (provider, partner) = http_adapters(&sandbox, settings.partner_retry.attempt_timeout);
     let client =
-        TestClient::new(routes(AppBuilder::in_memory(settings).token_provider(provider).partner_a(partner).build()));
+        TestClient::new(AppBuilder::in_memory(settings).token_provider(provider).partner_a(partner).build().endpoint());
 
     let live = client.get("/delivery/estimate?pincode=560001").send().await;
     live.assert_status_is_ok();
@@ -60,7 +59,7 @@ async fn a_malformed_pincode_is_a_400_problem_and_reaches_no_partner() {
     let settings = Settings::for_tests();
     let (provider, partner) = http_adapters(&sandbox, settings.partner_retry.attempt_timeout);
     let client =
-        TestClient::new(routes(AppBuilder::in_memory(settings).token_provider(provider).partner_a(partner).build()));
+        TestClient::new(AppBuilder::in_memory(settings).token_provider(provider).partner_a(partner).build().endpoint());
 
     for bad in ["", "56000", "5600011", "060001", "56000a", "%20560001"] {
         let response = client.get(format!("/delivery/estimate?pincode={bad}")).send().await;

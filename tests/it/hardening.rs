@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
-use farmlokal::app::server::Application;
-use farmlokal::app::state::{AppBuilder, Settings};
 use farmlokal::domain::webhook::WebhookSecret;
+use farmlokal::startup::Application;
+use farmlokal::startup::{AppBuilder, Settings};
 
 async fn start(
     settings: Settings,
@@ -234,13 +234,12 @@ fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly() {
 
 #[tokio::test]
 async fn cors_answers_configured_origins_only_and_is_off_by_default() {
-    use farmlokal::app::http::routes;
     use poem::test::TestClient;
 
     let mut settings = Settings::for_tests();
     settings.cors_origins = vec!["https://shop.farmlokal.in".to_owned()];
-    let with_cors = TestClient::new(routes(AppBuilder::in_memory(settings).build()));
-    let without = TestClient::new(routes(AppBuilder::in_memory(Settings::for_tests()).build()));
+    let with_cors = TestClient::new(AppBuilder::in_memory(settings).build().endpoint());
+    let without = TestClient::new(AppBuilder::in_memory(Settings::for_tests()).build().endpoint());
 
     let preflight = with_cors
         .options("/products")

@@ -1,6 +1,6 @@
 //! The committed spec is the generated one, and it is good enough to generate typed clients from.
 
-use farmlokal::app::cli::openapi_spec;
+use farmlokal::startup::cli::openapi_spec;
 use serde_json::Value;
 
 const REGENERATE: &str = "cargo run --quiet -- openapi > openapi/openapi.yaml";

@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use farmlokal::adapters::memory::rate_limiter::MemoryRateLimiter;
 use farmlokal::adapters::redis::{self as redis_adapters, RedisRateLimiter};
 use farmlokal::app::rate_limit::ClientRateLimit;
-use farmlokal::app::server::Application;
-use farmlokal::app::state::{AppBuilder, AppState, Settings};
 use farmlokal::ports::RateLimiter;
+use farmlokal::startup::Application;
+use farmlokal::startup::{AppBuilder, AppState, Settings};
 use tokio::sync::{oneshot, watch};
 
 use crate::support;
@@ -274,7 +275,7 @@ async fn with_redis_gone_under_load_limiting_continues_per_process_without_5xx()
     let service = start(builder(100, &[]).rate_limiter(redis_limiter(&prefix, &redis.url).await)).await;
     let before = get_n(service.addr, LIMITED, &[], 50).await;
     assert_eq!(admitted(&before), 50, "admitted through Redis");
-    assert!(!service.state.rate_limit.is_on_fallback());
+    assert!(!service.state.services.rate_limit.is_on_fallback());
 
     redis.cut().await;
     let started = Instant::now();
@@ -284,7 +285,7 @@ async fn with_redis_gone_under_load_limiting_continues_per_process_without_5xx()
         during.extend(client.await.expect("client"));
     }
     let elapsed = started.elapsed();
-    assert!(service.state.rate_limit.is_on_fallback(), "the per-process limiter decided");
+    assert!(service.state.services.rate_limit.is_on_fallback(), "the per-process limiter decided");
 
     assert!(
         during.iter().all(|r| r.status == 200 || r.status == 429),
@@ -319,7 +320,12 @@ async fn over_redis_no_rolling_window_admits_more_than_the_limit_where_a_fixed_w
     let test = "over_redis_no_rolling_window_admits_more_than_the_limit_where_a_fixed_window_would_admit_twice";
     let Some(prefix) = support::fresh_redis_prefix(test).await else { return };
     let window = Duration::from_secs(2);
-    let limit = ClientRateLimit::with_window(redis_limiter(&prefix, &support::redis_url()).await, 100, window);
+    let limit = ClientRateLimit::with_window(
+        redis_limiter(&prefix, &support::redis_url()).await,
+        Arc::new(MemoryRateLimiter::new()),
+        100,
+        window,
+    );
     let client = "192.0.2.1".parse().expect("address");
 
     // 100 requests late in one epoch-aligned 2 s window, then 100 early in the next.

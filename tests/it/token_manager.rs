@@ -7,7 +7,7 @@ use std::time::Duration;
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use farmlokal::adapters::memory::token_store::MemoryTokenStore;
 use farmlokal::adapters::redis::token_store::RedisTokenStore;
-use farmlokal::app::delivery::PartnerMetrics;
+use farmlokal::app::partner_metrics::PartnerMetrics;
 use farmlokal::app::tokens::{AccessTokens, TokenPolicy};
 use farmlokal::domain::AccessToken;
 use farmlokal::ports::token_provider::MockTokenProvider;

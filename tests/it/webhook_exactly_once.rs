@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, TimeDelta, Utc};
-use farmlokal::app::server::Application;
+use farmlokal::startup::Application;
 use poem::http::StatusCode;
 use serde_json::Value;
 use tokio::sync::{oneshot, Barrier};

@@ -4,7 +4,7 @@
 //! `webhook_exactly_once`.
 
 use chrono::Utc;
-use farmlokal::app::server::Application;
+use farmlokal::startup::Application;
 use poem::Body;
 use serde_json::json;
 use tokio::sync::oneshot;

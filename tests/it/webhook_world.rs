@@ -12,9 +12,9 @@ use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
 use farmlokal::adapters::mysql::{self as mysql_adapter, MysqlProductRepository};
 use farmlokal::adapters::redis::cache::RedisCache;
 use farmlokal::adapters::redis::RedisEventLedger;
-use farmlokal::app::state::{AppBuilder, Settings};
 use farmlokal::domain::webhook::WebhookSecret;
 use farmlokal::ports::{Cache, EventLedger, ProductRepository};
+use farmlokal::startup::{AppBuilder, Settings};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderMap, StatusCode};
 use poem::test::TestClient;
@@ -230,7 +230,7 @@ impl World {
             .products(products.clone())
             .event_ledger(ledger.clone())
             .cache(cache.clone());
-        let http = Http { endpoint: Arc::new(farmlokal::app::http::routes(builder.build()).map_to_response().boxed()) };
+        let http = Http { endpoint: Arc::new(builder.build().endpoint().map_to_response().boxed()) };
         Self { name, settings, products, ledger, cache, memory, servers, http }
     }
 

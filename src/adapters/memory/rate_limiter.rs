@@ -62,48 +62,6 @@ impl RateLimiter for MemoryRateLimiter {
         }
         let in_window = u32::try_from(log.len()).unwrap_or(u32::MAX);
         let oldest_leaves = log.front().map(|&first| (first + window).saturating_duration_since(now));
-        Ok(decision(admitted, limit, in_window, window, oldest_leaves))
-    }
-}
-
-/// The decision both limiters report, from what their log holds after this request.
-///
-/// `in_window` counts the admitted requests now in the window (this one included when admitted);
-/// `oldest_leaves` is how long until the oldest of them leaves it (`None` when the window is empty).
-pub(crate) fn decision(
-    allowed: bool,
-    limit: u32,
-    in_window: u32,
-    window: Duration,
-    oldest_leaves: Option<Duration>,
-) -> RateDecision {
-    let reset_after = oldest_leaves.map_or(Duration::ZERO, |d| Duration::from_secs(whole_seconds_up(d).max(1)));
-    // With nothing in the window a refusal can only come from a zero limit: nothing is admitted for a window.
-    let retry_after = (!allowed).then(|| oldest_leaves.unwrap_or(window));
-    RateDecision { allowed, limit, remaining: limit.saturating_sub(in_window), reset_after, retry_after }
-}
-
-fn whole_seconds_up(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reset_rounds_up_to_whole_seconds_and_is_at_least_one() {
-        let d = decision(true, 10, 1, Duration::from_secs(60), Some(Duration::from_millis(59_001)));
-        assert_eq!(d.reset_after, Duration::from_secs(60));
-        assert_eq!(d.remaining, 9);
-        let d = decision(true, 10, 10, Duration::from_secs(60), Some(Duration::from_micros(1)));
-        assert_eq!((d.reset_after, d.remaining, d.retry_after), (Duration::from_secs(1), 0, None));
-    }
-
-    #[test]
-    fn a_refusal_waits_for_the_oldest_entry() {
-        let d = decision(false, 10, 10, Duration::from_secs(60), Some(Duration::from_millis(1500)));
-        assert_eq!(d.retry_after, Some(Duration::from_millis(1500)));
-        assert_eq!(d.remaining, 0);
+        Ok(RateDecision::from_log(admitted, limit, in_window, window, oldest_leaves))
     }
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{checkout, timed, RedisPool};
-use crate::adapters::memory::rate_limiter::decision;
 use crate::ports::{RateDecision, RateLimitError, RateLimiter};
 
 /// KEYS[1] the log; ARGV[1] window in µs, ARGV[2] limit, ARGV[3] a unique suffix.
@@ -67,6 +66,6 @@ impl RateLimiter for RedisRateLimiter {
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         // -1: nothing in the window (only with a zero limit).
         let oldest_leaves = u64::try_from(wait).ok().map(Duration::from_micros);
-        Ok(decision(admitted == 1, limit, count, window, oldest_leaves))
+        Ok(RateDecision::from_log(admitted == 1, limit, count, window, oldest_leaves))
     }
 }

@@ -10,9 +10,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 
 use super::payload::RawJson;
 use super::problem::{Problem, ProblemCode};
-use super::ApiTags;
-use crate::app::state::AppState;
+use super::tags::ApiTags;
 use crate::app::webhooks::{SignatureHeaders, WebhookError, WebhookOutcome};
+use crate::app::Services;
 
 /// `data` of `product.stock_adjusted`.
 #[derive(Debug, Clone, Object)]
@@ -132,7 +132,7 @@ fn example_signature() -> Option<String> {
 
 /// Partner webhooks.
 pub struct WebhooksApi {
-    pub state: Arc<AppState>,
+    pub services: Arc<Services>,
 }
 
 #[OpenApi]
@@ -163,7 +163,7 @@ impl WebhooksApi {
         body: RawJson<PartnerBEvent>,
     ) -> WebhookResponse {
         let headers = SignatureHeaders { id: id.0, timestamp: timestamp.0, signature: signature.0 };
-        match self.state.webhooks.receive(&headers, &body.bytes).await {
+        match self.services.webhooks.receive(&headers, &body.bytes).await {
             Ok(outcome) => WebhookResponse::Ok(Json(WebhookAck {
                 status: match outcome {
                     WebhookOutcome::Processed => DeliveryStatus::Processed,

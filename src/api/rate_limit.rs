@@ -9,14 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use poem::http::header::RETRY_AFTER;
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::client_ip;
 use super::problem::{self, Problem, ProblemCode};
-use crate::app::state::AppState;
-use crate::ports::RateDecision;
+use super::settings::HttpSettings;
+use crate::app::rate_limit::RateDecision;
+use crate::app::Services;
 
 /// `RateLimit-Limit`: the budget per window.
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -37,17 +39,30 @@ pub fn is_exempt(method: &Method, path: &str) -> bool {
         || (method == Method::POST && path == "/webhooks/partner-b")
 }
 
-/// Limits one request of `state`'s service: `.around(move |next, req| rate_limit::limit(next, req, state.clone()))`.
-pub async fn limit<E: Endpoint>(next: E, request: Request, state: Arc<AppState>) -> poem::Result<Response> {
-    let limiter = &state.rate_limit;
-    if !limiter.is_enabled() || is_exempt(request.method(), request.uri().path()) {
+/// What the middleware needs: the service's rate limit and which proxies to believe.
+#[derive(Clone)]
+pub struct Limiter {
+    services: Arc<Services>,
+    trusted_proxies: Arc<[IpNet]>,
+}
+
+impl Limiter {
+    pub fn new(services: Arc<Services>, settings: &HttpSettings) -> Self {
+        Self { services, trusted_proxies: settings.trusted_proxies.clone().into() }
+    }
+}
+
+/// Limits one request: `.around(move |next, req| rate_limit::limit(next, req, limiter.clone()))`.
+pub async fn limit<E: Endpoint>(next: E, request: Request, limiter: Limiter) -> poem::Result<Response> {
+    let rate_limit = &limiter.services.rate_limit;
+    if !rate_limit.is_enabled() || is_exempt(request.method(), request.uri().path()) {
         return next.call(request).await.map(IntoResponse::into_response);
     }
-    let Some(client) = client_ip::of_request(&request, &state.settings.trusted_proxies) else {
+    let Some(client) = client_ip::of_request(&request, &limiter.trusted_proxies) else {
         // Not an IP peer (a Unix socket): nothing to key on, and not traffic from the network.
         return next.call(request).await.map(IntoResponse::into_response);
     };
-    let decision = limiter.check(client).await;
+    let decision = rate_limit.check(client).await;
     let mut response = if decision.allowed {
         match next.call(request).await {
             Ok(response) => response.into_response(),

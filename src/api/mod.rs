@@ -1,8 +1,11 @@
-//! The HTTP layer: poem-openapi operations, their DTOs, problem+json errors and middleware.
+//! The HTTP API, an inbound adapter: poem-openapi operations that parse requests into domain values, call the
+//! use cases in [`crate::app`] and render their answers (DTOs, problem+json, headers), plus the middleware and
+//! the connection guard. It names no outbound adapter and installs no process-wide state; `crate::startup`
+//! hands it the use cases, its settings and the metrics exporter.
 
 pub mod client_ip;
-pub mod delivery;
 pub mod dto;
+pub mod estimates;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -10,37 +13,29 @@ pub mod payload;
 pub mod problem;
 pub mod products;
 pub mod rate_limit;
+pub mod settings;
+pub mod slow_clients;
+pub mod tags;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::OpenApiService;
 
-use crate::app::state::AppState;
+pub use self::settings::{HttpSettings, MetricsExporter};
+pub use self::tags::ApiTags;
+use crate::app::Services;
 
-/// Groups of operations in the docs.
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Products and categories.
-    Catalogue,
-    /// Delivery estimates from the logistics partner.
-    Delivery,
-    /// Signed events from partners.
-    Webhooks,
-    /// Health and metrics.
-    Operations,
-}
-
-type Apis = (products::ProductsApi, delivery::DeliveryApi, webhooks::WebhooksApi, ops::OpsApi);
+pub type Apis = (products::ProductsApi, estimates::DeliveryApi, webhooks::WebhooksApi, ops::OpsApi);
 
 /// The OpenAPI service over every operation, described for SDK generators.
-pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
+pub fn api_service(services: Arc<Services>, metrics: MetricsExporter) -> OpenApiService<Apis, ()> {
     let apis = (
-        products::ProductsApi { state: state.clone() },
-        delivery::DeliveryApi { state: state.clone() },
-        webhooks::WebhooksApi { state: state.clone() },
-        ops::OpsApi { state },
+        products::ProductsApi { services: services.clone() },
+        estimates::DeliveryApi { services: services.clone() },
+        webhooks::WebhooksApi { services: services.clone() },
+        ops::OpsApi { services, metrics },
     );
     OpenApiService::new(apis, "FarmLokal API", env!("CARGO_PKG_VERSION"))
         .description(
@@ -52,13 +47,11 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
 }
 
 /// The complete HTTP application for one service.
-pub fn routes(state: Arc<AppState>) -> impl Endpoint {
-    // Install the metrics recorder before the first request records anything.
-    let _ = ops::prometheus();
-    let timeout = state.settings.request_timeout;
-    let cors = cors(&state.settings.cors_origins);
-    let limited = state.clone();
-    let service = api_service(state);
+pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: MetricsExporter) -> impl Endpoint {
+    let timeout = settings.request_timeout;
+    let cors = cors(&settings.cors_origins);
+    let limiter = rate_limit::Limiter::new(services.clone(), settings);
+    let service = api_service(services, metrics);
     let docs = service.swagger_ui();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
@@ -69,7 +62,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .nest("/", service)
         .around(move |next, request| middleware::with_timeout(next, request, timeout))
         .around(middleware::limit_body)
-        .around(move |next, request| rate_limit::limit(next, request, limited.clone()))
+        .around(move |next, request| rate_limit::limit(next, request, limiter.clone()))
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(middleware::observe)
 }

@@ -3,19 +3,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
-use secrecy::ExposeSecret;
-use tracing_subscriber::EnvFilter;
-
-use super::config::{Config, LogFormat};
-use super::http::api_service;
+use super::builder::{AppBuilder, Settings, DEV_WEBHOOK_SECRET};
+use super::config::Config;
 use super::server::Application;
-use super::state::{AppBuilder, Settings};
-use super::wiring::DEV_WEBHOOK_SECRET;
+use super::telemetry::init_logging;
 use crate::adapters::mysql::{migrations, seed};
 use crate::adapters::sandbox::{self, SandboxConfig};
 use crate::domain::webhook::WebhookSecret;
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use secrecy::ExposeSecret;
 
 /// FarmLokal backend: catalogue, delivery estimates and partner webhooks.
 #[derive(Debug, Parser)]
@@ -83,20 +80,6 @@ struct SendArgs {
     id: Option<String>,
 }
 
-fn init_logging(format: LogFormat) {
-    // ureq logs request and response wire data, Authorization headers included, at DEBUG and TRACE: it stays
-    // at INFO whatever RUST_LOG asks, so client secrets and tokens never reach the log.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("ureq=info".parse().unwrap_or_default())
-        .add_directive("ureq_proto=info".parse().unwrap_or_default());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
 fn mysql_url(config: &Config) -> anyhow::Result<String> {
     config
         .mysql_url
@@ -107,8 +90,7 @@ fn mysql_url(config: &Config) -> anyhow::Result<String> {
 
 /// The spec as committed in `openapi/`: YAML, or JSON.
 pub fn openapi_spec(json: bool) -> String {
-    let state = AppBuilder::in_memory(Settings::for_tests()).build();
-    let service = api_service(state);
+    let service = AppBuilder::in_memory(Settings::default()).build().api_service();
     if json {
         service.spec()
     } else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::metrics::{BreakerState, PartnerMetrics};
+use crate::app::partner_metrics::{BreakerState, PartnerEvent, PartnerMetrics};
 use crate::domain::retry::BreakerPolicy;
 
 /// How long callers are told to wait while a probe is in flight.
@@ -83,7 +83,7 @@ impl Breaker {
 
     fn open(&self, state: &mut State, until: Instant) {
         self.set(state, State::Open { until });
-        PartnerMetrics::bump(&self.metrics.breaker_opened);
+        self.metrics.record(PartnerEvent::BreakerOpened);
     }
 }
 

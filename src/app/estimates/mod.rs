@@ -1,8 +1,7 @@
-//! The delivery-estimate use case (API A): a live answer from partner A with retries inside a deadline and a
+//! The delivery-estimate use case (partner A): a live answer from partner A with retries inside a deadline and a
 //! circuit breaker, else the last good answer for the pincode (stale), else `Unavailable` with a retry hint.
 
 mod breaker;
-pub mod metrics;
 mod retry;
 mod stale;
 
@@ -14,16 +13,16 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use self::breaker::{Breaker, Pass};
-pub use self::metrics::{BreakerState, PartnerMetrics};
 use self::retry::Verdict;
 use self::stale::StaleAnswers;
+use super::partner_metrics::{PartnerEvent, PartnerMetrics};
 use super::tokens::AccessTokens;
 use crate::domain::retry::{BreakerPolicy, RetryPolicy};
 use crate::domain::{AccessToken, Pincode, Serviceability};
 use crate::ports::{PartnerAClient, PartnerError, TokenError};
 
 /// How long a last good answer may be served.
-pub const STALE_FOR: Duration = Duration::from_secs(24 * 3600);
+pub const LAST_GOOD_ANSWER_FOR: Duration = Duration::from_secs(24 * 3600);
 /// How many pincodes keep a last good answer (India has about 19 000 pincodes).
 pub const STALE_CAPACITY: usize = 50_000;
 /// `Retry-After` when nothing better is known.
@@ -111,7 +110,7 @@ impl DeliveryEstimates {
             tokens,
             retry,
             breaker: Breaker::new(breaker, metrics.clone()),
-            stale: StaleAnswers::new(STALE_CAPACITY, STALE_FOR),
+            stale: StaleAnswers::new(STALE_CAPACITY, LAST_GOOD_ANSWER_FOR),
             metrics,
         }
     }
@@ -140,7 +139,7 @@ impl DeliveryEstimates {
                 pass.succeeded();
                 let as_of = Utc::now();
                 self.stale.put(&serviceability, as_of);
-                PartnerMetrics::bump(&self.metrics.live_answers);
+                self.metrics.record(PartnerEvent::LiveAnswer);
                 Ok(Estimate { serviceability, source: EstimateSource::Live, as_of })
             }
             Err(error) => {
@@ -165,10 +164,10 @@ impl DeliveryEstimates {
     /// The stale answer, or `Unavailable` with `wait` rounded up to whole seconds.
     fn fallback(&self, pincode: &Pincode, wait: Duration, cause: anyhow::Error) -> Result<Estimate, DeliveryError> {
         if let Some((serviceability, as_of)) = self.stale.get(pincode) {
-            PartnerMetrics::bump(&self.metrics.stale_answers);
+            self.metrics.record(PartnerEvent::StaleAnswer);
             return Ok(Estimate { serviceability, source: EstimateSource::Stale, as_of });
         }
-        PartnerMetrics::bump(&self.metrics.unavailable_answers);
+        self.metrics.record(PartnerEvent::UnavailableAnswer);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Err(DeliveryError::Unavailable { retry_after: Duration::from_secs(secs.max(1)), cause })
     }
@@ -188,7 +187,7 @@ impl DeliveryEstimates {
             deadline,
             |error| if probe { Verdict::Permanent } else { classify(error) },
             |error, wait| {
-                PartnerMetrics::bump(&self.metrics.retries);
+                self.metrics.record(PartnerEvent::Retry);
                 tracing::debug!(%error, ?wait, "retrying partner A");
             },
             || async move {
@@ -196,7 +195,7 @@ impl DeliveryEstimates {
                 match self.attempt(&token, pincode, deadline).await {
                     Err(PartnerError::Unauthorized) if !renewed.swap(true, std::sync::atomic::Ordering::SeqCst) => {
                         self.tokens.invalidate(&token).await;
-                        PartnerMetrics::bump(&self.metrics.retries);
+                        self.metrics.record(PartnerEvent::Retry);
                         let token = self.tokens.get().await.map_err(AttemptError::Token)?;
                         self.attempt(&token, pincode, deadline).await.map_err(AttemptError::Partner)
                     }
@@ -214,7 +213,7 @@ impl DeliveryEstimates {
         pincode: &Pincode,
         deadline: Instant,
     ) -> Result<Serviceability, PartnerError> {
-        PartnerMetrics::bump(&self.metrics.partner_attempts);
+        self.metrics.record(PartnerEvent::Attempt);
         let until = (Instant::now() + self.retry.attempt_timeout).min(deadline);
         tokio::time::timeout_at(until, self.partner.serviceability(token, pincode))
             .await

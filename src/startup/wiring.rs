@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 
+use super::builder::{AppBuilder, Settings, DEV_WEBHOOK_SECRET};
 use super::config::{redact_url, Config};
-use super::state::{AppBuilder, Backends, Settings};
+use super::telemetry;
 use crate::adapters::http::partner_a::HttpPartnerA;
 use crate::adapters::http::partner_agent;
 use crate::adapters::http::token_provider::{ClientCredentials, HttpTokenProvider};
@@ -21,10 +22,8 @@ use crate::adapters::redis::rate_limiter::RedisRateLimiter;
 use crate::adapters::redis::token_store::RedisTokenStore;
 use crate::adapters::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::adapters::PoolUsage;
+use crate::app::health::{Backend, Backends};
 use crate::domain::webhook::WebhookSecret;
-
-/// The development webhook secret used when none is configured. Printed at start; never for production.
-pub const DEV_WEBHOOK_SECRET: &str = "whsec_ZmFybWxva2FsLWRldmVsb3BtZW50LXNlY3JldA==";
 
 /// Adapters chosen from configuration, plus what must live as long as the service (the sandbox).
 pub struct Wired {
@@ -39,6 +38,8 @@ pub struct Wired {
 /// Invalid configuration, or a sandbox that cannot bind.
 pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
     config.validate()?;
+    // Before any adapter exists: adapters export gauges (`farmlokal_redis_up`) as they are built.
+    let _ = telemetry::metrics();
     let cursor_secret = match &config.cursor_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
@@ -62,7 +63,7 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
     match &config.mysql_url {
         Some(url) => {
             let url = url.expose_secret();
-            backends.catalogue = redact_url(url);
+            backends.catalogue = Backend::Server(redact_url(url));
             if let Err(error) = migrate(url).await {
                 tracing::error!(error = format!("{error:#}"), "migrations did not run; MySQL is down or refused them");
             }
@@ -72,10 +73,9 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
             let sampled = repository.clone();
             sample_pool_usage(move || sampled.pool_usage().to_vec());
             builder = builder.products(repository);
-            tracing::info!(write = %backends.catalogue, read = %read_url.as_deref().map_or_else(|| "same".into(), redact_url), "catalogue on MySQL");
+            tracing::info!(write = %redact_url(url), read = %read_url.as_deref().map_or_else(|| "same".into(), redact_url), "catalogue on MySQL");
         }
         None => {
-            backends.catalogue = "memory".into();
             let count = config.sample_products;
             let repository = tokio::task::spawn_blocking(move || MemoryProductRepository::sample(count))
                 .await
@@ -88,7 +88,7 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
     match &config.redis_url {
         Some(url) => {
             let url = url.expose_secret();
-            backends.redis = Some(redact_url(url));
+            backends.shared_state = Backend::Server(redact_url(url));
             let pool = crate::adapters::redis::pool(url).await.context("Redis configuration")?;
             let prefix = config.redis_prefix.as_str();
             let sampled = pool.clone();

@@ -11,22 +11,30 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::domain::retry::RetryPolicy;
-use crate::domain::webhook::WebhookSecret;
+use crate::domain::webhook::{InvalidSecret, WebhookSecret};
 
 fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(raw.to_owned()))
 }
 
-fn webhook_secret(raw: &str) -> Result<WebhookSecret, String> {
-    WebhookSecret::parse(raw).map_err(|e| e.to_string())
+fn webhook_secret(raw: &str) -> Result<WebhookSecret, InvalidSecret> {
+    WebhookSecret::parse(raw)
 }
 
-fn millis(raw: &str) -> Result<Duration, String> {
-    raw.parse::<u64>().map(Duration::from_millis).map_err(|e| format!("milliseconds: {e}"))
+/// A duration flag that is not a whole number of its unit.
+#[derive(Debug, thiserror::Error)]
+#[error("{unit}: {source}")]
+pub struct InvalidDuration {
+    unit: &'static str,
+    source: std::num::ParseIntError,
 }
 
-fn seconds(raw: &str) -> Result<Duration, String> {
-    raw.parse::<u64>().map(Duration::from_secs).map_err(|e| format!("seconds: {e}"))
+fn millis(raw: &str) -> Result<Duration, InvalidDuration> {
+    raw.parse::<u64>().map(Duration::from_millis).map_err(|source| InvalidDuration { unit: "milliseconds", source })
+}
+
+fn seconds(raw: &str) -> Result<Duration, InvalidDuration> {
+    raw.parse::<u64>().map(Duration::from_secs).map_err(|source| InvalidDuration { unit: "seconds", source })
 }
 
 /// Log output format.

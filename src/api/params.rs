@@ -1,8 +1,8 @@
-//! String parameters documented with a `pattern` in the spec but checked by the domain's own parser.
+//! Parameters documented with a `pattern` in the spec and parsed by the domain's own type, which they carry
+//! to the handler: a value is parsed once.
 //!
-//! poem-openapi 5.1's `validator(pattern = ...)` compiles its regex on every request, which cost about 80 µs of
-//! CPU per listing (more than the cache hit itself). These types keep the pattern in the schema, for clients and
-//! SDK generators, and validate with a plain function.
+//! poem-openapi 5.1's `validator(pattern = ...)` compiles its regex on every request (see docs/DECISIONS.md);
+//! these types keep the pattern in the schema, for clients and SDK generators, and parse with the domain.
 
 use std::borrow::Cow;
 
@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::domain::{CategorySlug, Pincode};
 
 macro_rules! pattern_param {
-    ($(#[$doc:meta])* $name:ident, $pattern:literal, $valid:expr) => {
+    ($(#[$doc:meta])* $name:ident($domain:ty), $pattern:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct $name(pub String);
+        pub struct $name(pub $domain);
 
         impl Type for $name {
             const IS_REQUIRED: bool = true;
@@ -44,18 +44,13 @@ macro_rules! pattern_param {
 
         impl ParseFromParameter for $name {
             fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-                let valid: fn(&str) -> bool = $valid;
-                if valid(value) {
-                    Ok(Self(value.to_owned()))
-                } else {
-                    Err(ParseError::custom(concat!("must match ", $pattern)))
-                }
+                <$domain>::parse(value).map(Self).map_err(|_| ParseError::custom(concat!("must match ", $pattern)))
             }
         }
 
         impl ToJSON for $name {
             fn to_json(&self) -> Option<Value> {
-                Some(Value::String(self.0.clone()))
+                Some(Value::String(self.0.as_str().to_owned()))
             }
         }
     };
@@ -63,16 +58,14 @@ macro_rules! pattern_param {
 
 pattern_param!(
     /// A category slug parameter.
-    CategoryParam,
-    "^[a-z0-9-]{1,32}$",
-    |v| CategorySlug::parse(v).is_ok()
+    CategoryParam(CategorySlug),
+    "^[a-z0-9-]{1,32}$"
 );
 
 pattern_param!(
     /// A pincode parameter.
-    PincodeParam,
-    "^[1-9][0-9]{5}$",
-    |v| Pincode::parse(v).is_ok()
+    PincodeParam(Pincode),
+    "^[1-9][0-9]{5}$"
 );
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::params::PincodeParam;
 use super::payload::JsonBytes;
 use super::problem::{Problem, ProblemCode};
-use super::ApiTags;
-use crate::app::delivery::{Estimate, EstimateSource};
-use crate::app::state::AppState;
+use super::tags::ApiTags;
+use crate::app::estimates::{Estimate, EstimateSource};
+use crate::app::Services;
 use crate::domain::catalogue::whole_seconds;
 use crate::domain::Pincode;
 
@@ -100,12 +100,12 @@ fn estimate_bad_request(error: poem::Error) -> EstimateResponse {
 }
 
 fn example_pincode() -> PincodeParam {
-    PincodeParam("560001".into())
+    PincodeParam(Pincode::parse("560001").expect("the example is a valid pincode"))
 }
 
 /// Delivery estimates.
 pub struct DeliveryApi {
-    pub state: Arc<AppState>,
+    pub services: Arc<Services>,
 }
 
 #[OpenApi]
@@ -121,13 +121,8 @@ impl DeliveryApi {
         #[oai(example = "example_pincode")]
         pincode: Query<PincodeParam>,
     ) -> EstimateResponse {
-        let pincode = match Pincode::parse(&pincode.0 .0) {
-            Ok(pincode) => pincode,
-            Err(error) => {
-                return EstimateResponse::BadRequest(Json(Problem::new(ProblemCode::InvalidQuery, error.to_string())))
-            }
-        };
-        match self.state.delivery.estimate(&pincode).await {
+        let pincode = pincode.0 .0;
+        match self.services.estimates.estimate(&pincode).await {
             // Rendered with serde, like products, so timestamps read `...Z` everywhere in the API.
             Ok(estimate) => {
                 let body = serde_json::to_vec(&DeliveryEstimate::from(estimate)).unwrap_or_default();

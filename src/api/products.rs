@@ -10,10 +10,11 @@ use super::dto::{self, CategoryList, ProductDto, ProductPage};
 use super::params::CategoryParam;
 use super::payload::JsonBytes;
 use super::problem::Problem;
-use super::ApiTags;
-use crate::app::catalogue::{CachedBody, CatalogueError};
-use crate::app::state::AppState;
-use crate::domain::{ProductId, RawProductQuery};
+use super::tags::ApiTags;
+use crate::app::catalogue::CatalogueError;
+use crate::app::response_cache::{CacheStatus, Rendered, Served};
+use crate::app::Services;
+use crate::domain::{cache_key, CategorySlug, ProductId, RawProductQuery};
 
 /// Sort orders of `GET /products`. A leading `-` means descending; ties are broken by `id` in the same direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -131,7 +132,7 @@ pub enum CategoriesResponse {
 const STORE_RETRY_AFTER_SECS: u64 = 5;
 
 fn example_category() -> Option<CategoryParam> {
-    Some(CategoryParam("vegetables".into()))
+    CategorySlug::parse("vegetables").ok().map(CategoryParam)
 }
 fn example_min_price() -> Option<u64> {
     Some(2000)
@@ -166,7 +167,7 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
 
 /// The catalogue endpoints.
 pub struct ProductsApi {
-    pub state: Arc<AppState>,
+    pub services: Arc<Services>,
 }
 
 #[OpenApi]
@@ -206,7 +207,7 @@ impl ProductsApi {
         if_none_match: Header<Option<String>>,
     ) -> ListProductsResponse {
         let raw = RawProductQuery {
-            category: category.0.map(|c| c.0),
+            category: category.0.map(|c| c.0.as_str().to_owned()),
             min_price: min_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
             max_price: max_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
             q: q.0,
@@ -214,14 +215,29 @@ impl ProductsApi {
             limit: limit.0.map(i64::from),
             cursor: cursor.0,
         };
-        match self.state.catalogue.list(&raw).await {
+        let catalogue = &self.services.catalogue;
+        let served = match catalogue.query(&raw) {
+            Ok(query) => {
+                let key = cache_key::listing(&query, raw.cursor.as_deref());
+                self.services
+                    .pages
+                    .get_or_render(key, || async {
+                        let page = catalogue.list(&query).await?;
+                        let body = dto::render_page(&page.products, page.next_cursor.as_deref());
+                        Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
+                    })
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match served {
             Ok(page) => {
-                if if_none_match.0.as_deref().is_some_and(|tag| etag_matches(tag, &page.etag)) {
-                    return ListProductsResponse::NotModified(page.etag);
+                if if_none_match.0.as_deref().is_some_and(|tag| etag_matches(tag, &page.tag)) {
+                    return ListProductsResponse::NotModified(page.tag);
                 }
                 let link = page.next_cursor.as_deref().map(|cursor| next_link(&raw, cursor));
-                let CachedBody { body, etag, cache, .. } = page;
-                ListProductsResponse::Ok(JsonBytes::new(body), cache.as_str().to_owned(), etag, link)
+                let Served { body, tag, status, .. } = page;
+                ListProductsResponse::Ok(JsonBytes::new(body), x_cache(status), tag, link)
             }
             Err(error @ CatalogueError::Unavailable(_)) => {
                 ListProductsResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS)
@@ -243,7 +259,7 @@ impl ProductsApi {
         let Ok(id) = ProductId::new(id.0) else {
             return GetProductResponse::NotFound(Json((&CatalogueError::NotFound).into()));
         };
-        match self.state.catalogue.get(id).await {
+        match self.services.catalogue.get(id).await {
             Ok(product) => GetProductResponse::Ok(JsonBytes::new(dto::render_product(&product).into())),
             Err(error @ CatalogueError::NotFound) => GetProductResponse::NotFound(Json((&error).into())),
             Err(error) => GetProductResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
@@ -255,11 +271,30 @@ impl ProductsApi {
     /// Every category that has products, ordered by slug, with its product count.
     #[oai(path = "/categories", method = "get", operation_id = "listCategories", tag = "ApiTags::Catalogue")]
     async fn list_categories(&self) -> CategoriesResponse {
-        match self.state.catalogue.categories().await {
-            Ok(list) => CategoriesResponse::Ok(JsonBytes::new(list.body), list.cache.as_str().to_owned()),
+        let catalogue = &self.services.catalogue;
+        let served = self
+            .services
+            .pages
+            .get_or_render(cache_key::categories().to_owned(), || async {
+                let categories = catalogue.categories().await?;
+                Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
+            })
+            .await;
+        match served {
+            Ok(list) => CategoriesResponse::Ok(JsonBytes::new(list.body), x_cache(list.status)),
             Err(error) => CategoriesResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
         }
     }
+}
+
+/// The `X-Cache` value of a served page.
+fn x_cache(status: CacheStatus) -> String {
+    match status {
+        CacheStatus::Hit => "HIT",
+        CacheStatus::Miss => "MISS",
+        CacheStatus::Stale => "STALE",
+    }
+    .to_owned()
 }
 
 /// The relative URL of the next page: the same query with the new cursor, parameters in canonical order.

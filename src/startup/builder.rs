@@ -1,17 +1,16 @@
-//! `AppState`: the use cases and ports one running service holds, built once by `AppBuilder` with one method
-//! per port. Any mix of in-memory and real adapters works, which is how tests and testers assemble a service.
+//! `AppBuilder`: assembles one service from a port-by-port choice of adapters, every port starting in memory.
+//! Any mix of in-memory and real adapters works, which is how tests and testers build a service; `wiring`
+//! uses it for the configured one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use poem::Endpoint;
+use poem_openapi::OpenApiService;
 
-use super::catalogue::CatalogueService;
 use super::config::Config;
-use super::delivery::{DeliveryEstimates, PartnerMetrics};
-use super::rate_limit::ClientRateLimit;
-use super::tokens::{AccessTokens, TokenPolicy};
-use super::webhooks::WebhookIntake;
+use super::telemetry;
 use crate::adapters::memory::cache::MemoryCache;
 use crate::adapters::memory::event_ledger::MemoryEventLedger;
 use crate::adapters::memory::partner_a::MemoryPartnerA;
@@ -19,12 +18,17 @@ use crate::adapters::memory::product_repository::MemoryProductRepository;
 use crate::adapters::memory::rate_limiter::MemoryRateLimiter;
 use crate::adapters::memory::token_provider::MemoryTokenProvider;
 use crate::adapters::memory::token_store::MemoryTokenStore;
+use crate::api::{self, HttpSettings, MetricsExporter};
+use crate::app::health::Backends;
+use crate::app::{Policy, Ports, Services};
 use crate::domain::retry::{BreakerPolicy, RetryPolicy};
 use crate::domain::webhook::WebhookSecret;
-use crate::domain::CursorCodec;
 use crate::ports::{Cache, EventLedger, PartnerAClient, ProductRepository, RateLimiter, TokenProvider, TokenStore};
 
-/// Settings the use cases need, apart from the adapters.
+/// The development webhook secret used when none is configured. Printed at start; never for production.
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_ZmFybWxva2FsLWRldmVsb3BtZW50LXNlY3JldA==";
+
+/// Every setting of one service apart from its adapters.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub cursor_secret: Vec<u8>,
@@ -34,10 +38,31 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub webhook_secrets: Vec<WebhookSecret>,
     pub partner_retry: RetryPolicy,
+    pub partner_breaker: BreakerPolicy,
     pub request_timeout: Duration,
     /// How long a client may take to send one request's headers (slow-client protection).
     pub header_read_timeout: Duration,
     pub cors_origins: Vec<String>,
+}
+
+impl Default for Settings {
+    /// The documented defaults of every `FARMLOKAL_*` setting (nothing is read from the environment), with a
+    /// fixed development cursor secret and the development webhook secret: fine for one local process, never
+    /// for production.
+    fn default() -> Self {
+        Self {
+            cursor_secret: b"farmlokal-development-cursor-secret".to_vec(),
+            cache_ttl: Duration::from_secs(60),
+            rate_limit_per_minute: 100,
+            trusted_proxies: Vec::new(),
+            webhook_secrets: WebhookSecret::parse(DEV_WEBHOOK_SECRET).into_iter().collect(),
+            partner_retry: RetryPolicy::new(Duration::from_millis(800), Duration::from_millis(3000)),
+            partner_breaker: BreakerPolicy::default(),
+            request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 impl Settings {
@@ -51,6 +76,7 @@ impl Settings {
             trusted_proxies: config.trusted_proxies.clone(),
             webhook_secrets,
             partner_retry: config.partner_retry(),
+            partner_breaker: BreakerPolicy::default(),
             request_timeout: config.request_timeout,
             header_read_timeout: config.header_read_timeout,
             cors_origins: config.cors_origins.clone(),
@@ -62,48 +88,53 @@ impl Settings {
     pub fn for_tests() -> Self {
         Self {
             cursor_secret: b"test-cursor-secret".to_vec(),
-            cache_ttl: Duration::from_secs(60),
             rate_limit_per_minute: 0,
-            trusted_proxies: Vec::new(),
             webhook_secrets: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").into_iter().collect(),
             partner_retry: RetryPolicy::new(Duration::from_millis(300), Duration::from_millis(1500)),
-            request_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            cors_origins: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            cursor_secret: self.cursor_secret.clone(),
+            cache_ttl: self.cache_ttl,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            webhook_secrets: self.webhook_secrets.clone(),
+            partner_retry: self.partner_retry,
+            partner_breaker: self.partner_breaker,
+        }
+    }
+
+    fn http(&self) -> HttpSettings {
+        HttpSettings {
+            trusted_proxies: self.trusted_proxies.clone(),
+            request_timeout: self.request_timeout,
+            header_read_timeout: self.header_read_timeout,
+            cors_origins: self.cors_origins.clone(),
         }
     }
 }
 
-/// The ports a service runs on.
-#[derive(Clone)]
-pub struct Ports {
-    pub products: Arc<dyn ProductRepository>,
-    pub cache: Arc<dyn Cache>,
-    pub token_store: Arc<dyn TokenStore>,
-    pub token_provider: Arc<dyn TokenProvider>,
-    pub partner_a: Arc<dyn PartnerAClient>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
-    pub event_ledger: Arc<dyn EventLedger>,
-}
-
-/// What each dependency runs on, for readiness and the start-up log.
-#[derive(Debug, Clone, Default)]
-pub struct Backends {
-    /// `memory` or a redacted URL.
-    pub catalogue: String,
-    pub redis: Option<String>,
-}
-
-/// One running service.
+/// One built service: its use cases, its ports and how its HTTP API behaves.
 pub struct AppState {
     pub settings: Settings,
     pub ports: Ports,
-    pub backends: Backends,
-    pub catalogue: CatalogueService,
-    pub delivery: DeliveryEstimates,
-    pub webhooks: WebhookIntake,
-    /// The per-client rate limit of the HTTP API.
-    pub rate_limit: ClientRateLimit,
+    pub services: Arc<Services>,
+    pub http: HttpSettings,
+    metrics: MetricsExporter,
+}
+
+impl AppState {
+    /// The complete HTTP application of this service.
+    pub fn endpoint(&self) -> impl Endpoint {
+        api::routes(self.services.clone(), &self.http, self.metrics.clone())
+    }
+
+    /// The OpenAPI service over every operation (the spec, the docs UI).
+    pub fn api_service(&self) -> OpenApiService<api::Apis, ()> {
+        api::api_service(self.services.clone(), self.metrics.clone())
+    }
 }
 
 /// Assembles an `AppState`: every port starts in memory; replace any of them.
@@ -123,10 +154,10 @@ impl AppBuilder {
             token_provider: Arc::new(MemoryTokenProvider::new(Duration::from_secs(3600))),
             partner_a: Arc::new(MemoryPartnerA::new()),
             rate_limiter: Arc::new(MemoryRateLimiter::new()),
+            fallback_rate_limiter: Arc::new(MemoryRateLimiter::new()),
             event_ledger: Arc::new(MemoryEventLedger::new()),
         };
-        let backends = Backends { catalogue: "memory".into(), redis: None };
-        Self { settings, ports, backends }
+        Self { settings, ports, backends: Backends::default() }
     }
 
     pub fn products(mut self, products: Arc<dyn ProductRepository>) -> Self {
@@ -164,7 +195,7 @@ impl AppBuilder {
         self
     }
 
-    /// Records what the dependencies run on, for readiness and logs.
+    /// Records what the catalogue and the shared state run on: readiness checks only what runs on a server.
     pub fn backends(mut self, backends: Backends) -> Self {
         self.backends = backends;
         self
@@ -174,31 +205,13 @@ impl AppBuilder {
         &mut self.settings
     }
 
+    /// Builds the service. The metrics recorder is installed first, so what the use cases export while they
+    /// are built is already recorded.
     pub fn build(self) -> Arc<AppState> {
+        let metrics = telemetry::metrics();
         let Self { settings, ports, backends } = self;
-        let catalogue = CatalogueService::new(
-            ports.products.clone(),
-            ports.cache.clone(),
-            CursorCodec::new(&settings.cursor_secret),
-            settings.cache_ttl,
-        );
-        let metrics = Arc::new(PartnerMetrics::default());
-        let tokens = AccessTokens::new(
-            ports.token_provider.clone(),
-            ports.token_store.clone(),
-            TokenPolicy::new(settings.partner_retry.attempt_timeout),
-            metrics.clone(),
-        );
-        let delivery = DeliveryEstimates::new(
-            ports.partner_a.clone(),
-            tokens,
-            settings.partner_retry,
-            BreakerPolicy::default(),
-            metrics,
-        );
-        let webhooks =
-            WebhookIntake::new(settings.webhook_secrets.clone(), ports.event_ledger.clone(), ports.products.clone());
-        let rate_limit = ClientRateLimit::new(ports.rate_limiter.clone(), settings.rate_limit_per_minute);
-        Arc::new(AppState { settings, ports, backends, catalogue, delivery, webhooks, rate_limit })
+        let services = Arc::new(Services::new(&ports, &settings.policy(), backends));
+        let http = settings.http();
+        Arc::new(AppState { settings, ports, services, http, metrics })
     }
 }

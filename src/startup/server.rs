@@ -9,12 +9,11 @@ use anyhow::Context as _;
 use poem::listener::TcpAcceptor;
 use poem::Server;
 
+use super::builder::{AppBuilder, AppState};
 use super::config::Config;
-use super::http;
-use super::slow_clients::HeaderDeadline;
-use super::state::{AppBuilder, AppState};
 use super::wiring;
 use crate::adapters::sandbox::SandboxHandle;
+use crate::api::slow_clients::HeaderDeadline;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -79,9 +78,9 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { acceptor, addr, state, _sandbox } = self;
         tracing::info!(address = %addr, docs = %format!("http://{addr}/docs"), "FarmLokal is listening");
-        let header_timeout = state.settings.header_read_timeout;
+        let header_timeout = state.http.header_read_timeout;
         Server::new_with_acceptor(HeaderDeadline::new(acceptor, header_timeout))
-            .run_with_graceful_shutdown(http::routes(state), signal, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(state.endpoint(), signal, Some(SHUTDOWN_GRACE))
             .await
             .context("HTTP server failed")?;
         tracing::info!("stopped");
