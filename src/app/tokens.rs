@@ -79,7 +79,7 @@ struct Local {
     held: Option<Held>,
     /// The last token partner A rejected: never taken from the store again.
     rejected: Option<AccessToken>,
-    /// When the last fetch failed, and a copy of its error.
+    /// When the last fetch failed, and its error.
     failure: Option<(Instant, TokenError)>,
 }
 
@@ -235,7 +235,7 @@ impl Inner {
                 Ok(token)
             }
             Err(error) => {
-                self.local().failure = Some((Instant::now(), copy(&error)));
+                self.local().failure = Some((Instant::now(), error.clone()));
                 Err(error)
             }
         }
@@ -244,7 +244,7 @@ impl Inner {
     fn recent_failure(&self) -> Option<TokenError> {
         let local = self.local();
         let (at, error) = local.failure.as_ref()?;
-        (at.elapsed() < self.policy.failure_cooldown).then(|| copy(error))
+        (at.elapsed() < self.policy.failure_cooldown).then(|| error.clone())
     }
 
     /// From the store, or fetched by us under the fleet lock, or fetched by us after waiting for the holder.
@@ -307,23 +307,11 @@ impl Inner {
         self.metrics.record(PartnerEvent::TokenFetch);
         let token = self.provider.fetch().await?;
         if !token.usable_at(Utc::now(), self.policy.safety_margin * 2) {
-            return Err(TokenError::Malformed(anyhow!("new token expires within twice the safety margin")));
+            return Err(TokenError::malformed(anyhow!("new token expires within twice the safety margin")));
         }
         if let Err(error) = self.store.put(&token).await {
             self.store_failed(&error);
         }
         Ok(token)
-    }
-}
-
-/// `TokenError` is not `Clone` (its sources are `anyhow`); this keeps the variant and the message.
-fn copy(error: &TokenError) -> TokenError {
-    match error {
-        TokenError::Rejected { error } => TokenError::Rejected { error: error.clone() },
-        TokenError::Unavailable { retry_after, source } => TokenError::Unavailable {
-            retry_after: *retry_after,
-            source: anyhow!("recent token fetch failed: {source:#}"),
-        },
-        TokenError::Malformed(source) => TokenError::Malformed(anyhow!("recent token fetch failed: {source:#}")),
     }
 }

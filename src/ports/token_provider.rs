@@ -1,12 +1,13 @@
 //! The OAuth2 authorization server that issues partner access tokens (client-credentials grant).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::domain::AccessToken;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
     /// The server refused our credentials or request (`invalid_client`, `unauthorized_client`,
     /// `invalid_scope`, ...): retrying cannot help until the configuration changes.
@@ -17,11 +18,23 @@ pub enum TokenError {
     Unavailable {
         retry_after: Option<Duration>,
         #[source]
-        source: anyhow::Error,
+        source: Arc<anyhow::Error>,
     },
     /// The server answered 200 with a body that is not a bearer token.
     #[error("malformed token response")]
-    Malformed(#[source] anyhow::Error),
+    Malformed(#[source] Arc<anyhow::Error>),
+}
+
+impl TokenError {
+    /// `Unavailable` for `source`, to retry after `retry_after` when the server said so.
+    pub fn unavailable(retry_after: Option<Duration>, source: anyhow::Error) -> Self {
+        Self::Unavailable { retry_after, source: Arc::new(source) }
+    }
+
+    /// `Malformed` for `source`.
+    pub fn malformed(source: anyhow::Error) -> Self {
+        Self::Malformed(Arc::new(source))
+    }
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

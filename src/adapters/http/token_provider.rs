@@ -121,11 +121,11 @@ impl TokenProvider for HttpTokenProvider {
         })
         .await
         .map_err(|failure| match failure {
-            Transport::BadBody(e) => TokenError::Malformed(e),
+            Transport::BadBody(e) => TokenError::malformed(e),
             Transport::Timeout => {
-                TokenError::Unavailable { retry_after: None, source: anyhow!("token request timed out") }
+                TokenError::unavailable(None, anyhow!("token request timed out"))
             }
-            Transport::Connection(source) => TokenError::Unavailable { retry_after: None, source },
+            Transport::Connection(source) => TokenError::unavailable(None, source),
         })?;
         match answer {
             Answer::Ok(body) => parse_token(&body),
@@ -137,17 +137,17 @@ impl TokenProvider for HttpTokenProvider {
 /// A 200 body to a bearer token expiring `expires_in` seconds from now.
 fn parse_token(body: &str) -> Result<AccessToken, TokenError> {
     let parsed: TokenBody =
-        serde_json::from_str(body).map_err(|e| TokenError::Malformed(anyhow::Error::new(e).context("token body")))?;
+        serde_json::from_str(body).map_err(|e| TokenError::malformed(anyhow::Error::new(e).context("token body")))?;
     if !parsed.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(TokenError::Malformed(anyhow!("token_type is {:?}, not Bearer", parsed.token_type)));
+        return Err(TokenError::malformed(anyhow!("token_type is {:?}, not Bearer", parsed.token_type)));
     }
     if parsed.access_token.is_empty() || parsed.access_token.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(TokenError::Malformed(anyhow!("access_token is empty or not a header-safe value")));
+        return Err(TokenError::malformed(anyhow!("access_token is empty or not a header-safe value")));
     }
     let lifetime = u64::try_from(parsed.expires_in)
         .ok()
         .filter(|secs| *secs > 0)
-        .ok_or_else(|| TokenError::Malformed(anyhow!("expires_in must be positive, got {}", parsed.expires_in)))?;
+        .ok_or_else(|| TokenError::malformed(anyhow!("expires_in must be positive, got {}", parsed.expires_in)))?;
     let lifetime = chrono::Duration::seconds(lifetime.min(MAX_LIFETIME_SECS) as i64);
     Ok(AccessToken::new(SecretString::from(parsed.access_token), Utc::now() + lifetime))
 }
@@ -156,7 +156,7 @@ fn parse_token(body: &str) -> Result<AccessToken, TokenError> {
 fn status_error(status: u16, body: &str, retry_after: Option<std::time::Duration>) -> TokenError {
     match status {
         429 | 500..=599 => {
-            TokenError::Unavailable { retry_after, source: anyhow!("token endpoint answered status {status}") }
+            TokenError::unavailable(retry_after, anyhow!("token endpoint answered status {status}"))
         }
         400..=499 => {
             let error = serde_json::from_str::<ErrorBody>(body)
@@ -166,7 +166,7 @@ fn status_error(status: u16, body: &str, retry_after: Option<std::time::Duration
                 .unwrap_or_else(|| format!("http_{status}"));
             TokenError::Rejected { error }
         }
-        _ => TokenError::Malformed(anyhow!("token endpoint answered unexpected status {status}")),
+        _ => TokenError::malformed(anyhow!("token endpoint answered unexpected status {status}")),
     }
 }
 

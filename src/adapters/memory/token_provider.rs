@@ -87,13 +87,13 @@ impl MemoryTokenProvider {
 impl TokenProvider for MemoryTokenProvider {
     async fn fetch(&self) -> Result<AccessToken, TokenError> {
         let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
-        self.faults.check().await.map_err(|source| TokenError::Unavailable { retry_after: None, source })?;
+        self.faults.check().await.map_err(|source| TokenError::unavailable(None, source))?;
         let mut state = self.state();
         if let Some(error) = state.script.pop_front() {
             return Err(error);
         }
         let lifetime = chrono::Duration::from_std(state.lifetime)
-            .map_err(|e| TokenError::Malformed(anyhow::Error::new(e).context("lifetime out of range")))?;
+            .map_err(|e| TokenError::malformed(anyhow::Error::new(e).context("lifetime out of range")))?;
         let salt: u64 = rand::random();
         let token = AccessToken::new(SecretString::from(format!("mem-{n}-{salt:016x}")), Utc::now() + lifetime);
         let now = Utc::now();
