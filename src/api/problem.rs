@@ -1,4 +1,6 @@
-//! RFC 9457 problem details: the one error shape of the API, and the one place that maps errors to HTTP.
+//! RFC 9457 problem details: the one error shape of the API, its stable codes and their statuses, and the
+//! problems of the catalogue's errors and of the errors poem raises itself. Each operation picks the documented
+//! response variant for its use case's errors; the body is always built here.
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};

@@ -3,8 +3,8 @@
 //! connection forever.
 //!
 //! Each accepted stream is wrapped: from the moment the connection opens, and again after every response, the
-//! client has the header-read timeout (`FARMLOKAL_HEADER_READ_TIMEOUT_MS`, 10 s by default) to deliver a complete header block (up to the first blank line). If it
-//! does not, reads fail and the connection closes. Bodies are not affected: after the blank line the clock
+//! client has the header-read timeout (`FARMLOKAL_HEADER_READ_TIMEOUT_MS`) to deliver a complete header block
+//! (up to the first blank line). If it does not, reads fail and the connection closes. Bodies are not affected: after the blank line the clock
 //! stops until the response is written. An idle keep-alive connection is closed after the same time.
 
 use std::io;

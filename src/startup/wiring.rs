@@ -1,4 +1,4 @@
-//! The one place that turns configuration into adapters: MySQL or memory for the catalogue, Redis or memory for
+//! Turns configuration into adapters: MySQL or memory for the catalogue, Redis or memory for
 //! the shared state, real partner URLs or the built-in sandbox.
 
 use std::net::SocketAddr;

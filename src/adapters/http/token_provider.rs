@@ -122,9 +122,7 @@ impl TokenProvider for HttpTokenProvider {
         .await
         .map_err(|failure| match failure {
             Transport::BadBody(e) => TokenError::malformed(e),
-            Transport::Timeout => {
-                TokenError::unavailable(None, anyhow!("token request timed out"))
-            }
+            Transport::Timeout => TokenError::unavailable(None, anyhow!("token request timed out")),
             Transport::Connection(source) => TokenError::unavailable(None, source),
         })?;
         match answer {
@@ -155,9 +153,7 @@ fn parse_token(body: &str) -> Result<AccessToken, TokenError> {
 /// A non-200 answer to the port's error contract.
 fn status_error(status: u16, body: &str, retry_after: Option<std::time::Duration>) -> TokenError {
     match status {
-        429 | 500..=599 => {
-            TokenError::unavailable(retry_after, anyhow!("token endpoint answered status {status}"))
-        }
+        429 | 500..=599 => TokenError::unavailable(retry_after, anyhow!("token endpoint answered status {status}")),
         400..=499 => {
             let error = serde_json::from_str::<ErrorBody>(body)
                 .map(|b| b.error)
