@@ -147,7 +147,10 @@ impl CatalogueIndex {
                 .search(search.terms())
                 .into_iter()
                 .map(|slot| &products[slot as usize])
-                .filter(|p| others.matches(p) && query.after.as_ref().is_none_or(|after| sort.is_after(p, after)))
+                .filter(|p| {
+                    others.matches(p)
+                        && query.after.as_ref().is_none_or(|after| sort.compare_with_position(p, after).is_gt())
+                })
                 .collect();
             hits.sort_unstable_by(|a, b| sort.compare(a, b));
             return hits.into_iter().take(query.fetch).cloned().collect();
