@@ -24,37 +24,50 @@ pub fn categories() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CursorCodec, RawProductQuery};
+    use crate::domain::{CategorySlug, CursorCodec, Limit, Money, ProductFilter, SearchText, Sort};
 
-    fn key(raw: RawProductQuery) -> String {
-        let query = ProductQuery::parse(&raw, &CursorCodec::new(b"k")).unwrap_or_else(|e| panic!("{e}"));
-        listing(&query, raw.cursor.as_deref())
+    fn key(filter: ProductFilter, sort: Sort, limit: Limit) -> String {
+        let query =
+            ProductQuery::new(filter, sort, limit, None, &CursorCodec::new(b"k")).expect("a query without a cursor");
+        listing(&query, None)
+    }
+
+    /// The filters of these parameters, built as the HTTP layer builds them.
+    fn filter(category: Option<&str>, min: Option<u64>, max: Option<u64>, q: Option<&str>) -> ProductFilter {
+        let category = category.map(|c| CategorySlug::parse(c).expect("a valid slug"));
+        let money = |p: Option<u64>| p.map(|p| Money::from_paise(p).expect("a valid price"));
+        let search = q.map(|q| SearchText::parse(q).expect("a valid search"));
+        ProductFilter::new(category, money(min), money(max), search).expect("a valid price range")
+    }
+
+    fn search(q: &str) -> ProductFilter {
+        filter(None, None, None, Some(q))
     }
 
     #[test]
     fn spelling_of_equal_queries_does_not_change_the_key() {
-        let a = key(RawProductQuery { q: Some("Organic  tomato".into()), ..Default::default() });
-        let b = key(RawProductQuery {
-            q: Some("organic TOMATO organic".into()),
-            sort: Some("-created_at".into()),
-            limit: Some(20),
-            ..Default::default()
-        });
+        let a = key(search("Organic  tomato"), Sort::DEFAULT, Limit::default());
+        let newest_first = Sort::parse("-created_at").expect("a sort");
+        let b = key(search("organic TOMATO organic"), newest_first, Limit::new(20).expect("a limit"));
         assert_eq!(a, b);
     }
 
     #[test]
     fn every_parameter_that_changes_the_answer_changes_the_key() {
-        let base = key(RawProductQuery::default());
+        let none = ProductFilter::default;
+        let (sort, limit) = (Sort::DEFAULT, Limit::default());
+        let base = key(none(), sort, limit);
+        let price = Sort::parse("price").expect("a sort");
         let variants = [
-            RawProductQuery { category: Some("dairy".into()), ..Default::default() },
-            RawProductQuery { min_price: Some(1), ..Default::default() },
-            RawProductQuery { max_price: Some(1), ..Default::default() },
-            RawProductQuery { q: Some("milk".into()), ..Default::default() },
-            RawProductQuery { sort: Some("price".into()), ..Default::default() },
-            RawProductQuery { limit: Some(5), ..Default::default() },
+            (filter(Some("dairy"), None, None, None), sort, limit),
+            (filter(None, Some(1), None, None), sort, limit),
+            (filter(None, None, Some(1), None), sort, limit),
+            (search("milk"), sort, limit),
+            (none(), price, limit),
+            (none(), sort, Limit::new(5).expect("a limit")),
         ];
-        let keys: std::collections::HashSet<String> = variants.into_iter().map(key).collect();
+        let keys: std::collections::HashSet<String> =
+            variants.into_iter().map(|(filter, sort, limit)| key(filter, sort, limit)).collect();
         assert_eq!(keys.len(), 6);
         assert!(!keys.contains(&base));
     }

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::catalogue::ProductId;
-use super::query::{Sort, SortField, SortPosition, SortValue};
+use super::order::{Sort, SortField, SortPosition, SortValue};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -1,129 +1,13 @@
-//! The validated catalogue query of `GET /products`: filters, sort order, page size and position.
+//! The validated catalogue query of `GET /products`: filters, page size and position, in a sort order of
+//! [`super::order`]. Every part validates on construction (`SearchText::parse`, `Limit::new`,
+//! `ProductFilter::new`), and `ProductQuery::new` puts typed parts together, decoding the cursor against them,
+//! so no value is turned back into text to be parsed again.
 
-use std::cmp::Ordering;
-use std::fmt;
-
-use super::catalogue::{CategorySlug, Product, ProductId};
+use super::catalogue::{CategorySlug, Product};
 use super::cursor::{CursorCodec, CursorError};
 use super::money::Money;
+use super::order::{Sort, SortPosition};
 use super::search;
-
-/// The six sort orders the API offers. Ties on the column are broken by `id` in the same direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Sort {
-    pub field: SortField,
-    pub descending: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SortField {
-    #[default]
-    CreatedAt,
-    Price,
-    Name,
-}
-
-impl Sort {
-    /// Newest first, the default order.
-    pub const DEFAULT: Sort = Sort { field: SortField::CreatedAt, descending: true };
-
-    /// All six orders, for tests and index builders.
-    pub const ALL: [Sort; 6] = [
-        Sort { field: SortField::CreatedAt, descending: true },
-        Sort { field: SortField::CreatedAt, descending: false },
-        Sort { field: SortField::Price, descending: false },
-        Sort { field: SortField::Price, descending: true },
-        Sort { field: SortField::Name, descending: false },
-        Sort { field: SortField::Name, descending: true },
-    ];
-
-    /// Parses `created_at`, `-created_at`, `price`, `-price`, `name` or `-name`.
-    pub fn parse(raw: &str) -> Option<Sort> {
-        let (descending, column) = match raw.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, raw),
-        };
-        let field = match column {
-            "created_at" => SortField::CreatedAt,
-            "price" => SortField::Price,
-            "name" => SortField::Name,
-            _ => return None,
-        };
-        Some(Sort { field, descending })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match (self.field, self.descending) {
-            (SortField::CreatedAt, false) => "created_at",
-            (SortField::CreatedAt, true) => "-created_at",
-            (SortField::Price, false) => "price",
-            (SortField::Price, true) => "-price",
-            (SortField::Name, false) => "name",
-            (SortField::Name, true) => "-name",
-        }
-    }
-
-    /// The total order of this sort: column, then id, both in the sort's direction.
-    pub fn compare(self, a: &Product, b: &Product) -> Ordering {
-        let ascending = match self.field {
-            SortField::CreatedAt => a.created_at.timestamp().cmp(&b.created_at.timestamp()),
-            SortField::Price => a.price.cmp(&b.price),
-            SortField::Name => a.name.as_bytes().cmp(b.name.as_bytes()),
-        }
-        .then(a.id.cmp(&b.id));
-        if self.descending {
-            ascending.reverse()
-        } else {
-            ascending
-        }
-    }
-
-    /// Where a product stands in this sort: the key a cursor carries.
-    pub fn position_of(self, product: &Product) -> SortPosition {
-        let value = match self.field {
-            SortField::CreatedAt => SortValue::CreatedAt(product.created_at.timestamp()),
-            SortField::Price => SortValue::Price(product.price.paise()),
-            SortField::Name => SortValue::Name(product.name.clone()),
-        };
-        SortPosition { value, id: product.id }
-    }
-
-    /// True when `product` comes strictly after `position` in this sort.
-    pub fn is_after(self, product: &Product, position: &SortPosition) -> bool {
-        let ascending = match (&position.value, self.field) {
-            (SortValue::CreatedAt(t), SortField::CreatedAt) => product.created_at.timestamp().cmp(t),
-            (SortValue::Price(p), SortField::Price) => product.price.paise().cmp(p),
-            (SortValue::Name(n), SortField::Name) => product.name.as_bytes().cmp(n.as_bytes()),
-            // A position of another sort never reaches here: the cursor is bound to its sort.
-            _ => return false,
-        }
-        .then(product.id.cmp(&position.id));
-        let ordering = if self.descending { ascending.reverse() } else { ascending };
-        ordering == Ordering::Greater
-    }
-}
-
-impl fmt::Display for Sort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The value of the sort column at a position.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum SortValue {
-    /// Unix seconds.
-    CreatedAt(i64),
-    Price(u64),
-    Name(String),
-}
-
-/// A position in a sort order: the last product of a page. The next page starts strictly after it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SortPosition {
-    pub value: SortValue,
-    pub id: ProductId,
-}
 
 /// A validated search text: 2 to 100 characters with at least one search term.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -131,21 +15,32 @@ pub struct SearchText {
     terms: Vec<String>,
 }
 
+/// Why a text is not a search; the messages are shown to API clients as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SearchTextError {
+    #[error("q must be 2 to 100 characters")]
+    Length,
+    #[error("q must contain a word of at least two letters or digits")]
+    NoWord,
+    #[error("q may contain at most {} distinct words", search::MAX_TERMS)]
+    TooManyWords,
+}
+
 impl SearchText {
     /// # Errors
-    /// A reason when the text is not 2 to 100 characters, has no word of two or more letters or digits, or has
-    /// more than [`search::MAX_TERMS`] distinct words.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    /// `Length` when the text is not 2 to 100 characters, `NoWord` when it has no word of two or more letters or
+    /// digits, `TooManyWords` when it has more than [`search::MAX_TERMS`] distinct words.
+    pub fn parse(raw: &str) -> Result<Self, SearchTextError> {
         let length = raw.chars().count();
         if !(2..=100).contains(&length) {
-            return Err("q must be 2 to 100 characters".to_owned());
+            return Err(SearchTextError::Length);
         }
         let terms = search::terms(raw);
         if terms.is_empty() {
-            return Err("q must contain a word of at least two letters or digits".to_owned());
+            return Err(SearchTextError::NoWord);
         }
         if terms.len() > search::MAX_TERMS {
-            return Err(format!("q may contain at most {} distinct words", search::MAX_TERMS));
+            return Err(SearchTextError::TooManyWords);
         }
         Ok(Self { terms })
     }
@@ -164,16 +59,23 @@ impl SearchText {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limit(u16);
 
+/// Why a number is not a page size; the message is shown to API clients as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("limit must be between 1 and {}", Limit::MAX)]
+    OutOfRange,
+}
+
 impl Limit {
     pub const MAX: u16 = 100;
     pub const DEFAULT: Limit = Limit(20);
 
     /// # Errors
-    /// A reason outside 1..=100.
-    pub fn new(n: i64) -> Result<Self, String> {
+    /// `OutOfRange` outside 1..=100.
+    pub fn new(n: i64) -> Result<Self, LimitError> {
         match u16::try_from(n) {
             Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            _ => Err(format!("limit must be between 1 and {}", Self::MAX)),
+            _ => Err(LimitError::OutOfRange),
         }
     }
 
@@ -198,6 +100,27 @@ pub struct ProductFilter {
 }
 
 impl ProductFilter {
+    /// The filters of a listing, with a price range that is not empty.
+    ///
+    /// # Errors
+    /// `Invalid` for the parameter `min_price` when `min_price` exceeds `max_price`.
+    pub fn new(
+        category: Option<CategorySlug>,
+        min_price: Option<Money>,
+        max_price: Option<Money>,
+        search: Option<SearchText>,
+    ) -> Result<Self, QueryError> {
+        if let (Some(min), Some(max)) = (min_price, max_price) {
+            if min > max {
+                return Err(QueryError::Invalid {
+                    parameter: "min_price",
+                    reason: "min_price must not exceed max_price".to_owned(),
+                });
+            }
+        }
+        Ok(Self { category, min_price, max_price, search })
+    }
+
     pub fn matches(&self, product: &Product) -> bool {
         self.admits(&product.category, product.price) && self.search.as_ref().is_none_or(|s| s.matches(product))
     }
@@ -241,6 +164,9 @@ pub struct ListQuery {
 }
 
 /// Query parameters as they arrive, before validation. Unknown parameters never get here.
+///
+/// Transitional: the HTTP layer builds typed values and calls [`ProductQuery::new`]; this string form and
+/// [`ProductQuery::parse`] remain only until it does, as a thin layer over the typed constructors.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawProductQuery {
     pub category: Option<String>,
@@ -271,11 +197,32 @@ pub struct ProductQuery {
 }
 
 impl ProductQuery {
-    /// Validates every parameter and decodes the cursor against these filters and this sort.
+    /// A query of `filter` in `sort` order, `limit` per page, after the position `cursor` carries (none: the
+    /// first page). The cursor is decoded against these filters and this sort.
     ///
     /// # Errors
-    /// `Invalid` for a parameter outside its rule, `InvalidCursor` for a cursor that was altered or comes from
-    /// other filters or another sort.
+    /// `InvalidCursor` for a cursor that was altered or comes from other filters or another sort.
+    pub fn new(
+        filter: ProductFilter,
+        sort: Sort,
+        limit: Limit,
+        cursor: Option<&str>,
+        cursors: &CursorCodec,
+    ) -> Result<Self, QueryError> {
+        let after = match cursor {
+            None => None,
+            Some(token) => Some(cursors.decode(token, sort, &filter.canonical(sort))?),
+        };
+        Ok(Self { filter, sort, limit, after })
+    }
+
+    /// Parses every parameter of the string form and builds the query with [`ProductFilter::new`] and
+    /// [`ProductQuery::new`]. Transitional, see [`RawProductQuery`].
+    ///
+    /// # Errors
+    /// `Invalid` for a parameter outside its rule (the first one, in the order category, min_price, max_price,
+    /// the price range, q, sort, limit), `InvalidCursor` for a cursor that was altered or comes from other
+    /// filters or another sort.
     pub fn parse(raw: &RawProductQuery, cursors: &CursorCodec) -> Result<Self, QueryError> {
         let invalid = |parameter: &'static str, reason: String| QueryError::Invalid { parameter, reason };
         let category = raw
@@ -289,25 +236,18 @@ impl ProductQuery {
         };
         let min_price = price("min_price", raw.min_price)?;
         let max_price = price("max_price", raw.max_price)?;
-        if let (Some(min), Some(max)) = (min_price, max_price) {
-            if min > max {
-                return Err(invalid("min_price", "min_price must not exceed max_price".to_owned()));
-            }
-        }
-        let search = raw.q.as_deref().map(SearchText::parse).transpose().map_err(|e| invalid("q", e))?;
+        // The price range is checked before q is parsed, so a query breaking both reports the range, as it did.
+        let mut filter = ProductFilter::new(category, min_price, max_price, None)?;
+        filter.search = raw.q.as_deref().map(SearchText::parse).transpose().map_err(|e| invalid("q", e.to_string()))?;
         let sort = match raw.sort.as_deref() {
             None => Sort::DEFAULT,
             Some(s) => Sort::parse(s).ok_or_else(|| {
                 invalid("sort", "sort must be one of created_at, -created_at, price, -price, name, -name".into())
             })?,
         };
-        let limit = raw.limit.map(Limit::new).transpose().map_err(|e| invalid("limit", e))?.unwrap_or_default();
-        let filter = ProductFilter { category, min_price, max_price, search };
-        let after = match raw.cursor.as_deref() {
-            None => None,
-            Some(token) => Some(cursors.decode(token, sort, &filter.canonical(sort))?),
-        };
-        Ok(Self { filter, sort, limit, after })
+        let limit =
+            raw.limit.map(Limit::new).transpose().map_err(|e| invalid("limit", e.to_string()))?.unwrap_or_default();
+        Self::new(filter, sort, limit, raw.cursor.as_deref(), cursors)
     }
 
     /// The repository query for this page: one product more than the page, to learn whether another follows.

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::search;
-use crate::domain::{CategorySlug, ListQuery, Product, ProductFilter, Sort, SortField, SortPosition, SortValue};
+use crate::domain::{CategorySlug, ListQuery, Product, ProductFilter, Sort, SortField};
 
 /// A product's place in the store's `products` vector.
 pub type Slot = u32;
@@ -38,22 +38,6 @@ impl Orderings {
 
 const FIELDS: [SortField; 3] = [SortField::CreatedAt, SortField::Price, SortField::Name];
 
-fn ascending(field: SortField) -> Sort {
-    Sort { field, descending: false }
-}
-
-/// Compares a product with a sort position in ascending (column, id) order.
-fn cmp_position(field: SortField, product: &Product, position: &SortPosition) -> Ordering {
-    let column = match (field, &position.value) {
-        (SortField::CreatedAt, SortValue::CreatedAt(t)) => product.created_at.timestamp().cmp(t),
-        (SortField::Price, SortValue::Price(p)) => product.price.paise().cmp(p),
-        (SortField::Name, SortValue::Name(n)) => product.name.as_bytes().cmp(n.as_bytes()),
-        // Cursors are bound to their sort, so a mismatched position cannot be decoded; treat it as the start.
-        _ => Ordering::Greater,
-    };
-    column.then(product.id.cmp(&position.id))
-}
-
 /// Every index over the products vector.
 #[derive(Debug, Default)]
 pub struct CatalogueIndex {
@@ -84,7 +68,7 @@ impl CatalogueIndex {
         }
         for orderings in std::iter::once(&mut index.all).chain(index.by_category.values_mut()) {
             for field in FIELDS {
-                let sort = ascending(field);
+                let sort = Sort::ascending(field);
                 orderings
                     .column_mut(field)
                     .sort_unstable_by(|a, b| sort.compare(&products[*a as usize], &products[*b as usize]));
@@ -96,7 +80,7 @@ impl CatalogueIndex {
     /// Moves `slot` to its new place in the price orderings after its price changed from `old`.
     pub fn reprice(&mut self, products: &[Product], slot: Slot, old: &Product) {
         let new = &products[slot as usize];
-        let sort = ascending(SortField::Price);
+        let sort = Sort::ascending(SortField::Price);
         let fix = |column: &mut Vec<Slot>| {
             let at = column
                 .partition_point(|s| sort.compare(if *s == slot { old } else { &products[*s as usize] }, old).is_lt());
@@ -147,7 +131,10 @@ impl CatalogueIndex {
                 .search(search.terms())
                 .into_iter()
                 .map(|slot| &products[slot as usize])
-                .filter(|p| others.matches(p) && query.after.as_ref().is_none_or(|after| sort.is_after(p, after)))
+                .filter(|p| {
+                    others.matches(p)
+                        && query.after.as_ref().is_none_or(|after| sort.compare_with_position(p, after).is_gt())
+                })
                 .collect();
             hits.sort_unstable_by(|a, b| sort.compare(a, b));
             return hits.into_iter().take(query.fetch).cloned().collect();
@@ -172,10 +159,13 @@ impl CatalogueIndex {
             }
         }
         if let Some(after) = &query.after {
+            // The column ascends, so the products after the position lead it in a descending sort and end it in
+            // an ascending one.
+            let is_after = |s: &Slot| sort.compare_with_position(at(s), after).is_gt();
             if sort.descending {
-                hi = hi.min(column.partition_point(|s| cmp_position(sort.field, at(s), after).is_lt()));
+                hi = hi.min(column.partition_point(is_after));
             } else {
-                lo = lo.max(column.partition_point(|s| cmp_position(sort.field, at(s), after).is_le()));
+                lo = lo.max(column.partition_point(|s| !is_after(s)));
             }
         }
         let window = column.get(lo..hi.max(lo)).unwrap_or_default();

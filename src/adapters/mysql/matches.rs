@@ -19,7 +19,6 @@
 //! advances). Until a stale set is noticed, a product whose price another instance changed may be ordered, or
 //! left out of a price range, by its old price.
 
-use std::cmp::Ordering;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 
-use crate::domain::{CategorySlug, ListQuery, Money, ProductId, SortField, SortPosition, SortValue};
+use crate::domain::{CategorySlug, ListQuery, Money, ProductId, Sort, SortField, Sortable};
 
 /// How long a match set is used.
 pub const MATCHES_FOR: Duration = Duration::from_secs(60);
@@ -68,36 +67,22 @@ fn field_index(field: SortField) -> usize {
     }
 }
 
-/// Where `entry` stands in the order of `field`: the key a cursor carries.
-pub fn position_of(entry: &Entry, field: SortField) -> SortPosition {
-    let value = match field {
-        SortField::CreatedAt => SortValue::CreatedAt(entry.created_at),
-        SortField::Price => SortValue::Price(entry.price.paise()),
-        SortField::Name => SortValue::Name(String::from_utf8_lossy(&entry.name).into_owned()),
-    };
-    SortPosition { value, id: entry.id }
-}
-
-/// `entry` against a cursor position in the ascending order of `field`, then id.
-fn compare_to(entry: &Entry, field: SortField, position: &SortPosition) -> Ordering {
-    let by_field = match (&position.value, field) {
-        (SortValue::CreatedAt(t), SortField::CreatedAt) => entry.created_at.cmp(t),
-        (SortValue::Price(p), SortField::Price) => entry.price.paise().cmp(p),
-        (SortValue::Name(n), SortField::Name) => entry.name.as_ref().cmp(n.as_bytes()),
-        // A cursor is bound to its sort: a position of another field never reaches here.
-        _ => Ordering::Equal,
-    };
-    by_field.then(entry.id.cmp(&position.id))
-}
-
-/// Two entries in the ascending order of `field`, then id.
-fn compare(a: &Entry, b: &Entry, field: SortField) -> Ordering {
-    match field {
-        SortField::CreatedAt => a.created_at.cmp(&b.created_at),
-        SortField::Price => a.price.cmp(&b.price),
-        SortField::Name => a.name.cmp(&b.name),
+impl Sortable for Entry {
+    fn id(&self) -> ProductId {
+        self.id
     }
-    .then(a.id.cmp(&b.id))
+
+    fn created_at_seconds(&self) -> i64 {
+        self.created_at
+    }
+
+    fn price(&self) -> Money {
+        self.price
+    }
+
+    fn name_bytes(&self) -> &[u8] {
+        &self.name
+    }
 }
 
 impl MatchSet {
@@ -106,7 +91,8 @@ impl MatchSet {
     pub fn new(entries: Vec<Entry>, categories: Vec<CategorySlug>) -> Self {
         let order = |field: SortField| {
             let mut order: Vec<u32> = (0..entries.len()).filter_map(|i| u32::try_from(i).ok()).collect();
-            order.sort_unstable_by(|&a, &b| compare(&entries[a as usize], &entries[b as usize], field));
+            let sort = Sort::ascending(field);
+            order.sort_unstable_by(|&a, &b| sort.compare(&entries[a as usize], &entries[b as usize]));
             order
         };
         let orders = [order(SortField::CreatedAt), order(SortField::Price), order(SortField::Name)];
@@ -143,20 +129,21 @@ impl MatchSet {
     /// The first `count` matches of `query` (its category and price range, after its cursor, in its sort), in
     /// that order. Cost: a binary search for the cursor, then the entries walked to find `count`.
     pub fn page(&self, query: &ListQuery, count: usize) -> Vec<&Entry> {
-        let field = query.sort.field;
-        let order = &self.orders[field_index(field)];
+        let sort = query.sort;
+        let order = &self.orders[field_index(sort.field)];
         let entry = |i: &u32| &self.entries[*i as usize];
         let admitted = |e: &&Entry| self.admits(e, query);
-        if query.sort.descending {
+        let is_after = |i: &u32, position| sort.compare_with_position(entry(i), position).is_gt();
+        if sort.descending {
             // Entries before the cursor in ascending order, from the nearest one back.
             let end = match &query.after {
-                Some(position) => order.partition_point(|i| compare_to(entry(i), field, position) == Ordering::Less),
+                Some(position) => order.partition_point(|i| is_after(i, position)),
                 None => order.len(),
             };
             order[..end].iter().rev().map(entry).filter(admitted).take(count).collect()
         } else {
             let start = match &query.after {
-                Some(position) => order.partition_point(|i| compare_to(entry(i), field, position) != Ordering::Greater),
+                Some(position) => order.partition_point(|i| !is_after(i, position)),
                 None => 0,
             };
             order[start..].iter().map(entry).filter(admitted).take(count).collect()
@@ -278,7 +265,7 @@ pub async fn load(conn: &mut mysql_async::Conn, text: &str, max_matches: usize) 
 mod tests {
     use super::*;
     use crate::adapters::sample;
-    use crate::domain::{Money, ProductFilter, Sort};
+    use crate::domain::{Money, ProductFilter};
 
     /// The sample catalogue's first products, as a match set and as products.
     fn fixture(n: u64) -> (MatchSet, Vec<crate::domain::Product>) {
@@ -326,7 +313,7 @@ mod tests {
                     let page = set.page(&query, 37);
                     seen.extend(page.iter().map(|e| e.id));
                     let Some(last) = page.last() else { break };
-                    after = Some(position_of(last, sort.field));
+                    after = Some(sort.position_of(*last));
                 }
                 let expected: Vec<_> = expected.iter().map(|p| p.id).collect();
                 assert_eq!(seen, expected, "{sort:?} {filter:?}");

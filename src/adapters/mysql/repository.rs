@@ -281,7 +281,7 @@ impl MysqlProductRepository {
             let wanted = query.fetch - page.len() + MATCH_SPARE;
             let entries = set.page(&next, wanted);
             let Some(last) = entries.last() else { break };
-            next.after = Some(matches::position_of(last, query.sort.field));
+            next.after = Some(query.sort.position_of(*last));
             // The ids are integers read from our own table, written inline: a prepared statement per id list
             // would only churn the statement cache.
             let ids = entries.iter().map(|e| e.id.get().to_string()).collect::<Vec<_>>().join(",");

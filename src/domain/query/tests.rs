@@ -1,8 +1,132 @@
 use super::*;
+use crate::domain::{ProductId, SortField, SortValue};
+
+const PRICE: Sort = Sort { field: SortField::Price, descending: false };
+const PRICE_DESCENDING: Sort = Sort { field: SortField::Price, descending: true };
 
 fn codec() -> CursorCodec {
     CursorCodec::new(b"test-secret")
 }
+
+fn money(paise: u64) -> Money {
+    Money::from_paise(paise).expect("test prices are valid")
+}
+
+fn slug(s: &str) -> CategorySlug {
+    CategorySlug::parse(s).expect("test slugs are valid")
+}
+
+fn category(s: &str) -> ProductFilter {
+    ProductFilter::new(Some(slug(s)), None, None, None).expect("a filter without prices is valid")
+}
+
+const BAD_SORTS: [&str; 7] = ["", "-", "price ", "PRICE", "--price", "id", "+price"];
+const BAD_LIMITS: [i64; 4] = [0, -1, 101, i64::MAX];
+
+fn bad_categories() -> Vec<String> {
+    vec!["".into(), "Vegetables".into(), "a b".into(), "x".repeat(33)]
+}
+
+fn good_searches() -> Vec<String> {
+    vec!["ab".into(), "tomato".into(), "a".repeat(100), "दूध मलाई".into()]
+}
+
+/// Each text a search refuses, with why.
+fn bad_searches() -> Vec<(String, SearchTextError)> {
+    vec![
+        ("".into(), SearchTextError::Length),
+        ("a".into(), SearchTextError::Length),
+        ("a".repeat(101), SearchTextError::Length),
+        ("!!".into(), SearchTextError::NoWord),
+        ("a b".into(), SearchTextError::NoWord),
+        ("aa bb cc dd ee ff gg hh ii".into(), SearchTextError::TooManyWords),
+    ]
+}
+
+#[test]
+fn the_default_query_is_newest_first_twenty_per_page() {
+    let query = ProductQuery::new(ProductFilter::default(), Sort::DEFAULT, Limit::default(), None, &codec())
+        .expect("the default query is valid");
+    assert_eq!(query.sort, Sort::DEFAULT);
+    assert_eq!(query.sort.as_str(), "-created_at");
+    assert_eq!(query.limit.get(), 20);
+    assert_eq!(query.filter, ProductFilter::default());
+    assert_eq!(query.to_list_query().fetch, 21);
+}
+
+#[test]
+fn every_sort_order_parses_and_prints_back() {
+    for sort in Sort::ALL {
+        assert_eq!(Sort::parse(sort.as_str()), Some(sort));
+    }
+    for bad in BAD_SORTS {
+        assert_eq!(Sort::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn limit_is_one_to_one_hundred() {
+    for ok in [1, 20, 100] {
+        assert_eq!(Limit::new(ok).map(|l| l.get() as i64), Ok(ok));
+    }
+    for bad in BAD_LIMITS {
+        assert_eq!(Limit::new(bad), Err(LimitError::OutOfRange), "{bad}");
+    }
+    assert_eq!(LimitError::OutOfRange.to_string(), "limit must be between 1 and 100");
+}
+
+#[test]
+fn prices_are_non_negative_and_min_at_most_max() {
+    assert!(ProductFilter::new(None, Some(money(0)), Some(money(0)), None).is_ok());
+    assert!(ProductFilter::new(None, Some(money(100)), Some(money(100)), None).is_ok());
+    assert!(Money::from_signed_paise(-1).is_err());
+    assert_eq!(
+        ProductFilter::new(None, Some(money(101)), Some(money(100)), None),
+        Err(QueryError::Invalid { parameter: "min_price", reason: "min_price must not exceed max_price".into() })
+    );
+}
+
+#[test]
+fn category_follows_the_slug_rule() {
+    assert!(CategorySlug::parse("vegetables").is_ok());
+    for bad in bad_categories() {
+        assert!(CategorySlug::parse(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn search_text_is_two_to_one_hundred_characters_with_a_word() {
+    for ok in good_searches() {
+        assert!(SearchText::parse(&ok).is_ok(), "{ok}");
+    }
+    for (bad, why) in bad_searches() {
+        assert_eq!(SearchText::parse(&bad), Err(why), "{bad}");
+    }
+    assert_eq!(SearchTextError::Length.to_string(), "q must be 2 to 100 characters");
+    assert_eq!(SearchTextError::NoWord.to_string(), "q must contain a word of at least two letters or digits");
+    assert_eq!(SearchTextError::TooManyWords.to_string(), "q may contain at most 8 distinct words");
+}
+
+#[test]
+fn a_cursor_is_valid_only_with_its_own_filters_and_sort() {
+    let query = ProductQuery::new(category("dairy"), PRICE, Limit::default(), None, &codec()).expect("valid query");
+    let position = SortPosition { value: SortValue::Price(4500), id: ProductId::new(7).expect("positive id") };
+    let token = codec().encode(&position, &query.binding());
+    let limit = Limit::new(50).expect("valid limit");
+    let same = ProductQuery::new(category("dairy"), PRICE, limit, Some(&token), &codec());
+    assert_eq!(same.map(|q| q.after), Ok(Some(position)));
+    for (filter, sort) in [
+        (category("fruits"), PRICE),
+        (category("dairy"), PRICE_DESCENDING),
+        (ProductFilter::new(Some(slug("dairy")), Some(money(1)), None, None).expect("valid filter"), PRICE),
+        (ProductFilter::default(), PRICE),
+    ] {
+        let replay = ProductQuery::new(filter, sort, Limit::default(), Some(&token), &codec());
+        assert!(matches!(replay, Err(QueryError::InvalidCursor(_))));
+    }
+}
+
+// The transitional string form, until the HTTP layer builds typed values (these go with `RawProductQuery`).
 
 fn parse(raw: RawProductQuery) -> Result<ProductQuery, QueryError> {
     ProductQuery::parse(&raw, &codec())
@@ -16,138 +140,50 @@ fn invalid_parameter(raw: RawProductQuery) -> Option<&'static str> {
 }
 
 #[test]
-fn no_parameters_means_newest_first_twenty_per_page() {
-    let query = parse(RawProductQuery::default()).expect("empty query is valid");
-    assert_eq!(query.sort, Sort::DEFAULT);
-    assert_eq!(query.sort.as_str(), "-created_at");
-    assert_eq!(query.limit.get(), 20);
-    assert_eq!(query.filter, ProductFilter::default());
-    assert_eq!(query.to_list_query().fetch, 21);
-}
-
-#[test]
-fn every_sort_order_parses_and_prints_back() {
-    for sort in Sort::ALL {
-        assert_eq!(Sort::parse(sort.as_str()), Some(sort));
-    }
-    for bad in ["", "-", "price ", "PRICE", "--price", "id", "+price"] {
-        assert_eq!(Sort::parse(bad), None, "{bad}");
-        assert_eq!(invalid_parameter(RawProductQuery { sort: Some(bad.into()), ..Default::default() }), Some("sort"));
+fn the_string_form_reports_each_parameter_it_refuses_by_name() {
+    let none = RawProductQuery::default;
+    let mut cases: Vec<(RawProductQuery, &str)> = Vec::new();
+    cases.extend(BAD_SORTS.map(|bad| (RawProductQuery { sort: Some(bad.into()), ..none() }, "sort")));
+    cases.extend(BAD_LIMITS.map(|bad| (RawProductQuery { limit: Some(bad), ..none() }, "limit")));
+    cases.push((RawProductQuery { min_price: Some(-1), ..none() }, "min_price"));
+    cases.push((RawProductQuery { max_price: Some(-1), ..none() }, "max_price"));
+    cases.push((RawProductQuery { min_price: Some(101), max_price: Some(100), ..none() }, "min_price"));
+    cases.extend(
+        bad_categories().into_iter().map(|bad| (RawProductQuery { category: Some(bad), ..none() }, "category")),
+    );
+    cases.extend(bad_searches().into_iter().map(|(bad, _)| (RawProductQuery { q: Some(bad), ..none() }, "q")));
+    for (raw, parameter) in cases {
+        assert_eq!(invalid_parameter(raw.clone()), Some(parameter), "{raw:?}");
     }
 }
 
 #[test]
-fn limit_is_one_to_one_hundred() {
+fn the_string_form_accepts_what_the_typed_values_accept() {
+    let none = RawProductQuery::default;
+    assert_eq!(
+        parse(none()),
+        ProductQuery::new(ProductFilter::default(), Sort::DEFAULT, Limit::default(), None, &codec())
+    );
     for ok in [1, 20, 100] {
-        assert_eq!(
-            parse(RawProductQuery { limit: Some(ok), ..Default::default() }).map(|q| q.limit.get() as i64),
-            Ok(ok)
-        );
+        assert_eq!(parse(RawProductQuery { limit: Some(ok), ..none() }).map(|q| q.limit.get() as i64), Ok(ok));
     }
-    for bad in [0, -1, 101, i64::MAX] {
-        assert_eq!(invalid_parameter(RawProductQuery { limit: Some(bad), ..Default::default() }), Some("limit"));
+    assert!(parse(RawProductQuery { min_price: Some(0), max_price: Some(0), ..none() }).is_ok());
+    assert!(parse(RawProductQuery { min_price: Some(100), max_price: Some(100), ..none() }).is_ok());
+    assert!(parse(RawProductQuery { category: Some("vegetables".into()), ..none() }).is_ok());
+    for ok in good_searches() {
+        assert!(parse(RawProductQuery { q: Some(ok.clone()), ..none() }).is_ok(), "{ok}");
     }
-}
-
-#[test]
-fn prices_are_non_negative_and_min_at_most_max() {
-    assert!(parse(RawProductQuery { min_price: Some(0), max_price: Some(0), ..Default::default() }).is_ok());
-    assert!(parse(RawProductQuery { min_price: Some(100), max_price: Some(100), ..Default::default() }).is_ok());
-    assert_eq!(invalid_parameter(RawProductQuery { min_price: Some(-1), ..Default::default() }), Some("min_price"));
-    assert_eq!(invalid_parameter(RawProductQuery { max_price: Some(-1), ..Default::default() }), Some("max_price"));
-    let inverted = RawProductQuery { min_price: Some(101), max_price: Some(100), ..Default::default() };
-    assert_eq!(invalid_parameter(inverted), Some("min_price"));
-}
-
-#[test]
-fn category_follows_the_slug_rule() {
-    assert!(parse(RawProductQuery { category: Some("vegetables".into()), ..Default::default() }).is_ok());
-    for bad in ["", "Vegetables", "a b", &"x".repeat(33)] {
-        assert_eq!(
-            invalid_parameter(RawProductQuery { category: Some(bad.into()), ..Default::default() }),
-            Some("category")
-        );
-    }
-}
-
-#[test]
-fn search_text_is_two_to_one_hundred_characters_with_a_word() {
-    for ok in ["ab", "tomato", &"a".repeat(100), "दूध मलाई"] {
-        assert!(parse(RawProductQuery { q: Some(ok.into()), ..Default::default() }).is_ok(), "{ok}");
-    }
-    for bad in ["", "a", &"a".repeat(101), "!!", "a b", "aa bb cc dd ee ff gg hh ii"] {
-        assert_eq!(
-            invalid_parameter(RawProductQuery { q: Some(bad.into()), ..Default::default() }),
-            Some("q"),
-            "{bad}"
-        );
-    }
-}
-
-#[test]
-fn a_cursor_is_valid_only_with_its_own_filters_and_sort() {
-    let query =
-        parse(RawProductQuery { category: Some("dairy".into()), sort: Some("price".into()), ..Default::default() })
-            .expect("valid query");
+    let dairy = ProductQuery::new(category("dairy"), PRICE, Limit::default(), None, &codec()).expect("valid query");
     let position = SortPosition { value: SortValue::Price(4500), id: ProductId::new(7).expect("positive id") };
-    let token = codec().encode(&position, &query.binding());
+    let token = codec().encode(&position, &dairy.binding());
     let same = RawProductQuery {
         category: Some("dairy".into()),
         sort: Some("price".into()),
         limit: Some(50),
         cursor: Some(token.clone()),
-        ..Default::default()
+        ..none()
     };
     assert_eq!(parse(same).map(|q| q.after), Ok(Some(position)));
-    for other in [
-        RawProductQuery { category: Some("fruits".into()), sort: Some("price".into()), ..Default::default() },
-        RawProductQuery { category: Some("dairy".into()), sort: Some("-price".into()), ..Default::default() },
-        RawProductQuery {
-            category: Some("dairy".into()),
-            sort: Some("price".into()),
-            min_price: Some(1),
-            ..Default::default()
-        },
-        RawProductQuery { sort: Some("price".into()), ..Default::default() },
-    ] {
-        let replay = RawProductQuery { cursor: Some(token.clone()), ..other };
-        assert!(matches!(parse(replay), Err(QueryError::InvalidCursor(_))));
-    }
-}
-
-#[test]
-fn is_after_agrees_with_compare_for_every_sort() {
-    let products: Vec<Product> = (1..=300).map(product_with_ties).collect();
-    for sort in Sort::ALL {
-        for pivot in products.iter().step_by(37) {
-            let position = sort.position_of(pivot);
-            for p in &products {
-                assert_eq!(
-                    sort.is_after(p, &position),
-                    sort.compare(p, pivot).is_gt(),
-                    "{sort} {} vs {}",
-                    p.id,
-                    pivot.id
-                );
-            }
-        }
-    }
-}
-
-/// Product `n`, with few distinct prices, names and times so that every sort has ties.
-fn product_with_ties(n: u64) -> Product {
-    let at = chrono::DateTime::from_timestamp(1_700_000_000 + (n % 7) as i64 * 60, 0).expect("valid time");
-    Product {
-        id: ProductId::new(n).expect("positive id"),
-        name: ["Ragi", "Okra", "Curd"][(n % 3) as usize].to_owned(),
-        description: String::new(),
-        category: CategorySlug::parse("grains").expect("valid slug"),
-        price: Money::from_paise((n % 5) * 100).expect("valid price"),
-        unit: "kg".to_owned(),
-        stock: 1,
-        producer_id: 1,
-        created_at: at,
-        updated_at: at,
-        price_effective_at: at,
-    }
+    let replay = RawProductQuery { sort: Some("price".into()), cursor: Some(token), ..none() };
+    assert!(matches!(parse(replay), Err(QueryError::InvalidCursor(_))));
 }
