@@ -14,7 +14,9 @@ use super::tags::ApiTags;
 use crate::app::catalogue::CatalogueError;
 use crate::app::response_cache::{CacheStatus, Rendered, Served};
 use crate::app::Services;
-use crate::domain::{cache_key, CategorySlug, ProductId, RawProductQuery};
+use crate::domain::{
+    cache_key, CategorySlug, Limit, Money, ProductFilter, ProductId, QueryError, SearchText, Sort, SortField,
+};
 
 /// Sort orders of `GET /products`. A leading `-` means descending; ties are broken by `id` in the same direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -39,16 +41,17 @@ pub enum SortOrder {
     NameDescending,
 }
 
-impl SortOrder {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::NewestFirst => "-created_at",
-            Self::OldestFirst => "created_at",
-            Self::PriceAscending => "price",
-            Self::PriceDescending => "-price",
-            Self::NameAscending => "name",
-            Self::NameDescending => "-name",
-        }
+impl From<SortOrder> for Sort {
+    fn from(order: SortOrder) -> Self {
+        let (field, descending) = match order {
+            SortOrder::NewestFirst => (SortField::CreatedAt, true),
+            SortOrder::OldestFirst => (SortField::CreatedAt, false),
+            SortOrder::PriceAscending => (SortField::Price, false),
+            SortOrder::PriceDescending => (SortField::Price, true),
+            SortOrder::NameAscending => (SortField::Name, false),
+            SortOrder::NameDescending => (SortField::Name, true),
+        };
+        Sort { field, descending }
     }
 }
 
@@ -206,19 +209,21 @@ impl ProductsApi {
         #[oai(name = "If-None-Match", example = "example_etag")]
         if_none_match: Header<Option<String>>,
     ) -> ListProductsResponse {
-        let raw = RawProductQuery {
-            category: category.0.map(|c| c.0.as_str().to_owned()),
-            min_price: min_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
-            max_price: max_price.0.map(|p| i64::try_from(p).unwrap_or(i64::MAX)),
+        let params = ListParams {
+            category: category.0.map(|c| c.0),
+            min_price: min_price.0,
+            max_price: max_price.0,
             q: q.0,
-            sort: sort.0.map(|s| s.as_str().to_owned()),
-            limit: limit.0.map(i64::from),
-            cursor: cursor.0,
+            sort: sort.0,
+            limit: limit.0,
         };
         let catalogue = &self.services.catalogue;
-        let served = match catalogue.query(&raw) {
+        let query = params.filter_sort_limit().and_then(|(filter, sort, limit)| {
+            catalogue.query(filter, sort, limit, cursor.0.as_deref()).map_err(CatalogueError::from)
+        });
+        let served = match query {
             Ok(query) => {
-                let key = cache_key::listing(&query, raw.cursor.as_deref());
+                let key = cache_key::listing(&query, cursor.0.as_deref());
                 self.services
                     .pages
                     .get_or_render(key, || async {
@@ -235,7 +240,7 @@ impl ProductsApi {
                 if if_none_match.0.as_deref().is_some_and(|tag| etag_matches(tag, &page.tag)) {
                     return ListProductsResponse::NotModified(page.tag);
                 }
-                let link = page.next_cursor.as_deref().map(|cursor| next_link(&raw, cursor));
+                let link = page.next_cursor.as_deref().map(|cursor| params.next_link(cursor));
                 let Served { body, tag, status, .. } = page;
                 ListProductsResponse::Ok(JsonBytes::new(body), x_cache(status), tag, link)
             }
@@ -297,30 +302,59 @@ fn x_cache(status: CacheStatus) -> String {
     .to_owned()
 }
 
-/// The relative URL of the next page: the same query with the new cursor, parameters in canonical order.
-fn next_link(raw: &RawProductQuery, cursor: &str) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    if let Some(c) = &raw.category {
-        pairs.push(("category", c.clone()));
+/// The parameters of a listing besides the cursor, as the client sent them (each already of its type).
+struct ListParams {
+    category: Option<CategorySlug>,
+    min_price: Option<u64>,
+    max_price: Option<u64>,
+    q: Option<String>,
+    sort: Option<SortOrder>,
+    limit: Option<u32>,
+}
+
+impl ListParams {
+    /// The domain's filter, sort and page size.
+    fn filter_sort_limit(&self) -> Result<(ProductFilter, Sort, Limit), CatalogueError> {
+        let invalid = |parameter: &'static str, reason: String| QueryError::Invalid { parameter, reason };
+        let price = |parameter: &'static str, paise: Option<u64>| {
+            paise.map(Money::from_paise).transpose().map_err(|e| invalid(parameter, format!("{parameter}: {e}")))
+        };
+        let min_price = price("min_price", self.min_price)?;
+        let max_price = price("max_price", self.max_price)?;
+        let search = self.q.as_deref().map(SearchText::parse).transpose().map_err(|e| invalid("q", e.to_string()))?;
+        let filter = ProductFilter::new(self.category.clone(), min_price, max_price, search)?;
+        let limit = match self.limit {
+            Some(n) => Limit::new(i64::from(n)).map_err(|e| invalid("limit", e.to_string()))?,
+            None => Limit::default(),
+        };
+        Ok((filter, self.sort.map_or(Sort::DEFAULT, Sort::from), limit))
     }
-    if let Some(p) = raw.min_price {
-        pairs.push(("min_price", p.to_string()));
+
+    /// The relative URL of the next page: the same parameters with the new cursor, in canonical order.
+    fn next_link(&self, cursor: &str) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(c) = &self.category {
+            pairs.push(("category", c.as_str().to_owned()));
+        }
+        if let Some(p) = self.min_price {
+            pairs.push(("min_price", p.to_string()));
+        }
+        if let Some(p) = self.max_price {
+            pairs.push(("max_price", p.to_string()));
+        }
+        if let Some(q) = &self.q {
+            pairs.push(("q", q.clone()));
+        }
+        if let Some(s) = self.sort {
+            pairs.push(("sort", Sort::from(s).as_str().to_owned()));
+        }
+        if let Some(l) = self.limit {
+            pairs.push(("limit", l.to_string()));
+        }
+        pairs.push(("cursor", cursor.to_owned()));
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        format!("</products?{query}>; rel=\"next\"")
     }
-    if let Some(p) = raw.max_price {
-        pairs.push(("max_price", p.to_string()));
-    }
-    if let Some(q) = &raw.q {
-        pairs.push(("q", q.clone()));
-    }
-    if let Some(s) = &raw.sort {
-        pairs.push(("sort", s.clone()));
-    }
-    if let Some(l) = raw.limit {
-        pairs.push(("limit", l.to_string()));
-    }
-    pairs.push(("cursor", cursor.to_owned()));
-    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!("</products?{query}>; rel=\"next\"")
 }
 
 #[cfg(test)]

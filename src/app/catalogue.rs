@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::{Category, CursorCodec, Product, ProductId, ProductQuery, QueryError, RawProductQuery};
+use crate::domain::{Category, CursorCodec, Limit, Product, ProductFilter, ProductId, ProductQuery, QueryError, Sort};
 use crate::ports::{ProductRepository, RepositoryError};
 
 /// Why the catalogue has no answer.
@@ -46,12 +46,19 @@ impl CatalogueService {
         Self { products, cursors }
     }
 
-    /// Validates a listing query and decodes its cursor against its filters and sort.
+    /// The listing query of these filters, sort and page size, from the position `cursor` carries (the first
+    /// page without one). Cursors are signed with this service's key, so only it can read them.
     ///
     /// # Errors
-    /// `Query` for a parameter outside its rule or a cursor that was altered or belongs to another query.
-    pub fn query(&self, raw: &RawProductQuery) -> Result<ProductQuery, CatalogueError> {
-        Ok(ProductQuery::parse(raw, &self.cursors)?)
+    /// `InvalidCursor` for a cursor that was altered or belongs to other filters or another sort.
+    pub fn query(
+        &self,
+        filter: ProductFilter,
+        sort: Sort,
+        limit: Limit,
+        cursor: Option<&str>,
+    ) -> Result<ProductQuery, QueryError> {
+        ProductQuery::new(filter, sort, limit, cursor, &self.cursors)
     }
 
     /// One page of the catalogue: the store is asked for one product more than the page, to learn whether a

@@ -20,6 +20,6 @@ pub use cursor::{CursorCodec, CursorError};
 pub use delivery::{Pincode, Serviceability};
 pub use money::Money;
 pub use order::{Sort, SortField, SortPosition, SortValue, Sortable};
-pub use query::{Limit, LimitError, ListQuery, ProductFilter, ProductQuery, QueryError, RawProductQuery};
+pub use query::{Limit, LimitError, ListQuery, ProductFilter, ProductQuery, QueryError};
 pub use query::{SearchText, SearchTextError};
 pub use token::AccessToken;

@@ -12,15 +12,14 @@ use super::catalogue::{Product, ProductId};
 use super::money::Money;
 
 /// The six sort orders the API offers. Ties on the column are broken by `id` in the same direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sort {
     pub field: SortField,
     pub descending: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortField {
-    #[default]
     CreatedAt,
     Price,
     Name,
@@ -137,6 +136,13 @@ impl From<SortKey<'_>> for SortValue {
             SortKey::Price(p) => SortValue::Price(p),
             SortKey::Name(n) => SortValue::Name(String::from_utf8_lossy(n).into_owned()),
         }
+    }
+}
+
+impl Default for Sort {
+    /// Newest first, as the API lists by default.
+    fn default() -> Self {
+        Self::DEFAULT
     }
 }
 

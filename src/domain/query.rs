@@ -163,21 +163,6 @@ pub struct ListQuery {
     pub fetch: usize,
 }
 
-/// Query parameters as they arrive, before validation. Unknown parameters never get here.
-///
-/// Transitional: the HTTP layer builds typed values and calls [`ProductQuery::new`]; this string form and
-/// [`ProductQuery::parse`] remain only until it does, as a thin layer over the typed constructors.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawProductQuery {
-    pub category: Option<String>,
-    pub min_price: Option<i64>,
-    pub max_price: Option<i64>,
-    pub q: Option<String>,
-    pub sort: Option<String>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
     /// A parameter breaks its rule; `reason` is fit to show the caller.
@@ -214,40 +199,6 @@ impl ProductQuery {
             Some(token) => Some(cursors.decode(token, sort, &filter.canonical(sort))?),
         };
         Ok(Self { filter, sort, limit, after })
-    }
-
-    /// Parses every parameter of the string form and builds the query with [`ProductFilter::new`] and
-    /// [`ProductQuery::new`]. Transitional, see [`RawProductQuery`].
-    ///
-    /// # Errors
-    /// `Invalid` for a parameter outside its rule (the first one, in the order category, min_price, max_price,
-    /// the price range, q, sort, limit), `InvalidCursor` for a cursor that was altered or comes from other
-    /// filters or another sort.
-    pub fn parse(raw: &RawProductQuery, cursors: &CursorCodec) -> Result<Self, QueryError> {
-        let invalid = |parameter: &'static str, reason: String| QueryError::Invalid { parameter, reason };
-        let category = raw
-            .category
-            .as_deref()
-            .map(CategorySlug::parse)
-            .transpose()
-            .map_err(|e| invalid("category", e.to_string()))?;
-        let price = |parameter: &'static str, value: Option<i64>| {
-            value.map(Money::from_signed_paise).transpose().map_err(|e| invalid(parameter, format!("{parameter}: {e}")))
-        };
-        let min_price = price("min_price", raw.min_price)?;
-        let max_price = price("max_price", raw.max_price)?;
-        // The price range is checked before q is parsed, so a query breaking both reports the range, as it did.
-        let mut filter = ProductFilter::new(category, min_price, max_price, None)?;
-        filter.search = raw.q.as_deref().map(SearchText::parse).transpose().map_err(|e| invalid("q", e.to_string()))?;
-        let sort = match raw.sort.as_deref() {
-            None => Sort::DEFAULT,
-            Some(s) => Sort::parse(s).ok_or_else(|| {
-                invalid("sort", "sort must be one of created_at, -created_at, price, -price, name, -name".into())
-            })?,
-        };
-        let limit =
-            raw.limit.map(Limit::new).transpose().map_err(|e| invalid("limit", e.to_string()))?.unwrap_or_default();
-        Self::new(filter, sort, limit, raw.cursor.as_deref(), cursors)
     }
 
     /// The repository query for this page: one product more than the page, to learn whether another follows.
