@@ -5,12 +5,12 @@
 //! `SELECT .. FROM (SELECT id FROM products FORCE INDEX (ix) WHERE <filters> AND <keyset> ORDER BY col, id
 //! LIMIT n) AS k JOIN products AS p USING (id)`.
 //! - The inner query reads only the index of the sort: every index holds the columns a listing filters on
-//!   (category first, then the sort key; the price, when not the sort key, last), so it walks the index in sort order, checks the filters on index
-//!   entries alone and stops after `n` matches, without reading a row. Only the `n` rows of the page are then
-//!   read by primary key. Reading each row before checking its price made a price range on the created_at and
-//!   name sorts cost one random row read per index entry walked: 12 ms for a range that matched one entry in
-//!   275, 0.9 ms this way (MariaDB here). The join returns the page in no promised order, so the adapter
-//!   sorts the `n` rows by the domain's `Sort::compare`, the order the index walk used.
+//!   (category first, then the sort key; the price, when not the sort key, last), so it walks the index in
+//!   sort order, checks the filters on index entries alone and stops after `n` matches, without reading a
+//!   row. Only the `n` rows of the page are then read by primary key (reading each row before checking its
+//!   price costs one random read per index entry walked; docs/DECISIONS.md has the measurement). The join
+//!   returns the page in no promised order, so the adapter sorts the `n` rows by the domain's
+//!   `Sort::compare`, the order the index walk used.
 //! - The index is forced: with a LIMIT, walking the index of the sort is the plan that never sorts, and
 //!   leaving the choice to the optimizer lets a narrow price range flip it to a range scan plus filesort,
 //!   which is fast for that range but unpredictable under load.

@@ -2,11 +2,9 @@
 //! memory for a short time so the pages of one search cost one FULLTEXT lookup instead of one per page.
 //!
 //! Why: InnoDB's FULLTEXT lookup costs time in proportion to the number of matches, whatever the LIMIT, and
-//! returns them in no useful order (`COUNT(*)` of `+jaggery*`, 24,044 of a million products, took 0.65 s with
-//! MariaDB's default 128 MiB buffer pool; `+organic*`, 180,109 matches, 0.52 s with the data in memory). The
-//! search walk (see `repository`) finds a common word without it, but not a word clustered away from the start
+//! returns them in no useful order (measured in the README, "Performance"). The search walk (see `repository`) finds a common word without it, but not a word clustered away from the start
 //! of the sort order (a honey-category item is nowhere in the cheapest third of the price order). So the first
-//! search of such a word reads its matches once, with their sort keys (about 80 bytes each), and every page,
+//! search of such a word reads its matches once, with their sort keys, and every page,
 //! sort, filter and limit of that search is then chosen in memory and read by primary key.
 //!
 //! Bounds: at most [`MAX_MATCHES`] matches are held per search (a broader one is marked too broad and answered
