@@ -173,6 +173,36 @@ pub struct ProductsApi {
     pub services: Arc<Services>,
 }
 
+impl ProductsApi {
+    /// One page of a listing: its fresh copy from the response cache, or read from the catalogue and rendered.
+    async fn listing_page(&self, params: &ListParams, cursor: Option<&str>) -> Result<Served, CatalogueError> {
+        let catalogue = &self.services.catalogue;
+        let (filter, sort, limit) = params.filter_sort_limit()?;
+        let query = catalogue.query(filter, sort, limit, cursor)?;
+        let key = cache_key::listing(&query, cursor);
+        self.services
+            .pages
+            .get_or_render(key, || async {
+                let page = catalogue.list(&query).await?;
+                let body = dto::render_page(&page.products, page.next_cursor.as_deref());
+                Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
+            })
+            .await
+    }
+
+    /// The category list, cached like a listing page.
+    async fn categories_page(&self) -> Result<Served, CatalogueError> {
+        let catalogue = &self.services.catalogue;
+        self.services
+            .pages
+            .get_or_render(cache_key::categories().to_owned(), || async {
+                let categories = catalogue.categories().await?;
+                Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
+            })
+            .await
+    }
+}
+
 #[OpenApi]
 impl ProductsApi {
     /// List products
@@ -217,24 +247,7 @@ impl ProductsApi {
             sort: sort.0,
             limit: limit.0,
         };
-        let catalogue = &self.services.catalogue;
-        let query = params.filter_sort_limit().and_then(|(filter, sort, limit)| {
-            catalogue.query(filter, sort, limit, cursor.0.as_deref()).map_err(CatalogueError::from)
-        });
-        let served = match query {
-            Ok(query) => {
-                let key = cache_key::listing(&query, cursor.0.as_deref());
-                self.services
-                    .pages
-                    .get_or_render(key, || async {
-                        let page = catalogue.list(&query).await?;
-                        let body = dto::render_page(&page.products, page.next_cursor.as_deref());
-                        Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
-                    })
-                    .await
-            }
-            Err(error) => Err(error),
-        };
+        let served = self.listing_page(&params, cursor.0.as_deref()).await;
         match served {
             Ok(page) => {
                 if if_none_match.0.as_deref().is_some_and(|tag| etag_matches(tag, &page.tag)) {
@@ -276,15 +289,7 @@ impl ProductsApi {
     /// Every category that has products, ordered by slug, with its product count.
     #[oai(path = "/categories", method = "get", operation_id = "listCategories", tag = "ApiTags::Catalogue")]
     async fn list_categories(&self) -> CategoriesResponse {
-        let catalogue = &self.services.catalogue;
-        let served = self
-            .services
-            .pages
-            .get_or_render(cache_key::categories().to_owned(), || async {
-                let categories = catalogue.categories().await?;
-                Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
-            })
-            .await;
+        let served = self.categories_page().await;
         match served {
             Ok(list) => CategoriesResponse::Ok(JsonBytes::new(list.body), x_cache(list.status)),
             Err(error) => CategoriesResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
