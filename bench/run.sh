@@ -12,12 +12,18 @@
 # BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
 # size it; the server's own value is restored at exit; "default" leaves the server as it is).
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
+# Knobs for bench/compare.sh (unset: the behaviour above): BENCH_BIN (measure this binary, skip the build),
+# BENCH_RESULTS (directory for the report instead of bench/results; results.jsonl and meta.json are kept there
+# too), BENCH_DATA (directory keeping the walks and URL sets: filled on the first run, reused by later ones, whose
+# service is first asked a sample of the walked cursor URLs: if it rejects them as invalid_cursor, (b) is not
+# measured and the report says so), BENCH_RUN_ID (part of the Redis prefixes; default the Unix time) and
+# BENCH_ONLY=prepare (with BENCH_DATA: seed and walk, measure nothing).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
-    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY; do
+    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -36,11 +42,17 @@ C_DELAY_MS=60
 HOT_PATH="/products?category=vegetables&sort=price&limit=20"
 DATABASE=farmlokal_bench
 CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
-RUN_ID="$(date +%s)"
+RUN_ID="${BENCH_RUN_ID:-$(date +%s)}"
 STAMP="$(date +%Y-%m-%d-%H%M)"
-RESULTS_DIR=bench/results
+RESULTS_DIR="${BENCH_RESULTS:-bench/results}"
 export CARGO_TARGET_DIR="$PWD/target/bench"
 BIN="$CARGO_TARGET_DIR/release/farmlokal"
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN="$(realpath "$BENCH_BIN")"
+    if [ ! -f "$BIN" ] || [ ! -x "$BIN" ]; then echo "BENCH_BIN=$BENCH_BIN is not an executable file" >&2; exit 1; fi
+fi
+DATA_DIR="${BENCH_DATA:-}"
+if [ -n "$DATA_DIR" ]; then mkdir -p "$DATA_DIR"; DATA_DIR="$(realpath "$DATA_DIR")"; fi
 
 WORK_DIR="$(mktemp -d /tmp/farmlokal-bench.XXXXXX)"
 # shellcheck source=scripts/lib/servers.sh
@@ -81,8 +93,14 @@ if [ "$BUFFER_POOL" != default ]; then
     note "innodb_buffer_pool_size $ORIGINAL_POOL -> $(mysql_client -e 'SELECT @@innodb_buffer_pool_size') for this run"
 fi
 
-section "release build ($CARGO_TARGET_DIR)"
-cargo build --release --quiet
+if [ -n "${BENCH_BIN:-}" ]; then
+    section "release binary (BENCH_BIN, not built here)"
+    BUILD="given binary $BIN"
+else
+    section "release build ($CARGO_TARGET_DIR)"
+    cargo build --release --quiet
+    BUILD="CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo build --release"
+fi
 note "$BIN"
 
 section "data: $PRODUCTS products in $DATABASE"
@@ -161,8 +179,7 @@ measure() {
     local json
     json="$(sed -n 's/^BENCH_JSON //p' "$WORK_DIR/wrk-$name.txt")"
     [ -n "$json" ] || { cat "$WORK_DIR/wrk-$name.txt"; exit 1; }
-    python3 -c 'import json,sys; r=json.loads(sys.argv[2]); r["name"]=sys.argv[1]; print(json.dumps(r))' \
-        "$name" "$json" >>"$RESULTS"
+    python3 bench/tool.py record "$name" "$json" "$RESULTS" >/dev/null
     note "$name: $json"
 }
 
@@ -183,7 +200,8 @@ measure_rate() {
     before="$(curl -fsS "$APP_URL/metrics" | grep '^farmlokal_cache_requests_total' || true)"
     oha_run "$DURATION" >"$WORK_DIR/oha-$name.json"
     after="$(curl -fsS "$APP_URL/metrics" | grep '^farmlokal_cache_requests_total' || true)"
-    python3 bench/tool.py oha "$name" "$rate" "$WORK_DIR/oha-$name.json" "$before" "$after" >>"$RESULTS"
+    python3 bench/tool.py record "$name" \
+        "$(python3 bench/tool.py oha "$name" "$rate" "$WORK_DIR/oha-$name.json" "$before" "$after")" "$RESULTS" >/dev/null
     note "$name: $(tail -1 "$RESULTS")"
 }
 
@@ -197,25 +215,54 @@ fi
 
 B_URLS=0
 D_URLS=0
-if wants b || wants c || wants d; then
+if wants b || wants c || wants d || wants prepare; then
     section "walks, URL sets and (b) (c) (d): cache TTL 1 s"
     start_app miss 1
     DEEP_WALK="$WORK_DIR/walk-price.txt"
-    if wants b || wants c; then
-        note "walking $((DEEP_PAGE - 1)) pages of /products?sort=price&limit=20"
-        python3 bench/tool.py walk "$APP_URL" "/products?sort=price&limit=20" "$((DEEP_PAGE - 1))" "$DEEP_WALK"
-    fi
-    if wants b; then
-        walks=("$DEEP_WALK")
-        for sort in -created_at created_at price -price name -name; do
-            for category in "" "category=vegetables&" "category=dairy&"; do
-                out="$WORK_DIR/walk-$sort-${category%%&}.txt"
-                python3 bench/tool.py walk "$APP_URL" "/products?${category}sort=$sort&limit=20" 100 "$out"
-                walks+=("$out")
+    CURSORS_OK=1
+    DATA_KEY="products=$PRODUCTS deep_page=$DEEP_PAGE"
+    if [ -n "$DATA_DIR" ] && [ "$(cat "$DATA_DIR/ready" 2>/dev/null)" = "$DATA_KEY" ]; then
+        cp "$DATA_DIR/walk-price.txt" "$DEEP_WALK"
+        cp "$DATA_DIR/urls-b.txt" "$WORK_DIR/urls-b.txt"
+        B_URLS="$(wc -l <"$WORK_DIR/urls-b.txt")"
+        note "walks and URL sets reused from $DATA_DIR ((b): $B_URLS distinct listing URLs)"
+        if wants b || wants c; then
+            # Cursors are signed with the fixed CURSOR_SECRET, so a walk made through one build is valid in
+            # another unless the cursor format changed: ask this service a sample of the walked URLs first.
+            read -r checked rejected other < <(python3 bench/tool.py cursors "$APP_URL" 200 "$WORK_DIR/urls-b.txt" "$DEEP_WALK")
+            note "walked cursor URLs: $checked sampled, $rejected answered 400 invalid_cursor, $other other non-200"
+            if [ "$rejected" -gt 0 ]; then CURSORS_OK=0; fi
+        fi
+    else
+        if wants b || wants c || [ -n "$DATA_DIR" ]; then
+            note "walking $((DEEP_PAGE - 1)) pages of /products?sort=price&limit=20"
+            python3 bench/tool.py walk "$APP_URL" "/products?sort=price&limit=20" "$((DEEP_PAGE - 1))" "$DEEP_WALK"
+        fi
+        if wants b || [ -n "$DATA_DIR" ]; then
+            walks=("$DEEP_WALK")
+            for sort in -created_at created_at price -price name -name; do
+                for category in "" "category=vegetables&" "category=dairy&"; do
+                    out="$WORK_DIR/walk-$sort-${category%%&}.txt"
+                    python3 bench/tool.py walk "$APP_URL" "/products?${category}sort=$sort&limit=20" 100 "$out"
+                    walks+=("$out")
+                done
             done
+            B_URLS="$(python3 bench/tool.py misses "$WORK_DIR/urls-b.txt" "${walks[@]}")"
+            note "(b): $B_URLS distinct listing URLs"
+        fi
+        if [ -n "$DATA_DIR" ]; then
+            cp "$DEEP_WALK" "$WORK_DIR/urls-b.txt" "$DATA_DIR/"
+            echo "$DATA_KEY" >"$DATA_DIR/ready"
+            note "walks and URL sets kept in $DATA_DIR for later runs"
+        fi
+    fi
+    if wants b && [ "$CURSORS_OK" = 0 ]; then
+        for name in b b_rate; do
+            python3 bench/tool.py record "$name" "{\"skipped\": \"not measured: $rejected of $checked sampled walked \
+cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
         done
-        B_URLS="$(python3 bench/tool.py misses "$WORK_DIR/urls-b.txt" "${walks[@]}")"
-        note "(b): $B_URLS distinct listing URLs"
+        note "(b): not measured, this build rejects the walked cursors"
+    elif wants b; then
         sleep 2 # every page the walks cached has expired
         measure b / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1
         sleep 2
@@ -247,6 +294,10 @@ if wants b || wants c || wants d; then
     fi
 fi
 stop_app
+if [ "$ONLY" = prepare ]; then
+    note "prepared: $PRODUCTS products in $DATABASE, walks and URL sets in $DATA_DIR"
+    exit 0
+fi
 
 section "report"
 mkdir -p "$RESULTS_DIR"
@@ -259,10 +310,10 @@ def sh(cmd):
         return "?"
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or "?"
 mem_kb = int(sh("awk '/MemTotal/ {print \$2}' /proc/meminfo") or 0)
-commit = sh("git rev-parse --short HEAD") + (" + uncommitted changes" if sh("git status --porcelain -- src Cargo.toml Cargo.lock") else "")
+commit = """${BENCH_BIN:+given binary, not this checkout}""" or sh("git rev-parse --short HEAD") + (" + uncommitted changes" if sh("git status --porcelain -- src Cargo.toml Cargo.lock") else "")
 meta = {
     "date": "$(date '+%Y-%m-%d %H:%M %Z')", "command": """$COMMAND""", "commit": commit,
-    "build": "CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo build --release",
+    "build": """$BUILD""",
     "nproc": int(sh("nproc") or 0), "cpu": cpu, "memory": f"{mem_kb / 1048576:.1f} GiB RAM",
     "kernel": "Linux " + platform.release(),
     "mysql_version": """$(mysql_client -e 'SELECT VERSION()')""",
@@ -276,7 +327,10 @@ meta = {
 }
 json.dump(meta, open(sys.argv[1], "w"))
 EOF
-python3 bench/tool.py table "$RESULTS" "$WORK_DIR/meta.json" >"$RESULTS_DIR/$STAMP.md"
+if [ -n "${BENCH_RESULTS:-}" ]; then cp "$RESULTS" "$WORK_DIR/meta.json" "$RESULTS_DIR/"; fi
+# Rendered into a temporary file first: a failing report leaves the previous files as they were, never an empty one.
+python3 bench/tool.py table "$RESULTS" "$WORK_DIR/meta.json" >"$RESULTS_DIR/$STAMP.md.tmp"
+mv "$RESULTS_DIR/$STAMP.md.tmp" "$RESULTS_DIR/$STAMP.md"
 cp "$RESULTS_DIR/$STAMP.md" "$RESULTS_DIR/latest.md"
 cat "$RESULTS_DIR/latest.md"
 note "written: $RESULTS_DIR/latest.md and $RESULTS_DIR/$STAMP.md"

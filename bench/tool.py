@@ -9,12 +9,19 @@
   tool.py cold BASE RESULTS_JSONL          scenario (d) cold: the first search of each term on a fresh instance
   tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
   tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout
+  tool.py record NAME JSON RESULTS_JSONL  append one results line (NAME added to the JSON object) in one write
+  tool.py cursors BASE N FILE...          ask BASE up to N of the cursor URLs in FILEs (spread evenly); prints
+                                           "sampled rejected other": 400 invalid_cursor answers, other non-200
+  tool.py compare OUT_MD META_JSON SIDE:ROUND_DIR...   the before/after report of bench/compare.sh: each
+                                           ROUND_DIR holds a round's results.jsonl; SIDE is before or after
 """
 
 import http.client
 import json
+import os
 import random
 import re
+import statistics
 import sys
 import time
 import urllib.parse
@@ -136,13 +143,12 @@ def cold(base, out_json):
     conn.close()
     times.sort()
     pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
-    with open(out_json, "a") as f:
-        f.write(json.dumps({
-            "name": "d_cold", "requests": len(times), "seconds": sum(times) / 1000, "rps": None,
-            "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": times[-1], "max_ms": times[-1],
-            "connect_errors": 0, "read_errors": 0, "write_errors": 0, "timeouts": 0, "non_2xx_3xx": bad,
-            "tracked": False,
-        }) + "\n")
+    append_record(out_json, {
+        "name": "d_cold", "requests": len(times), "seconds": sum(times) / 1000, "rps": None,
+        "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": times[-1], "max_ms": times[-1],
+        "connect_errors": 0, "read_errors": 0, "write_errors": 0, "timeouts": 0, "non_2xx_3xx": bad,
+        "tracked": False,
+    })
 
 
 def deep(out_first, out_deep, walk_file, page):
@@ -193,6 +199,85 @@ def oha(name, rate, report_file, before, after):
     }))
 
 
+def append_record(path, record):
+    """Appends one results line in a single O_APPEND write, starting a new line first if the file does not end
+    with one, so a record can never be glued to the end of another."""
+    line = json.dumps(record) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def record(name, text, path):
+    """The first JSON object of TEXT (a wrk BENCH_JSON payload) with its name, appended to PATH."""
+    r, _ = json.JSONDecoder().raw_decode(text.strip())
+    r["name"] = name
+    append_record(path, r)
+    print(json.dumps(r))
+
+
+def read_results(path):
+    """Every results object of RESULTS_JSONL by name (the last one wins), read as a stream of JSON objects rather
+    than one per line: two records on one line (a writer that did not end its line) parse as two, and text that
+    is not a record is reported on stderr and skipped instead of failing the report."""
+    with open(path) as f:
+        text = f.read()
+    decoder = json.JSONDecoder()
+    runs, pos = {}, 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return runs
+        try:
+            r, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            resume = text.find("{", pos + 1)
+            resume = len(text) if resume < 0 else resume
+            print(f"{path}: skipped unreadable text at offset {pos} ({e.msg}): {text[pos:resume][:120]!r}",
+                  file=sys.stderr)
+            pos = resume
+            continue
+        if isinstance(r, dict) and "name" in r:
+            runs[r["name"]] = r
+        else:
+            print(f"{path}: skipped a value that is not a results record: {str(r)[:120]}", file=sys.stderr)
+
+
+def cursors(base, limit, files):
+    """Asks BASE up to LIMIT of the walked cursor URLs in FILES, spread evenly over them; prints "sampled rejected
+    other" (rejected: 400 with invalid_cursor in the body; other: any other answer but 200)."""
+    paths = []
+    for name in files:
+        with open(name) as f:
+            paths += [line.strip() for line in f if "cursor=" in line]
+    paths = sorted(set(paths))
+    if len(paths) > limit:
+        step = len(paths) / limit
+        paths = [paths[int(i * step)] for i in range(limit)]
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    rejected = other = 0
+    for path in paths:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status == 400 and b"invalid_cursor" in body:
+            rejected += 1
+        elif resp.status != 200:
+            other += 1
+    conn.close()
+    print(len(paths), rejected, other)
+
+
 def fmt(value, digits=1):
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -200,12 +285,9 @@ def fmt(value, digits=1):
 def table(results_file, meta_file):
     with open(meta_file) as f:
         meta = json.load(f)
-    runs = {}
-    with open(results_file) as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                runs[r["name"]] = r
+    runs = read_results(results_file)
+    skipped = {name: r["skipped"] for name, r in runs.items() if "skipped" in r}
+    runs = {name: r for name, r in runs.items() if "skipped" not in r}
     live, hot, miss, steady = runs.get("e"), runs.get("a"), runs.get("b"), runs.get("b_rate")
     first, deep_run, srch = runs.get("c1"), runs.get("c2"), runs.get("d")
 
@@ -240,6 +322,8 @@ def table(results_file, meta_file):
         ok = miss["rps"] >= 2000 and errors(miss) == 0
         row(f"(b) {meta['b_urls']:,} distinct listings (misses): capacity, {meta['connections']} conns as fast as "
             f"answered", miss, ">= 2,000 req/s", verdict(ok))
+    if "b" in skipped:
+        rows.append(f"| (b) distinct listings (misses) | {skipped['b']} | | | | | | >= 2,000 req/s | - |")
     if steady:
         ok = steady["rps"] >= 0.98 * steady["rate"] and steady["p99_ms"] < 30 and errors(steady) == 0
         row(f"(b) the same URLs offered at a steady {steady['rate']:,} req/s (oha -q, latency corrected)", steady,
@@ -301,6 +385,128 @@ def table(results_file, meta_file):
     print("\n".join(out))
 
 
+# The rows bench/compare.sh compares: (label, results name, metric, unit, digits, True when higher is better).
+COMPARE_ROWS = [
+    ("(e) ceiling `/health/live`", "e", "rps", "req/s", 0, True),
+    ("(a) hot cached listing", "a", "rps", "req/s", 0, True),
+    ("(a) as a share of its build's (e)", "a", "share", "%", 1, True),
+    ("(a) hot cached listing", "a", "p99_ms", "p99 ms", 2, False),
+    ("(b) misses, capacity (wrk)", "b", "rps", "req/s", 0, True),
+    ("(b) misses, capacity (wrk)", "b", "miss", "% MISS", 1, None),
+    ("(b_rate) misses at a steady rate (oha)", "b_rate", "rps", "req/s", 0, True),
+    ("(b_rate) misses at a steady rate (oha)", "b_rate", "p50_ms", "p50 ms", 2, False),
+    ("(b_rate) misses at a steady rate (oha)", "b_rate", "p99_ms", "p99 ms", 2, False),
+]
+
+
+def errors_of(r):
+    return sum(r.get(k) or 0 for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx"))
+
+
+def metric(runs, name, key):
+    r = runs.get(name)
+    if r is None or "skipped" in r:
+        return None
+    if key == "share":
+        e = runs.get("e")
+        return 100.0 * r["rps"] / e["rps"] if e and e.get("rps") else None
+    if key == "miss":
+        total = sum(r.get(k, 0) for k in ("hit", "miss", "stale"))
+        return 100.0 * r["miss"] / total if r.get("tracked") and total else None
+    return r.get(key)
+
+
+def compare(out_md, meta_file, rounds_args):
+    with open(meta_file) as f:
+        meta = json.load(f)
+    rounds = []
+    for arg in rounds_args:
+        side, directory = arg.split(":", 1)
+        results = os.path.join(directory, "results.jsonl")
+        rounds.append((side, read_results(results) if os.path.exists(results) else {}))
+    sides = ("before", "after")
+    per_side = {side: [runs for s, runs in rounds if s == side] for side in sides}
+
+    def fmt_v(v, digits):
+        return "-" if v is None else f"{v:,.{digits}f}"
+
+    out = [f"# FarmLokal before/after benchmark, {meta['date']}", ""]
+    out.append(f"- Command: `{meta['command']}`")
+    out.append(f"- before: {meta['before']}")
+    out.append(f"- after: {meta['after']}")
+    out.append(f"- Machine: {meta.get('machine', '?')}; MariaDB, Redis, wrk/oha and the service share the CPUs")
+    out.append(f"- Data: {meta['products']:,} products; rows (e) (a) (b) of bench/run.sh, wrk -t{meta['threads']} "
+               f"-c{meta['connections']} -d{meta['duration']}s after a {meta['warmup']}s warm-up; (b_rate) oha "
+               f"-q {meta['b_rate']}; the same seeded data and the same (b) URL set for every round and both "
+               f"builds; each round starts its services with fresh Redis prefixes")
+    out.append(f"- Rounds, in the order run (ABBA, so a drift of the machine's speed hits both sides alike): "
+               + " ".join(f"{i + 1}:{side}" for i, (side, _) in enumerate(rounds)))
+    out.append("")
+    out.append("How to read: each side's value is the median of its rounds, `min-max` the range of its rounds "
+               "(spread = (max - min) / median). after/before is the ratio of the medians. The verdict says "
+               "`within noise` when the two ranges overlap (the difference is not larger than what the same "
+               "build shows from round to round), otherwise which side is ahead. With 2 rounds a side the range "
+               "is only a rough noise estimate: more rounds (COMPARE_ROUNDS) give a firmer one, and an A/A run (the "
+               "same binary on both sides) shows how often this machine puts ranges apart on its own.")
+    out.append("")
+    out.append("| row | metric | before, per round | before median (range, spread) | after, per round | "
+               "after median (range, spread) | after/before | verdict |")
+    out.append("| --- | --- | --- | --- | --- | --- | ---: | --- |")
+    for label, name, key, unit, digits, higher_better in COMPARE_ROWS:
+        skipped = {side: next((runs[name]["skipped"] for runs in per_side[side]
+                               if "skipped" in runs.get(name, {})), None) for side in sides}
+        values = {side: [metric(runs, name, key) for runs in per_side[side]] for side in sides}
+        if all(v is None for side in sides for v in values[side]) and not any(skipped.values()):
+            continue
+        cells, stats = [], {}
+        for side in sides:
+            vals = [v for v in values[side] if v is not None]
+            listed = " · ".join(fmt_v(v, digits) for v in values[side])
+            if skipped[side]:
+                cells += [listed or "-", skipped[side]]
+                continue
+            if not vals:
+                cells += [listed or "-", "-"]
+                continue
+            med, lo, hi = statistics.median(vals), min(vals), max(vals)
+            stats[side] = (med, lo, hi)
+            spread = f"{100 * (hi - lo) / med:.1f}%" if med else "-"
+            cells += [listed, f"{fmt_v(med, digits)} ({fmt_v(lo, digits)}-{fmt_v(hi, digits)}, {spread})"]
+        if len(stats) == 2 and stats["before"][0]:
+            (bm, blo, bhi), (am, alo, ahi) = stats["before"], stats["after"]
+            ratio = f"{am / bm:.3f}"
+            if alo <= bhi and blo <= ahi:
+                verdict = "within noise"
+            else:
+                higher = am > bm
+                verdict = ("after higher" if higher else "after lower") + ", ranges apart"
+                if higher_better is not None:
+                    verdict += ": better" if higher == higher_better else ": WORSE"
+        else:
+            ratio, verdict = "-", "not compared"
+        out.append(f"| {label} | {unit} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {ratio} | {verdict} |")
+    out.append("")
+    out.append("Per round, in the order run (a drift of the machine shows here as a trend shared by both sides):")
+    out.append("")
+    out.append("| round | side | (e) req/s | (a) req/s | (b) req/s | (b_rate) req/s | (b_rate) p50 ms | (b_rate) p99 ms "
+               "| errors |")
+    out.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for i, (side, runs) in enumerate(rounds):
+        errs = sum(errors_of(r) for r in runs.values() if "skipped" not in r)
+        out.append(f"| {i + 1} | {side} | {fmt_v(metric(runs, 'e', 'rps'), 0)} | {fmt_v(metric(runs, 'a', 'rps'), 0)} | "
+                   f"{fmt_v(metric(runs, 'b', 'rps'), 0)} | {fmt_v(metric(runs, 'b_rate', 'rps'), 0)} | "
+                   f"{fmt_v(metric(runs, 'b_rate', 'p50_ms'), 2)} | {fmt_v(metric(runs, 'b_rate', 'p99_ms'), 2)} | "
+                   f"{errs if runs else 'no results'} |")
+    out.append("")
+    out.append("errors = socket errors (connect, read, write, timeout) + responses other than 2xx/3xx, all rows of "
+               "the round; a round with errors measured something else than the service's normal answers.")
+    text = "\n".join(out) + "\n"
+    with open(out_md + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(out_md + ".tmp", out_md)
+    print(text, end="")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "walk":
@@ -317,6 +523,12 @@ def main():
         oha(*args)
     elif cmd == "table":
         table(args[0], args[1])
+    elif cmd == "record":
+        record(args[0], args[1], args[2])
+    elif cmd == "cursors":
+        cursors(args[0], int(args[1]), args[2:])
+    elif cmd == "compare":
+        compare(args[0], args[1], args[2:])
     else:
         sys.exit(__doc__)
 
