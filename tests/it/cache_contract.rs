@@ -6,7 +6,8 @@ use farmlokal::adapters::memory::cache::MemoryCache;
 use farmlokal::adapters::redis::{self as redis_adapters, RedisCache};
 use farmlokal::ports::{Cache, CacheError};
 
-use crate::support;
+use crate::harness::servers;
+use crate::harness::wait::within_two_seconds;
 
 /// Everything the `Cache` port promises, in the order its doc comments say it.
 async fn cache_contract(cache: &dyn Cache) {
@@ -47,8 +48,8 @@ async fn cache_contract(cache: &dyn Cache) {
 }
 
 async fn redis_cache(test: &str) -> Option<(RedisCache, String)> {
-    let prefix = support::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&support::redis_url()).await.expect("a valid Redis URL");
+    let prefix = servers::fresh_redis_prefix(test).await?;
+    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
     Some((RedisCache::new(pool, &prefix), prefix))
 }
 
@@ -71,7 +72,7 @@ async fn the_redis_cache_keeps_every_key_under_its_prefix_and_prefixes_do_not_mi
     cache.set("shared-name", b"mine", Duration::from_secs(30)).await.expect("set");
 
     assert_eq!(other.get("shared-name").await.expect("get"), None);
-    let client = redis::Client::open(support::redis_url()).expect("test Redis URL");
+    let client = redis::Client::open(servers::redis_url()).expect("test Redis URL");
     let mut conn = client.get_multiplexed_async_connection().await.expect("raw connection");
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("KEYS");
     assert_eq!(keys.len(), 1, "one key written, under the prefix: {keys:?}");
@@ -103,9 +104,4 @@ async fn the_redis_cache_is_unavailable_within_two_seconds_when_redis_is_unreach
     ));
     assert!(matches!(within_two_seconds(cache.delete("k")).await, Err(CacheError::Unavailable(_))));
     assert!(matches!(within_two_seconds(cache.ping()).await, Err(CacheError::Unavailable(_))));
-}
-
-/// Runs one call against an unreachable Redis: it must give up within two seconds, not hang.
-async fn within_two_seconds<T>(call: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(2), call).await.expect("an unreachable Redis fails within 2 s")
 }

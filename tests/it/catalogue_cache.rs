@@ -10,11 +10,13 @@ use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
 use farmlokal::domain::webhook::InventoryEvent;
 use farmlokal::domain::{Category, ListQuery, Product, ProductId};
 use farmlokal::ports::{ApplyOutcome, ProductRepository, RepositoryError};
-use farmlokal::startup::Settings;
-use poem::http::{Method, StatusCode};
+use poem::http::StatusCode;
 use tokio::sync::Barrier;
 
-use super::catalogue_http::{Reply, World, N};
+use crate::harness::{spawn_app, Reply, Run, World};
+
+/// Products in the sample catalogue.
+const N: u64 = 2_000;
 
 /// Words of the cause of an injected failure: none may reach a client.
 const INTERNALS: [&str; 5] = ["injected", "fault", "adapter", "storage", "down"];
@@ -30,10 +32,10 @@ fn assert_unavailable_without_internals(reply: &Reply) {
 
 #[tokio::test]
 async fn the_first_request_for_a_url_is_a_miss_and_the_next_a_hit_with_the_same_body_and_etag() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
-    let first = world.get("/products?sort=name&limit=10").await;
-    let second = world.get("/products?sort=name&limit=10").await;
+    let first = app.get("/products?sort=name&limit=10").await;
+    let second = app.get("/products?sort=name&limit=10").await;
 
     assert_eq!((first.header("x-cache"), second.header("x-cache")), (Some("MISS"), Some("HIT")));
     assert_eq!(first.body, second.body);
@@ -44,10 +46,10 @@ async fn the_first_request_for_a_url_is_a_miss_and_the_next_a_hit_with_the_same_
 
 #[tokio::test]
 async fn unknown_parameters_are_ignored_and_share_the_cache_entry_of_the_same_query() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
-    let plain = world.get("/products?category=dairy&limit=5").await;
-    let with_unknown = world.get("/products?category=dairy&limit=5&utm_source=mail&foo=bar").await;
+    let plain = app.get("/products?category=dairy&limit=5").await;
+    let with_unknown = app.get("/products?category=dairy&limit=5&utm_source=mail&foo=bar").await;
 
     assert_eq!(with_unknown.status, StatusCode::OK);
     assert_eq!(with_unknown.header("x-cache"), Some("HIT"));
@@ -56,22 +58,22 @@ async fn unknown_parameters_are_ignored_and_share_the_cache_entry_of_the_same_qu
 
 #[tokio::test]
 async fn equal_queries_spelled_differently_share_the_cache_entry() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
-    world.get("/products?q=organic+tomato&limit=20&sort=-created_at").await;
-    let respelled = world.get("/products?limit=20&q=Organic%20%20TOMATO").await;
+    app.get("/products?q=organic+tomato&limit=20&sort=-created_at").await;
+    let respelled = app.get("/products?limit=20&q=Organic%20%20TOMATO").await;
 
     assert_eq!(respelled.header("x-cache"), Some("HIT"));
 }
 
 #[tokio::test]
 async fn a_matching_if_none_match_gives_304_and_another_tag_gives_200() {
-    let world = World::sample(N);
-    let page = world.get("/products?sort=price&limit=3").await;
+    let (_world, app) = spawn_app(N).await;
+    let page = app.get("/products?sort=price&limit=3").await;
     let etag = page.header("etag").expect("a listing carries an ETag").to_owned();
 
-    let matching = world.send(Method::GET, "/products?sort=price&limit=3", &[("If-None-Match", &etag)]).await;
-    let other = world.send(Method::GET, "/products?sort=price&limit=3", &[("If-None-Match", "\"other\"")]).await;
+    let matching = app.get_with("/products?sort=price&limit=3", &[("If-None-Match", &etag)]).await;
+    let other = app.get_with("/products?sort=price&limit=3", &[("If-None-Match", "\"other\"")]).await;
 
     assert_eq!(matching.status, StatusCode::NOT_MODIFIED);
     assert!(matching.body.is_empty());
@@ -82,26 +84,25 @@ async fn a_matching_if_none_match_gives_304_and_another_tag_gives_200() {
 
 #[tokio::test]
 async fn pages_of_different_queries_have_different_etags() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
-    let a = world.get("/products?sort=price&limit=3").await;
-    let b = world.get("/products?sort=-price&limit=3").await;
+    let a = app.get("/products?sort=price&limit=3").await;
+    let b = app.get("/products?sort=-price&limit=3").await;
 
     assert_ne!(a.header("etag"), b.header("etag"));
 }
 
 #[tokio::test]
 async fn an_expired_page_is_served_stale_while_the_store_is_down_and_fresh_again_once_it_is_back() {
-    let mut settings = Settings::for_tests();
-    settings.cache_ttl = Duration::from_secs(1);
-    let world = World::build(N, settings, None);
-    let fresh = world.get("/products?category=eggs&limit=4").await;
+    let world = World::memory(N).configure(|settings| settings.cache_ttl = Duration::from_secs(1));
+    let app = world.app(Run::InProcess).await;
+    let fresh = app.get("/products?category=eggs&limit=4").await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;
 
-    world.repo.faults().set_down(true);
-    let stale = world.get("/products?category=eggs&limit=4").await;
-    world.repo.faults().set_down(false);
-    let refreshed = world.get("/products?category=eggs&limit=4").await;
+    world.memory_catalogue().faults().set_down(true);
+    let stale = app.get("/products?category=eggs&limit=4").await;
+    world.memory_catalogue().faults().set_down(false);
+    let refreshed = app.get("/products?category=eggs&limit=4").await;
 
     assert_eq!(fresh.header("x-cache"), Some("MISS"));
     assert_eq!((stale.status, stale.header("x-cache")), (StatusCode::OK, Some("STALE")));
@@ -111,12 +112,12 @@ async fn an_expired_page_is_served_stale_while_the_store_is_down_and_fresh_again
 
 #[tokio::test]
 async fn with_no_cached_copy_a_down_store_gives_503_with_retry_after_and_no_internals() {
-    let world = World::sample(N);
-    world.repo.faults().set_down(true);
+    let (world, app) = spawn_app(N).await;
+    world.memory_catalogue().faults().set_down(true);
 
-    let listing = world.get("/products?category=honey").await;
-    let product = world.get("/products/1").await;
-    let categories = world.get("/categories").await;
+    let listing = app.get("/products?category=honey").await;
+    let product = app.get("/products/1").await;
+    let categories = app.get("/categories").await;
 
     for reply in [&listing, &product, &categories] {
         assert_unavailable_without_internals(reply);
@@ -126,13 +127,13 @@ async fn with_no_cached_copy_a_down_store_gives_503_with_retry_after_and_no_inte
 
 #[tokio::test]
 async fn a_down_cache_still_serves_every_catalogue_route_from_the_store() {
-    let world = World::sample(N);
-    world.cache.faults().set_down(true);
+    let (world, app) = spawn_app(N).await;
+    world.memory_cache().faults().set_down(true);
 
-    let first = world.get("/products?sort=name&limit=5").await;
-    let second = world.get("/products?sort=name&limit=5").await;
-    let categories = world.get("/categories").await;
-    let product = world.get("/products/7").await;
+    let first = app.get("/products?sort=name&limit=5").await;
+    let second = app.get("/products?sort=name&limit=5").await;
+    let categories = app.get("/categories").await;
+    let product = app.get("/products/7").await;
 
     assert_eq!((first.status, first.header("x-cache")), (StatusCode::OK, Some("MISS")));
     // The in-process tier still holds the page for up to a second, sparing the store during a cache outage.
@@ -172,15 +173,15 @@ async fn fifty_concurrent_requests_for_one_uncached_page_cause_one_store_query()
     let inner = MemoryProductRepository::sample(N);
     inner.faults().set_latency(Duration::from_millis(200));
     let counting = Arc::new(CountingRepository { inner, lists: AtomicUsize::new(0) });
-    let world = Arc::new(World::build(N, Settings::for_tests(), Some(counting.clone())));
+    let app = World::memory(N).serving(counting.clone()).app(Run::InProcess).await;
     let barrier = Arc::new(Barrier::new(50));
 
     let tasks: Vec<_> = (0..50)
         .map(|_| {
-            let (world, barrier) = (world.clone(), barrier.clone());
+            let (app, barrier) = (app.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                world.get("/products?category=spices&sort=-price&limit=9").await
+                app.get("/products?category=spices&sort=-price&limit=9").await
             })
         })
         .collect();
@@ -199,15 +200,15 @@ async fn concurrent_requests_while_the_store_is_down_share_one_failure_and_each_
     inner.faults().set_latency(Duration::from_millis(200));
     inner.faults().set_down(true);
     let counting = Arc::new(CountingRepository { inner, lists: AtomicUsize::new(0) });
-    let world = Arc::new(World::build(N, Settings::for_tests(), Some(counting.clone())));
+    let app = World::memory(N).serving(counting.clone()).app(Run::InProcess).await;
     let barrier = Arc::new(Barrier::new(20));
 
     let tasks: Vec<_> = (0..20)
         .map(|_| {
-            let (world, barrier) = (world.clone(), barrier.clone());
+            let (app, barrier) = (app.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                world.get("/products?category=oils").await
+                app.get("/products?category=oils").await
             })
         })
         .collect();

@@ -2,125 +2,31 @@
 //! JSON shape, one product, categories, framework errors and request ids. Walking every page lives in
 //! `catalogue_walk` and cache behaviour in `catalogue_cache`; all three share the service helpers here.
 
-use std::sync::Arc;
+use poem::http::{Method, StatusCode};
+use serde_json::json;
 
-use bytes::Bytes;
-use farmlokal::adapters::memory::cache::MemoryCache;
-use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
-use farmlokal::adapters::sample;
-use farmlokal::domain::Product;
-use farmlokal::ports::ProductRepository;
-use farmlokal::startup::{AppBuilder, Settings};
-use poem::endpoint::BoxEndpoint;
-use poem::http::{HeaderMap, Method, StatusCode};
-use poem::test::TestClient;
-use poem::EndpointExt;
-use serde_json::{json, Value};
-
-use super::catalogue_walk::Filter;
+use crate::harness::oracle::{encode, expected_json, Filter};
+use crate::harness::{spawn_app, TestApp};
 
 /// Products in the sample catalogue of most tests: large enough for ties on every sort column.
-pub const N: u64 = 2_000;
-
-pub type Client = TestClient<BoxEndpoint<'static>>;
-
-/// One service of its own per test, with handles on the adapters to inject faults.
-pub struct World {
-    pub client: Client,
-    pub repo: MemoryProductRepository,
-    pub cache: Arc<MemoryCache>,
-    pub products: Vec<Product>,
-}
-
-impl World {
-    pub fn sample(n: u64) -> Self {
-        Self::build(n, Settings::for_tests(), None)
-    }
-
-    /// A service over the sample catalogue; `products` replaces the repository the service reads (a wrapper).
-    pub fn build(n: u64, settings: Settings, products: Option<Arc<dyn ProductRepository>>) -> Self {
-        let repo = MemoryProductRepository::sample(n);
-        let cache = Arc::new(MemoryCache::new());
-        let state = AppBuilder::in_memory(settings)
-            .products(products.unwrap_or_else(|| Arc::new(repo.clone())))
-            .cache(cache.clone())
-            .build();
-        let client = TestClient::new(state.endpoint().map_to_response().boxed());
-        Self { client, repo, cache, products: sample::products(n).collect() }
-    }
-
-    pub async fn get(&self, uri: &str) -> Reply {
-        self.send(Method::GET, uri, &[]).await
-    }
-
-    pub async fn send(&self, method: Method, uri: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self.client.request(method, uri);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.0;
-        let (status, headers) = (response.status(), response.headers().clone());
-        let body = response.into_body().into_bytes().await.expect("the body is readable");
-        Reply { status, headers, body }
-    }
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("header is ASCII"))
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("the body is JSON")
-    }
-
-    pub fn ids(&self) -> Vec<u64> {
-        let body = self.json();
-        body["data"].as_array().expect("data is an array").iter().map(|p| p["id"].as_u64().expect("id")).collect()
-    }
-
-    /// Asserts an RFC 9457 problem with this status and code, and returns its body.
-    #[track_caller]
-    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
-        let body = String::from_utf8_lossy(&self.body);
-        assert_eq!(self.status.as_u16(), status, "{body}");
-        assert!(self.header("content-type").is_some_and(|t| t.starts_with("application/problem+json")), "{body}");
-        let problem = self.json();
-        assert_eq!(problem["code"], code, "{body}");
-        assert_eq!(problem["status"], status, "{body}");
-        for field in ["type", "title", "detail"] {
-            assert!(problem[field].as_str().is_some_and(|s| !s.is_empty()), "{field} missing: {body}");
-        }
-        problem
-    }
-}
-
-pub fn encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
+const N: u64 = 2_000;
 
 /// The cursor of the first page of `query`.
-async fn first_cursor(world: &World, query: &str) -> String {
-    let page = world.get(&format!("/products?{query}")).await;
+async fn first_cursor(app: &TestApp, query: &str) -> String {
+    let page = app.list_products(query).await;
     page.json()["next_cursor"].as_str().expect("a first page with a next page").to_owned()
 }
 
 #[tokio::test]
 async fn a_cursor_altered_at_any_character_is_refused_as_invalid_cursor() {
-    let world = World::sample(N);
-    let cursor = first_cursor(&world, "sort=name&limit=3").await;
+    let (_world, app) = spawn_app(N).await;
+    let cursor = first_cursor(&app, "sort=name&limit=3").await;
 
     for position in 0..cursor.len() {
         let mut altered: Vec<char> = cursor.chars().collect();
         altered[position] = if altered[position] == 'A' { 'B' } else { 'A' };
         let altered: String = altered.into_iter().collect();
-        let reply = world.get(&format!("/products?sort=name&limit=3&cursor={}", encode(&altered))).await;
+        let reply = app.get(&format!("/products?sort=name&limit=3&cursor={}", encode(&altered))).await;
 
         reply.assert_problem(400, "invalid_cursor");
     }
@@ -128,10 +34,10 @@ async fn a_cursor_altered_at_any_character_is_refused_as_invalid_cursor() {
 
 #[tokio::test]
 async fn a_cursor_that_is_not_one_is_refused_as_invalid_cursor() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
     for garbage in ["abc", "!!!!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "null", "%00"] {
-        let reply = world.get(&format!("/products?cursor={garbage}")).await;
+        let reply = app.get(&format!("/products?cursor={garbage}")).await;
 
         reply.assert_problem(400, "invalid_cursor");
     }
@@ -139,8 +45,8 @@ async fn a_cursor_that_is_not_one_is_refused_as_invalid_cursor() {
 
 #[tokio::test]
 async fn a_cursor_replayed_with_another_sort_or_other_filters_is_refused_as_invalid_cursor() {
-    let world = World::sample(N);
-    let cursor = encode(&first_cursor(&world, "category=dairy&sort=price&limit=5").await);
+    let (_world, app) = spawn_app(N).await;
+    let cursor = encode(&first_cursor(&app, "category=dairy&sort=price&limit=5").await);
 
     for other in [
         "category=dairy&sort=-price",
@@ -152,7 +58,7 @@ async fn a_cursor_replayed_with_another_sort_or_other_filters_is_refused_as_inva
         "category=dairy&sort=price&max_price=100000",
         "category=dairy&sort=price&q=milk",
     ] {
-        let reply = world.get(&format!("/products?{other}&limit=5&cursor={cursor}")).await;
+        let reply = app.get(&format!("/products?{other}&limit=5&cursor={cursor}")).await;
 
         reply.assert_problem(400, "invalid_cursor");
     }
@@ -160,17 +66,17 @@ async fn a_cursor_replayed_with_another_sort_or_other_filters_is_refused_as_inva
 
 #[tokio::test]
 async fn a_cursor_continues_where_its_page_ended_whatever_the_next_page_size() {
-    let world = World::sample(N);
-    let cursor = encode(&first_cursor(&world, "sort=-price&limit=7").await);
+    let (world, app) = spawn_app(N).await;
+    let cursor = encode(&first_cursor(&app, "sort=-price&limit=7").await);
 
-    let next = world.get(&format!("/products?sort=-price&limit=100&cursor={cursor}")).await;
+    let next = app.get(&format!("/products?sort=-price&limit=100&cursor={cursor}")).await;
 
-    assert_eq!(next.ids(), Filter::default().expected(&world.products, "-price")[7..107]);
+    assert_eq!(next.ids(), Filter::default().expected(&world.sample, "-price")[7..107]);
 }
 
 #[tokio::test]
 async fn every_parameter_outside_its_rule_is_a_400_invalid_query_problem() {
-    let world = World::sample(100);
+    let (_world, app) = spawn_app(100).await;
     let long_slug = "a".repeat(33);
     let long_q = encode(&"é".repeat(101));
     let cases = [
@@ -200,7 +106,7 @@ async fn every_parameter_outside_its_rule_is_a_400_invalid_query_problem() {
     ];
 
     for query in &cases {
-        let reply = world.get(&format!("/products?{query}")).await;
+        let reply = app.get(&format!("/products?{query}")).await;
 
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
         reply.assert_problem(400, "invalid_query");
@@ -209,7 +115,7 @@ async fn every_parameter_outside_its_rule_is_a_400_invalid_query_problem() {
 
 #[tokio::test]
 async fn parameters_at_the_edges_of_their_rules_are_accepted() {
-    let world = World::sample(100);
+    let (_world, app) = spawn_app(100).await;
     let edges = [
         "limit=1".to_owned(),
         "limit=100".into(),
@@ -222,36 +128,26 @@ async fn parameters_at_the_edges_of_their_rules_are_accepted() {
     ];
 
     for query in &edges {
-        let reply = world.get(&format!("/products?{query}")).await;
+        let reply = app.get(&format!("/products?{query}")).await;
 
         assert_eq!(reply.status, StatusCode::OK, "{query}: {}", String::from_utf8_lossy(&reply.body));
     }
 }
 
-/// A product as DESIGN §2 shows it, built from the sample data rather than from the service's DTO.
-pub fn expected_json(p: &Product) -> Value {
-    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    json!({
-        "id": p.id.get(), "name": p.name, "description": p.description, "category": p.category.as_str(),
-        "price_paise": p.price.paise(), "currency": "INR", "unit": p.unit, "stock": p.stock,
-        "producer_id": p.producer_id, "created_at": time(p.created_at), "updated_at": time(p.updated_at),
-    })
-}
-
 #[tokio::test]
 async fn a_listing_page_has_the_documented_json_shape() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
 
-    let page = world.get("/products?sort=price&limit=5").await;
+    let page = app.get("/products?sort=price&limit=5").await;
     let body = page.json();
 
     assert!(page.header("content-type").is_some_and(|t| t.starts_with("application/json")));
     let object = body.as_object().expect("an object");
     assert_eq!(object.keys().collect::<Vec<_>>(), ["data", "has_more", "next_cursor"]);
     assert!(body["next_cursor"].is_string() && body["has_more"].is_boolean());
-    let ids = Filter::default().expected(&world.products, "price");
+    let ids = Filter::default().expected(&world.sample, "price");
     for (product, id) in body["data"].as_array().expect("data is an array").iter().zip(&ids) {
-        let expected = world.products.iter().find(|p| p.id.get() == *id).expect("a sample product");
+        let expected = world.sample.iter().find(|p| p.id.get() == *id).expect("a sample product");
         assert_eq!(product, &expected_json(expected));
         for field in ["id", "price_paise", "stock", "producer_id"] {
             assert!(product[field].is_u64(), "{field} is an integer: {product}");
@@ -266,10 +162,10 @@ async fn a_listing_page_has_the_documented_json_shape() {
 
 #[tokio::test]
 async fn a_product_is_served_by_id_with_every_field() {
-    let world = World::sample(N);
-    let wanted = &world.products[1233];
+    let (world, app) = spawn_app(N).await;
+    let wanted = &world.sample[1233];
 
-    let reply = world.get(&format!("/products/{}", wanted.id.get())).await;
+    let reply = app.get(&format!("/products/{}", wanted.id.get())).await;
 
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json(), expected_json(wanted));
@@ -277,19 +173,19 @@ async fn a_product_is_served_by_id_with_every_field() {
 
 #[tokio::test]
 async fn an_absent_product_is_a_404_not_found_problem() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
     for id in ["2001", "9223372036854775807", "9223372036854775808", "18446744073709551615"] {
-        world.get(&format!("/products/{id}")).await.assert_problem(404, "not_found");
+        app.get(&format!("/products/{id}")).await.assert_problem(404, "not_found");
     }
 }
 
 #[tokio::test]
 async fn a_product_id_that_is_not_a_positive_integer_is_a_400_invalid_query_problem() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
     for id in ["abc", "0", "-1", "1.5", "18446744073709551616"] {
-        let reply = world.get(&format!("/products/{id}")).await;
+        let reply = app.get(&format!("/products/{id}")).await;
 
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "/products/{id}");
         reply.assert_problem(400, "invalid_query");
@@ -297,10 +193,10 @@ async fn a_product_id_that_is_not_a_positive_integer_is_a_400_invalid_query_prob
 }
 
 #[tokio::test]
-async fn categories_list_every_category_ordered_by_slug_with_counts_adding_up_to_the_catalogue() {
-    let world = World::sample(N);
+async fn categories_list_every_category_ordered_by_slug_with_counts_adding_up_to_the_spawn_app() {
+    let (world, app) = spawn_app(N).await;
     let mut expected: Vec<(String, u64)> = Vec::new();
-    for p in &world.products {
+    for p in &world.sample {
         match expected.iter_mut().find(|(slug, _)| slug == p.category.as_str()) {
             Some((_, count)) => *count += 1,
             None => expected.push((p.category.as_str().to_owned(), 1)),
@@ -308,7 +204,7 @@ async fn categories_list_every_category_ordered_by_slug_with_counts_adding_up_to
     }
     expected.sort();
 
-    let reply = world.get("/categories").await;
+    let reply = app.get("/categories").await;
 
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
@@ -325,29 +221,29 @@ async fn categories_list_every_category_ordered_by_slug_with_counts_adding_up_to
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem_and_a_wrong_method_a_405_problem() {
-    let world = World::sample(10);
+    let (_world, app) = spawn_app(10).await;
 
-    world.get("/no/such/route").await.assert_problem(404, "not_found");
-    world.get("/product").await.assert_problem(404, "not_found");
-    world.send(Method::POST, "/products", &[]).await.assert_problem(405, "method_not_allowed");
-    world.send(Method::DELETE, "/products/1", &[]).await.assert_problem(405, "method_not_allowed");
-    world.send(Method::PUT, "/categories", &[]).await.assert_problem(405, "method_not_allowed");
+    app.get("/no/such/route").await.assert_problem(404, "not_found");
+    app.get("/product").await.assert_problem(404, "not_found");
+    app.request(Method::POST, "/products").send().await.assert_problem(405, "method_not_allowed");
+    app.request(Method::DELETE, "/products/1").send().await.assert_problem(405, "method_not_allowed");
+    app.request(Method::PUT, "/categories").send().await.assert_problem(405, "method_not_allowed");
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_echoes_the_callers() {
-    let world = World::sample(10);
+    let (_world, app) = spawn_app(10).await;
     let uris = ["/products", "/products?limit=0", "/products/1", "/products/99", "/categories", "/nowhere"];
 
     for uri in uris {
-        let first = world.get(uri).await;
-        let second = world.get(uri).await;
-        let echoed = world.send(Method::GET, uri, &[("X-Request-Id", "caller-id-42")]).await;
+        let first = app.get(uri).await;
+        let second = app.get(uri).await;
+        let echoed = app.get_with(uri, &[("X-Request-Id", "caller-id-42")]).await;
 
         let (a, b) = (first.header("x-request-id"), second.header("x-request-id"));
         assert!(a.is_some_and(|id| !id.is_empty()) && a != b, "{uri}: {a:?} {b:?}");
         assert_eq!(echoed.header("x-request-id"), Some("caller-id-42"), "{uri}");
     }
-    let refused = world.send(Method::POST, "/products", &[("X-Request-Id", "abc")]).await;
+    let refused = app.request(Method::POST, "/products").header("X-Request-Id", "abc").send().await;
     assert_eq!(refused.header("x-request-id"), Some("abc"));
 }

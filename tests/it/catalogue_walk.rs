@@ -9,78 +9,11 @@ use farmlokal::domain::Product;
 use poem::http::StatusCode;
 use serde_json::json;
 
-use super::catalogue_http::{encode, World, N};
+use crate::harness::oracle::{encode, words, Filter, SORTS, STOPWORDS};
+use crate::harness::{spawn_app, TestApp, World};
 
-/// The filters of a listing and an independent brute force of what they select, written from the contract.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Filter {
-    pub category: Option<&'static str>,
-    pub min: Option<u64>,
-    pub max: Option<u64>,
-    pub q: Option<&'static str>,
-}
-
-/// InnoDB's default full-text stopwords: never indexed, so never matched (see `domain::search`).
-const STOPWORDS: [&str; 35] = [
-    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how", "i", "in", "is", "it",
-    "la", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "who", "will", "with", "und",
-    "www",
-];
-
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
-}
-
-impl Filter {
-    pub fn query(&self) -> String {
-        let mut out = String::new();
-        let mut push = |name: &str, value: String| out.push_str(&format!("{name}={}&", encode(&value)));
-        self.category.inspect(|c| push("category", c.to_string()));
-        self.min.inspect(|p| push("min_price", p.to_string()));
-        self.max.inspect(|p| push("max_price", p.to_string()));
-        self.q.inspect(|q| push("q", q.to_string()));
-        out
-    }
-
-    /// Every search term (a word of 2+ letters or digits) prefixes an indexed word (3+, not a stopword).
-    fn searched(q: &str, p: &Product) -> bool {
-        let indexed: Vec<String> = words(&p.name)
-            .chain(words(&p.description))
-            .filter(|w| w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str()))
-            .collect();
-        words(q).filter(|t| t.chars().count() >= 2).all(|t| indexed.iter().any(|w| w.starts_with(&t)))
-    }
-
-    pub fn admits(&self, p: &Product) -> bool {
-        self.category.is_none_or(|c| p.category.as_str() == c)
-            && self.min.is_none_or(|min| p.price.paise() >= min)
-            && self.max.is_none_or(|max| p.price.paise() <= max)
-            && self.q.is_none_or(|q| Self::searched(q, p))
-    }
-
-    /// The ids a listing must return, in order: the sort column, then id, both in the sort's direction.
-    pub fn expected(&self, products: &[Product], sort: &str) -> Vec<u64> {
-        let mut selected: Vec<&Product> = products.iter().filter(|p| self.admits(p)).collect();
-        let column = sort.trim_start_matches('-');
-        selected.sort_by(|a, b| {
-            let ascending = match column {
-                "created_at" => a.created_at.timestamp().cmp(&b.created_at.timestamp()),
-                "price" => a.price.paise().cmp(&b.price.paise()),
-                "name" => a.name.as_bytes().cmp(b.name.as_bytes()),
-                other => panic!("unknown sort {other}"),
-            }
-            .then(a.id.get().cmp(&b.id.get()));
-            if sort.starts_with('-') {
-                ascending.reverse()
-            } else {
-                ascending
-            }
-        });
-        selected.iter().map(|p| p.id.get()).collect()
-    }
-}
-
-pub const SORTS: [&str; 6] = ["-created_at", "created_at", "price", "-price", "name", "-name"];
+/// Products in the sample catalogue: large enough for ties on every sort column.
+const N: u64 = 2_000;
 
 /// The URL inside `Link: <url>; rel="next"`.
 fn link_target(link: &str) -> &str {
@@ -90,11 +23,11 @@ fn link_target(link: &str) -> &str {
 
 /// Walks every page, checking at each step that `has_more`, `next_cursor` and `Link` agree, that a next page is
 /// non-empty, and that the Link URL and the cursor lead to the same page. Returns the ids in the order served.
-async fn walk(world: &World, filter: &Filter, sort: &str, limit: usize) -> Vec<u64> {
+async fn walk(app: &TestApp, products: &[Product], filter: &Filter, sort: &str, limit: usize) -> Vec<u64> {
     let base = format!("/products?{}sort={sort}&limit={limit}", filter.query());
-    let mut page = world.get(&base).await;
+    let mut page = app.get(&base).await;
     let mut ids = Vec::new();
-    for _ in 0..=world.products.len() + 1 {
+    for _ in 0..=products.len() + 1 {
         let context = format!("{base} after {} products", ids.len());
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", String::from_utf8_lossy(&page.body));
         let body = page.json();
@@ -106,8 +39,8 @@ async fn walk(world: &World, filter: &Filter, sort: &str, limit: usize) -> Vec<u
         assert_eq!(cursor.is_some(), link.is_some(), "{context}: next_cursor vs Link");
         let (Some(cursor), Some(link)) = (cursor, link) else { return ids };
         assert_eq!(served.len(), limit, "{context}: a page followed by another is full");
-        let by_cursor = world.get(&format!("{base}&cursor={}", encode(cursor))).await;
-        let by_link = world.get(link_target(link)).await;
+        let by_cursor = app.get(&format!("{base}&cursor={}", encode(cursor))).await;
+        let by_link = app.get(link_target(link)).await;
         assert_eq!(by_link.status, StatusCode::OK, "{context}: Link {link}");
         assert_eq!(by_link.json(), by_cursor.json(), "{context}: Link and next_cursor disagree");
         assert!(!by_cursor.ids().is_empty(), "{context}: has_more promised a non-empty page");
@@ -116,12 +49,12 @@ async fn walk(world: &World, filter: &Filter, sort: &str, limit: usize) -> Vec<u
     panic!("{base}: more pages than products");
 }
 
-async fn assert_walks(world: &World, filter: Filter, limits: &[usize]) {
+async fn assert_walks(world: &World, app: &TestApp, filter: Filter, limits: &[usize]) {
     for sort in SORTS {
-        let expected = filter.expected(&world.products, sort);
+        let expected = filter.expected(&world.sample, sort);
         assert!(!expected.is_empty(), "{filter:?} selects nothing: a vacuous walk");
         for &limit in limits {
-            let served = walk(world, &filter, sort, limit).await;
+            let served = walk(app, &world.sample, &filter, sort, limit).await;
             assert!(
                 served == expected,
                 "{filter:?} sort={sort} limit={limit}: served {} of {} in another order \
@@ -136,54 +69,54 @@ async fn assert_walks(world: &World, filter: Filter, limits: &[usize]) {
 
 #[tokio::test]
 async fn walking_every_page_of_the_whole_catalogue_yields_each_product_once_in_every_sort_order() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
 
-    assert_walks(&world, Filter::default(), &[7, 100]).await;
+    assert_walks(&world, &app, Filter::default(), &[7, 100]).await;
 }
 
 #[tokio::test]
 async fn walking_every_page_of_one_category_yields_exactly_its_products_in_order() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
 
-    assert_walks(&world, Filter { category: Some("dairy"), ..Filter::default() }, &[7, 100]).await;
-    assert_walks(&world, Filter { category: Some("pickles"), ..Filter::default() }, &[1, 7, 100]).await;
+    assert_walks(&world, &app, Filter { category: Some("dairy"), ..Filter::default() }, &[7, 100]).await;
+    assert_walks(&world, &app, Filter { category: Some("pickles"), ..Filter::default() }, &[1, 7, 100]).await;
 }
 
 #[tokio::test]
 async fn walking_every_page_within_price_bounds_yields_exactly_the_products_inside_them() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
 
-    assert_walks(&world, Filter { min: Some(50_000), ..Filter::default() }, &[7, 100]).await;
-    assert_walks(&world, Filter { max: Some(4_000), ..Filter::default() }, &[7, 100]).await;
-    assert_walks(&world, Filter { min: Some(10_000), max: Some(15_000), ..Filter::default() }, &[7, 100]).await;
-    assert_walks(&world, Filter { min: Some(25_000), max: Some(25_000), ..Filter::default() }, &[1, 100]).await;
+    assert_walks(&world, &app, Filter { min: Some(50_000), ..Filter::default() }, &[7, 100]).await;
+    assert_walks(&world, &app, Filter { max: Some(4_000), ..Filter::default() }, &[7, 100]).await;
+    assert_walks(&world, &app, Filter { min: Some(10_000), max: Some(15_000), ..Filter::default() }, &[7, 100]).await;
+    assert_walks(&world, &app, Filter { min: Some(25_000), max: Some(25_000), ..Filter::default() }, &[1, 100]).await;
 }
 
 #[tokio::test]
 async fn walking_every_page_of_a_search_yields_exactly_the_matching_products() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
 
-    assert_walks(&world, Filter { q: Some("organic"), ..Filter::default() }, &[7, 100]).await;
-    assert_walks(&world, Filter { q: Some("Hoskote TOMAT"), ..Filter::default() }, &[1, 7]).await;
+    assert_walks(&world, &app, Filter { q: Some("organic"), ..Filter::default() }, &[7, 100]).await;
+    assert_walks(&world, &app, Filter { q: Some("Hoskote TOMAT"), ..Filter::default() }, &[1, 7]).await;
 }
 
 #[tokio::test]
 async fn walking_every_page_of_combined_filters_yields_exactly_the_products_matching_all() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
     let all = Filter { category: Some("vegetables"), min: Some(4_000), max: Some(9_000), q: Some("fresh") };
     let price_and_search = Filter { min: Some(20_000), q: Some("milk"), ..Filter::default() };
 
-    assert_walks(&world, all, &[1, 7, 100]).await;
-    assert_walks(&world, price_and_search, &[7, 100]).await;
-    assert_walks(&world, Filter { category: Some("fruits"), max: Some(10_000), ..Filter::default() }, &[7]).await;
+    assert_walks(&world, &app, all, &[1, 7, 100]).await;
+    assert_walks(&world, &app, price_and_search, &[7, 100]).await;
+    assert_walks(&world, &app, Filter { category: Some("fruits"), max: Some(10_000), ..Filter::default() }, &[7]).await;
 }
 
 #[tokio::test]
 async fn a_filter_that_matches_nothing_gives_one_empty_last_page() {
-    let world = World::sample(N);
+    let (_world, app) = spawn_app(N).await;
 
     for query in ["category=no-such-thing", "q=zzzzzz", "min_price=999999999"] {
-        let page = world.get(&format!("/products?{query}")).await;
+        let page = app.get(&format!("/products?{query}")).await;
 
         assert_eq!(page.status, StatusCode::OK, "{query}");
         assert_eq!(page.json(), json!({"data": [], "next_cursor": null, "has_more": false}), "{query}");
@@ -193,17 +126,17 @@ async fn a_filter_that_matches_nothing_gives_one_empty_last_page() {
 
 #[tokio::test]
 async fn the_default_order_is_newest_first_with_twenty_products() {
-    let world = World::sample(N);
+    let (world, app) = spawn_app(N).await;
 
-    let page = world.get("/products").await;
+    let page = app.get("/products").await;
 
-    assert_eq!(page.ids(), Filter::default().expected(&world.products, "-created_at")[..20]);
+    assert_eq!(page.ids(), Filter::default().expected(&world.sample, "-created_at")[..20]);
 }
 
 #[tokio::test]
 async fn a_search_requires_every_word_and_refuses_more_than_eight() {
-    let world = World::sample(N);
-    let product = &world.products[0];
+    let (world, app) = spawn_app(N).await;
+    let product = &world.sample[0];
     let mut eight: Vec<String> = Vec::new();
     for word in words(&product.name).chain(words(&product.description)) {
         if word.chars().count() >= 3 && !STOPWORDS.contains(&word.as_str()) && !eight.contains(&word) && eight.len() < 8
@@ -213,8 +146,8 @@ async fn a_search_requires_every_word_and_refuses_more_than_eight() {
     }
     let eight = eight.join(" ");
 
-    let with_eight = world.get(&format!("/products?limit=100&q={}", encode(&eight))).await;
-    let with_nine = world.get(&format!("/products?limit=100&q={}", encode(&format!("{eight} zzzz")))).await;
+    let with_eight = app.get(&format!("/products?limit=100&q={}", encode(&eight))).await;
+    let with_nine = app.get(&format!("/products?limit=100&q={}", encode(&format!("{eight} zzzz")))).await;
 
     assert!(with_eight.ids().contains(&product.id.get()), "{eight}");
     with_nine.assert_problem(400, "invalid_query");

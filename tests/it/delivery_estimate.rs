@@ -17,7 +17,7 @@ use farmlokal::domain::Pincode;
 use farmlokal::ports::PartnerAClient;
 use tokio::sync::Barrier;
 
-use crate::partner_a_http::{http_adapters, start_sandbox};
+use crate::harness::partners::{http_adapters, start_sandbox};
 
 const DEADLINE: Duration = Duration::from_millis(800);
 /// Scheduling slack on top of the deadline for "answers within the deadline".

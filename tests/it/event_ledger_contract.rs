@@ -9,7 +9,8 @@ use farmlokal::domain::webhook::WebhookId;
 use farmlokal::ports::{Claim, EventLedger, LedgerError};
 use tokio::sync::Barrier;
 
-use crate::support;
+use crate::harness::servers;
+use crate::harness::wait::within_two_seconds;
 
 fn id(raw: &str) -> WebhookId {
     WebhookId::parse(raw).expect("a valid test webhook id")
@@ -74,8 +75,8 @@ async fn concurrent_claims_acquire_once(ledger: Arc<dyn EventLedger>) {
 }
 
 async fn redis_ledger(test: &str) -> Option<RedisEventLedger> {
-    let prefix = support::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&support::redis_url()).await.expect("a valid Redis URL");
+    let prefix = servers::fresh_redis_prefix(test).await?;
+    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
     Some(RedisEventLedger::new(pool, &prefix))
 }
 
@@ -125,9 +126,4 @@ async fn the_redis_ledger_is_unavailable_within_two_seconds_when_redis_is_unreac
         Err(LedgerError::Unavailable(_))
     ));
     assert!(matches!(within_two_seconds(ledger.release(&msg)).await, Err(LedgerError::Unavailable(_))));
-}
-
-/// Runs one call against an unreachable Redis: it must give up within two seconds, not hang.
-async fn within_two_seconds<T>(call: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(2), call).await.expect("an unreachable Redis fails within 2 s")
 }

@@ -3,28 +3,22 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
-use farmlokal::domain::webhook::WebhookSecret;
-use farmlokal::startup::Application;
-use farmlokal::startup::{AppBuilder, Settings};
+use farmlokal::startup::Settings;
+use poem::http::Method;
 
-async fn start(
-    settings: Settings,
-    products: MemoryProductRepository,
-) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let mut builder = AppBuilder::in_memory(settings).products(Arc::new(products));
-    builder.settings_mut().rate_limit_per_minute = 0;
-    let app = Application::from_builder(builder, "127.0.0.1:0".parse().expect("address")).await.expect("binds");
-    let addr = app.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, server)
+use crate::harness::partners::{secret, Delivery};
+use crate::harness::{Binary, Run, TestApp, World};
+
+/// A service on a port over `products` sample products, with no rate limit and `settings` changed by `change`.
+async fn start(products: u64, change: impl FnOnce(&mut Settings)) -> (World, TestApp) {
+    let world = World::memory(products).configure(|settings| {
+        change(settings);
+        settings.rate_limit_per_minute = 0;
+    });
+    let app = world.app(Run::OnPort).await;
+    (world, app)
 }
 
 /// Sends raw bytes and reads until the server closes the connection or `limit` passes.
@@ -64,9 +58,8 @@ fn raw_exchange(addr: SocketAddr, chunks: &[&[u8]], pause: Duration) -> (Vec<u8>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_one_header_byte_at_a_time_is_cut_off() {
-    let mut settings = Settings::for_tests();
-    settings.header_read_timeout = Duration::from_millis(800);
-    let (addr, stop, server) = start(settings, MemoryProductRepository::sample(50)).await;
+    let (_world, app) = start(50, |settings| settings.header_read_timeout = Duration::from_millis(800)).await;
+    let addr = app.addr();
     let request = b"GET /health/live HTTP/1.1\r\nHost: farmlokal\r\nX-Padding: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let chunks: Vec<&[u8]> = request.chunks(1).collect();
 
@@ -78,15 +71,13 @@ async fn a_client_sending_one_header_byte_at_a_time_is_cut_off() {
     assert!(closed, "the connection stays open for a client that never finishes its headers");
     assert!(received.is_empty(), "a slow client got an answer: {}", String::from_utf8_lossy(&received));
     assert!(elapsed < Duration::from_secs(3), "cut off only after {elapsed:?}");
-    let _ = stop.send(());
-    server.await.expect("server task").expect("server stops cleanly");
+    app.shut_down().await.expect("server task").expect("server stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_its_headers_promptly_is_served_and_kept_alive() {
-    let mut settings = Settings::for_tests();
-    settings.header_read_timeout = Duration::from_millis(800);
-    let (addr, stop, server) = start(settings, MemoryProductRepository::sample(50)).await;
+    let (_world, app) = start(50, |settings| settings.header_read_timeout = Duration::from_millis(800)).await;
+    let addr = app.addr();
     let request: &'static [u8] = b"GET /health/live HTTP/1.1\r\nHost: farmlokal\r\n\r\n";
 
     let (received, _, closed) =
@@ -97,27 +88,23 @@ async fn a_client_sending_its_headers_promptly_is_served_and_kept_alive() {
     let text = String::from_utf8_lossy(&received);
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
     assert!(!closed, "a prompt keep-alive client was disconnected");
-    let _ = stop.send(());
-    server.await.expect("server task").expect("server stops cleanly");
+    app.shut_down().await.expect("server task").expect("server stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_an_in_flight_request_finish_and_refuses_new_connections() {
-    let products = MemoryProductRepository::sample(50);
-    products.faults().set_latency(Duration::from_millis(700));
-    let (addr, stop, server) = start(Settings::for_tests(), products).await;
-    let in_flight = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let mut response = agent.get(format!("http://{addr}/products/7")).call().expect("answered");
-        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
-    });
+    let (world, app) = start(50, |_| {}).await;
+    world.memory_catalogue().faults().set_latency(Duration::from_millis(700));
+    let addr = app.addr();
+    let client = app.clone();
+    let in_flight = tokio::spawn(async move { client.get("/products/7").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let _ = stop.send(());
-    let (status, body) = in_flight.await.expect("client");
+    let server = app.shut_down();
+    let reply = in_flight.await.expect("client");
 
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"id\":7"), "{body}");
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert!(reply.text().contains("\"id\":7"), "{}", reply.describe());
     server.await.expect("server task").expect("server stops cleanly");
     assert!(TcpStream::connect(addr).is_err(), "still accepting after shutdown");
 }
@@ -126,101 +113,42 @@ const CURSOR_SECRET: &str = "cursor-secret-that-must-not-leak";
 const WEBHOOK_SECRET: &str = "whsec_bm90LWluLXRoZS1sb2dzLWV2ZXItMTIzNDU2";
 const REDIS_PASSWORD: &str = "redis-password-that-must-not-leak";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-fn call(
-    agent: &ureq::Agent,
-    method: &str,
-    url: &str,
-    headers: &[(&str, String)],
-    body: Option<&[u8]>,
-) -> (u16, String) {
-    let result = match (method, body) {
-        ("POST", Some(body)) => {
-            let mut request = agent.post(url);
-            for (name, value) in headers {
-                request = request.header(*name, value);
-            }
-            request.send(body)
-        }
-        _ => {
-            let mut request = agent.get(url);
-            for (name, value) in headers {
-                request = request.header(*name, value);
-            }
-            request.call()
-        }
-    };
-    match result {
-        Ok(mut response) => (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default()),
-        Err(error) => panic!("{method} {url}: {error}"),
-    }
-}
-
-#[test]
-fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly() {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_farmlokal"))
-        .arg("serve")
-        .env("FARMLOKAL_BIND", format!("127.0.0.1:{port}"))
-        .env("FARMLOKAL_SAMPLE_PRODUCTS", "300")
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly() {
+    let binary = Binary::in_memory(300)
         .env("FARMLOKAL_CURSOR_SECRET", CURSOR_SECRET)
         .env("FARMLOKAL_WEBHOOK_SECRETS", WEBHOOK_SECRET)
         // A Redis URL with a password (the local server has none, so Redis reads as down): the URL is logged
         // redacted, and the service keeps serving from memory.
         .env("FARMLOKAL_REDIS_URL", format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/0"))
         .env("RUST_LOG", "trace")
-        .env_remove("FARMLOKAL_MYSQL_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let ready = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        agent.get(format!("{base}/health/live")).call().is_ok()
-    });
-    assert!(ready, "the service did not start");
+        .capture_output();
+    let app = TestApp::binary(binary).await;
 
-    let (status, first) = call(&agent, "GET", &format!("{base}/products?limit=2&sort=price"), &[], None);
-    assert_eq!(status, 200, "{first}");
-    let cursor = serde_json::from_str::<serde_json::Value>(&first).expect("json")["next_cursor"]
-        .as_str()
-        .expect("cursor")
-        .to_owned();
+    let first = app.list_products("limit=2&sort=price").await;
+    assert_eq!(first.status, 200, "{}", first.describe());
+    let cursor = first.json()["next_cursor"].as_str().expect("cursor").to_owned();
     let routes = [
-        format!("{base}/products?limit=2&sort=price&cursor={cursor}"),
-        format!("{base}/products/1"),
-        format!("{base}/categories"),
-        format!("{base}/delivery/estimate?pincode=560001"),
-        format!("{base}/health/ready"),
-        format!("{base}/metrics"),
-        format!("{base}/openapi.json"),
-        format!("{base}/openapi.yaml"),
-        format!("{base}/docs"),
+        format!("/products?limit=2&sort=price&cursor={cursor}"),
+        "/products/1".to_owned(),
+        "/categories".to_owned(),
+        "/delivery/estimate?pincode=560001".to_owned(),
+        "/health/ready".to_owned(),
+        "/metrics".to_owned(),
+        "/openapi.json".to_owned(),
+        "/openapi.yaml".to_owned(),
+        "/docs".to_owned(),
     ];
-    for url in &routes {
-        let (status, body) = call(&agent, "GET", url, &[], None);
-        assert!(status < 500 || url.ends_with("/health/ready"), "{url}: {status} {body}");
+    for path in &routes {
+        let reply = app.get(path).await;
+        assert!(!reply.status.is_server_error() || path == "/health/ready", "{path}: {}", reply.describe());
     }
-    let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("secret");
     let body = br#"{"type":"product.stock_adjusted","data":{"product_id":1,"delta":-1}}"#;
-    let timestamp = chrono::Utc::now().timestamp();
-    let headers = [
-        ("content-type", "application/json".to_owned()),
-        ("webhook-id", "msg_trace_test".to_owned()),
-        ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", secret.sign("msg_trace_test", timestamp, body)),
-    ];
-    let (status, answer) = call(&agent, "POST", &format!("{base}/webhooks/partner-b"), &headers, Some(body));
-    assert_eq!(status, 200, "{answer}");
+    let delivery = Delivery::signed_at(&secret(WEBHOOK_SECRET), "msg_trace_test", chrono::Utc::now().timestamp(), body);
+    let answer = app.deliver(&delivery).await;
+    assert_eq!(answer.status, 200, "{}", answer.describe());
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
-    assert!(killed.success());
-    let output = child.wait_with_output().expect("the service exits");
+    let output = app.terminate().await;
     assert!(output.status.success(), "SIGTERM should exit 0, got {:?}", output.status);
 
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
@@ -234,29 +162,26 @@ fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly() {
 
 #[tokio::test]
 async fn cors_answers_configured_origins_only_and_is_off_by_default() {
-    use poem::test::TestClient;
-
-    let mut settings = Settings::for_tests();
-    settings.cors_origins = vec!["https://shop.farmlokal.in".to_owned()];
-    let with_cors = TestClient::new(AppBuilder::in_memory(settings).build().endpoint());
-    let without = TestClient::new(AppBuilder::in_memory(Settings::for_tests()).build().endpoint());
+    let configured = World::memory(0).configure(|s| s.cors_origins = vec!["https://shop.farmlokal.in".to_owned()]);
+    let with_cors = configured.app(Run::InProcess).await;
+    let (_world, without) = crate::harness::spawn_app(0).await;
+    let shop = [("origin", "https://shop.farmlokal.in")];
 
     let preflight = with_cors
-        .options("/products")
+        .request(Method::OPTIONS, "/products")
         .header("origin", "https://shop.farmlokal.in")
         .header("access-control-request-method", "GET")
         .send()
         .await;
-    let allowed = preflight.0.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok());
-    assert_eq!(allowed, Some("https://shop.farmlokal.in"));
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("https://shop.farmlokal.in"));
 
-    let simple = with_cors.get("/categories").header("origin", "https://shop.farmlokal.in").send().await;
-    let exposed = simple.0.headers().get("access-control-expose-headers").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let simple = with_cors.get_with("/categories", &shop).await;
+    let exposed = simple.header("access-control-expose-headers").unwrap_or("");
     assert!(exposed.to_ascii_lowercase().contains("etag"), "ETag must be readable by browsers: {exposed}");
 
-    let stranger = with_cors.get("/categories").header("origin", "https://evil.example").send().await;
-    assert!(stranger.0.headers().get("access-control-allow-origin").is_none(), "an unlisted origin got CORS");
+    let stranger = with_cors.get_with("/categories", &[("origin", "https://evil.example")]).await;
+    assert!(stranger.header("access-control-allow-origin").is_none(), "an unlisted origin got CORS");
 
-    let off = without.get("/categories").header("origin", "https://shop.farmlokal.in").send().await;
-    assert!(off.0.headers().get("access-control-allow-origin").is_none(), "CORS is on without configuration");
+    let off = without.get_with("/categories", &shop).await;
+    assert!(off.header("access-control-allow-origin").is_none(), "CORS is on without configuration");
 }

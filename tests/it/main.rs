@@ -1,6 +1,9 @@
-//! Integration tests, in one binary so they link once. Suites that need MySQL or Redis use `support` to get a
-//! database and key prefix of their own; with no server they skip loudly, unless
-//! `FARMLOKAL_TEST_REQUIRE_SERVERS=1` (set by `scripts/test.sh`), which turns a missing server into a failure.
+//! Integration tests, in one binary so they link once. Every suite starts its services, worlds and fixtures
+//! through `harness` and imports nothing from another suite. Suites that need MySQL or Redis get a database and
+//! key prefix of their own; with no server they skip loudly, unless `FARMLOKAL_TEST_REQUIRE_SERVERS=1` (set by
+//! `scripts/test.sh`), which turns a missing server into a failure.
+
+mod harness;
 
 mod architecture;
 mod cache_contract;
@@ -11,15 +14,14 @@ mod delivery_estimate;
 mod delivery_http;
 mod event_ledger_contract;
 mod hardening;
+mod metrics_http;
 mod mysql_explain;
 mod openapi_spec;
-pub mod partner_a_http;
+mod partner_a_http;
 mod product_repository_contract;
 mod rate_limit_http;
 mod rate_limiter_contract;
-mod support;
 mod token_manager;
 mod token_store_contract;
 mod webhook_exactly_once;
 mod webhook_http;
-mod webhook_world;

@@ -11,8 +11,7 @@ use farmlokal::domain::{CategorySlug, ListQuery, Money, ProductFilter, SearchTex
 use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 
-use crate::product_repository_contract::seeded_mysql;
-use crate::support;
+use crate::harness::servers;
 
 /// Enough rows that the optimizer's cost model sees a real table.
 const PRODUCTS: u64 = 20_000;
@@ -77,7 +76,7 @@ fn shapes() -> Vec<ListQuery> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_listing_shape_uses_its_index_without_filesort() {
-    let Some(url) = seeded_mysql("every_listing_shape_uses_its_index_without_filesort", PRODUCTS).await else {
+    let Some(url) = servers::seeded_mysql("every_listing_shape_uses_its_index_without_filesort", PRODUCTS).await else {
         return;
     };
     let mut conn = mysql_async::Conn::from_url(url.as_str()).await.expect("connect");
@@ -122,6 +121,6 @@ async fn every_listing_shape_uses_its_index_without_filesort() {
         }
     }
     conn.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
     assert!(failures.is_empty(), "plans that scan the table, sort, or pick another index:\n{}", failures.join("\n"));
 }

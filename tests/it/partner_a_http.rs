@@ -1,36 +1,17 @@
 //! The ureq adapters against the sandbox over real HTTP: token grants and refusals, partner statuses mapped to
 //! the port's errors, timeouts with a slow partner.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use farmlokal::adapters::http::{partner_agent, ClientCredentials, HttpPartnerA, HttpTokenProvider};
-use farmlokal::adapters::sandbox::{self, answers::serviceability_for, SandboxConfig, SandboxHandle};
+use farmlokal::adapters::http::{partner_agent, HttpPartnerA, HttpTokenProvider};
+use farmlokal::adapters::sandbox::answers::serviceability_for;
 use farmlokal::domain::{AccessToken, Pincode};
 use farmlokal::ports::{PartnerAClient, PartnerError, TokenError, TokenProvider};
 use secrecy::SecretString;
 
+use crate::harness::partners::{credentials_of, http_adapters, start_sandbox};
+
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(400);
-
-pub async fn start_sandbox() -> SandboxHandle {
-    let bind = "127.0.0.1:0".parse().expect("literal address");
-    sandbox::start(SandboxConfig::default(), bind).await.expect("sandbox starts")
-}
-
-pub fn credentials_of(sandbox: &SandboxHandle) -> ClientCredentials {
-    ClientCredentials { client_id: sandbox.client_id().to_owned(), client_secret: sandbox.client_secret(), scope: None }
-}
-
-/// The HTTP token provider and partner client of the sandbox, sharing one agent.
-pub fn http_adapters(
-    sandbox: &SandboxHandle,
-    attempt_timeout: Duration,
-) -> (Arc<HttpTokenProvider>, Arc<HttpPartnerA>) {
-    let agent = partner_agent(attempt_timeout);
-    let provider = HttpTokenProvider::new(agent.clone(), sandbox.token_url(), credentials_of(sandbox));
-    let partner = HttpPartnerA::new(agent, &sandbox.partner_a_url());
-    (Arc::new(provider), Arc::new(partner))
-}
 
 fn pin() -> Pincode {
     Pincode::parse("560001").expect("valid pincode")

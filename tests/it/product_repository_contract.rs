@@ -12,7 +12,7 @@ use farmlokal::domain::webhook::{InventoryChange, InventoryEvent, WebhookId};
 use farmlokal::domain::{CategorySlug, ListQuery, Money, Product, ProductFilter, ProductId, SearchText, Sort};
 use farmlokal::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
 
-use crate::support;
+use crate::harness::servers;
 
 /// Size of the seeded catalogue: large enough for many ties and several pages per query.
 const PRODUCTS: u64 = 3_000;
@@ -39,7 +39,7 @@ fn event(event_id: &str, change: InventoryChange) -> InventoryEvent {
 
 /// The filters every sort is checked with: none, each filter alone, and combinations, including searches on
 /// stopwords, two-letter prefixes and words shorter than the indexed minimum.
-pub fn filter_shapes() -> Vec<ProductFilter> {
+fn filter_shapes() -> Vec<ProductFilter> {
     let none = ProductFilter::default();
     let category = |c: &str| ProductFilter { category: Some(slug(c)), ..none.clone() };
     let q = |text: &str| ProductFilter { search: Some(search(text)), ..none.clone() };
@@ -93,7 +93,7 @@ async fn check_walk(repo: &dyn ProductRepository, catalogue: &[Product], filter:
 }
 
 /// Everything the port promises. `repo` holds exactly `sample::products(count)`, untouched.
-pub async fn product_repository_contract(repo: &dyn ProductRepository, count: u64) {
+async fn product_repository_contract(repo: &dyn ProductRepository, count: u64) {
     let catalogue: Vec<Product> = sample::products(count).collect();
 
     // list: order, tie-break by id in the same direction, strictly after the position, every filter.
@@ -191,7 +191,7 @@ async fn apply_event_contract(repo: &dyn ProductRepository, count: u64) {
 }
 
 /// 50 deliveries of one event id at the same moment: exactly one applies, and the stock changes once.
-pub async fn concurrent_duplicates_apply_once(repo: Arc<dyn ProductRepository>) {
+async fn concurrent_duplicates_apply_once(repo: Arc<dyn ProductRepository>) {
     let target = id(42);
     let before = repo.get(target).await.expect("target exists").stock;
     let barrier = Arc::new(tokio::sync::Barrier::new(50));
@@ -217,13 +217,6 @@ pub async fn concurrent_duplicates_apply_once(repo: Arc<dyn ProductRepository>) 
     assert_eq!(repo.get(target).await.expect("get").stock, before + 3, "the stock changed once");
 }
 
-/// A migrated database seeded with `count` sample products, or None when MySQL is down (skipped).
-pub async fn seeded_mysql(test: &str, count: u64) -> Option<String> {
-    let url = support::fresh_mysql_database(test).await?;
-    mysql_adapter::seed(&url, count, false).await.expect("seeding");
-    Some(url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_product_repository_honours_the_contract() {
     let repo = MemoryProductRepository::sample(PRODUCTS);
@@ -232,18 +225,20 @@ async fn memory_product_repository_honours_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_product_repository_honours_the_contract() {
-    let Some(url) = seeded_mysql("mysql_product_repository_honours_the_contract", PRODUCTS).await else { return };
+    let Some(url) = servers::seeded_mysql("mysql_product_repository_honours_the_contract", PRODUCTS).await else {
+        return;
+    };
     let repo = MysqlProductRepository::new(&url, None).expect("valid URL");
     product_repository_contract(&repo, PRODUCTS).await;
     repo.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }
 
 /// Searches answered from FULLTEXT match sets alone (the path of rare words, skipped by the walk that finds
 /// common ones) give the same pages, and a price change this instance applies shows at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_searches_from_match_sets_honour_the_contract() {
-    let Some(url) = seeded_mysql("mysql_searches_from_match_sets_honour_the_contract", PRODUCTS).await else {
+    let Some(url) = servers::seeded_mysql("mysql_searches_from_match_sets_honour_the_contract", PRODUCTS).await else {
         return;
     };
     let repo = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk();
@@ -271,14 +266,16 @@ async fn mysql_searches_from_match_sets_honour_the_contract() {
     assert_eq!(after.first().map(|p| (p.id, p.price)), Some((dearest.id, money(100))), "{after:?}");
     assert_eq!(after[1..], before[..4], "the others move down one place");
     repo.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }
 
 /// Searches with more matches than a set holds are answered by FULLTEXT with their filters, sort and LIMIT,
 /// and give the same pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_searches_too_broad_for_a_match_set_honour_the_contract() {
-    let Some(url) = seeded_mysql("mysql_searches_too_broad_for_a_match_set_honour_the_contract", PRODUCTS).await else {
+    let Some(url) =
+        servers::seeded_mysql("mysql_searches_too_broad_for_a_match_set_honour_the_contract", PRODUCTS).await
+    else {
         return;
     };
     let repo = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk().with_match_limit(3);
@@ -293,7 +290,7 @@ async fn mysql_searches_too_broad_for_a_match_set_honour_the_contract() {
     }
     assert!(too_broad >= 5, "most searches here are too broad for a set of 3 ({too_broad})");
     repo.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }
 
 /// Two instances on one database, each answering searches from its own match sets: when one reprices
@@ -302,7 +299,7 @@ async fn mysql_searches_too_broad_for_a_match_set_honour_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_set_another_instance_made_stale_still_fills_pages_and_reloads() {
     let Some(url) =
-        seeded_mysql("a_match_set_another_instance_made_stale_still_fills_pages_and_reloads", PRODUCTS).await
+        servers::seeded_mysql("a_match_set_another_instance_made_stale_still_fills_pages_and_reloads", PRODUCTS).await
     else {
         return;
     };
@@ -353,7 +350,7 @@ async fn a_match_set_another_instance_made_stale_still_fills_pages_and_reloads()
     for repo in [writer, reader] {
         repo.disconnect().await.expect("disconnect");
     }
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,16 +360,16 @@ async fn memory_concurrent_duplicates_apply_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_concurrent_duplicates_apply_once() {
-    let Some(url) = seeded_mysql("mysql_concurrent_duplicates_apply_once", 100).await else { return };
+    let Some(url) = servers::seeded_mysql("mysql_concurrent_duplicates_apply_once", 100).await else { return };
     let repo = MysqlProductRepository::new(&url, Some(&url)).expect("valid URL");
     concurrent_duplicates_apply_once(Arc::new(repo.clone())).await;
     repo.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }
 
 #[tokio::test]
 async fn mysql_migrations_and_seeding_are_idempotent() {
-    let Some(url) = seeded_mysql("mysql_migrations_and_seeding_are_idempotent", 500).await else { return };
+    let Some(url) = servers::seeded_mysql("mysql_migrations_and_seeding_are_idempotent", 500).await else { return };
     mysql_adapter::migrate(&url).await.expect("migrating again is a no-op");
     let again = mysql_adapter::seed(&url, 500, false).await.expect("seed again");
     assert_eq!(again.inserted, 0, "the same catalogue is not reloaded");
@@ -382,7 +379,7 @@ async fn mysql_migrations_and_seeding_are_idempotent() {
     let all = ListQuery { filter: ProductFilter::default(), sort: Sort::DEFAULT, after: None, fetch: 1_000 };
     assert_eq!(repo.list(&all).await.expect("list").len(), 300);
     repo.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }
 
 #[tokio::test]
@@ -400,7 +397,7 @@ async fn an_unreachable_mysql_is_unavailable_quickly() {
 #[tokio::test]
 async fn catalogue_connections_carry_the_statement_timeout() {
     use mysql_async::prelude::Queryable;
-    let Some(url) = support::fresh_mysql_database("catalogue_connections_carry_the_statement_timeout").await else {
+    let Some(url) = servers::fresh_mysql_database("catalogue_connections_carry_the_statement_timeout").await else {
         return;
     };
     let pool = mysql_adapter::build_pool(&url, 1, Some(mysql_adapter::STATEMENT_TIMEOUT)).expect("valid URL");
@@ -414,5 +411,5 @@ async fn catalogue_connections_carry_the_statement_timeout() {
     assert_eq!(got.as_deref(), Some(want), "{flavor:?}");
     drop(conn);
     pool.disconnect().await.expect("disconnect");
-    support::drop_mysql_database(&url).await;
+    servers::drop_mysql_database(&url).await;
 }

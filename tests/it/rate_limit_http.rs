@@ -2,8 +2,6 @@
 //! fleet-wide budget and the outage. The rolling-window behaviour is checked at the use-case level with a 2 s
 //! window, since the service's window is a minute.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,104 +9,41 @@ use farmlokal::adapters::memory::rate_limiter::MemoryRateLimiter;
 use farmlokal::adapters::redis::{self as redis_adapters, RedisRateLimiter};
 use farmlokal::app::rate_limit::ClientRateLimit;
 use farmlokal::ports::RateLimiter;
-use farmlokal::startup::Application;
-use farmlokal::startup::{AppBuilder, AppState, Settings};
-use tokio::sync::{oneshot, watch};
+use poem::http::Method;
 
-use crate::support;
+use crate::harness::servers::{self, CuttableRedis};
+use crate::harness::{Reply, Run, TestApp, World};
 
 /// A limited route that is cheap on an empty in-memory catalogue.
 const LIMITED: &str = "/categories";
 
-/// A running service; dropping it shuts the service down.
-struct Service {
-    addr: SocketAddr,
-    state: Arc<AppState>,
-    _stop: oneshot::Sender<()>,
-}
-
-fn builder(per_minute: u32, trusted: &[&str]) -> AppBuilder {
-    let mut builder = AppBuilder::in_memory(Settings::for_tests());
-    builder.settings_mut().rate_limit_per_minute = per_minute;
-    builder.settings_mut().trusted_proxies = trusted.iter().map(|c| c.parse().expect("test CIDR")).collect();
-    builder
-}
-
-async fn start(builder: AppBuilder) -> Service {
-    let app = Application::from_builder(builder, "127.0.0.1:0".parse().expect("address")).await.expect("bind");
-    let (addr, state) = (app.local_addr(), app.state().clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
-    Service { addr, state, _stop: stop }
-}
-
-/// One answer, with header names lower-cased.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-
-    fn number(&self, name: &str) -> u64 {
-        self.header(name).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} in {self:?}"))
-    }
-
-    fn has_rate_limit_headers(&self) -> bool {
-        self.headers.keys().any(|k| k.starts_with("ratelimit-") || k == "retry-after")
-    }
-}
-
-/// One request to send: method, path and headers.
-type Outgoing = (&'static str, String, Vec<(String, String)>);
-
-/// Sends `requests` in order, from one blocking client.
-async fn send(addr: SocketAddr, requests: Vec<Outgoing>) -> Vec<Reply> {
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        requests
-            .into_iter()
-            .map(|(method, path, headers)| {
-                let url = format!("http://{addr}{path}");
-                let mut response = if method == "POST" {
-                    let mut request = agent.post(&url).header("content-type", "application/json");
-                    for (k, v) in &headers {
-                        request = request.header(k, v);
-                    }
-                    request.send("{}")
-                } else {
-                    let mut request = agent.get(&url);
-                    for (k, v) in &headers {
-                        request = request.header(k, v);
-                    }
-                    request.call()
-                }
-                .expect("the service answers");
-                let headers = response
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-                    .collect();
-                let body = response.body_mut().read_to_string().unwrap_or_default();
-                Reply { status: response.status().as_u16(), headers, body }
-            })
-            .collect()
+/// An empty in-memory world whose instances allow `per_minute` requests a minute per client and trust
+/// `trusted` proxies.
+fn world(per_minute: u32, trusted: &[&str]) -> World {
+    let trusted = trusted.iter().map(|c| c.parse().expect("test CIDR")).collect();
+    World::memory(0).configure(|settings| {
+        settings.rate_limit_per_minute = per_minute;
+        settings.trusted_proxies = trusted;
     })
-    .await
-    .expect("client thread")
 }
 
-/// `n` GETs of `path` with the same headers.
-async fn get_n(addr: SocketAddr, path: &str, headers: &[(&str, &str)], n: usize) -> Vec<Reply> {
-    let headers: Vec<_> = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    send(addr, (0..n).map(|_| ("GET", path.to_owned(), headers.clone())).collect()).await
+/// A service on a port limiting to `per_minute`, behind `trusted` proxies.
+async fn start(per_minute: u32, trusted: &[&str]) -> TestApp {
+    world(per_minute, trusted).app(Run::OnPort).await
+}
+
+/// A service on a port limiting to 100 a minute through `limiter`.
+async fn start_with(limiter: Arc<dyn RateLimiter>) -> TestApp {
+    TestApp::start(world(100, &[]).builder().rate_limiter(limiter), Run::OnPort).await
+}
+
+/// `n` GETs of `path` with the same headers, one after another.
+async fn get_n(app: &TestApp, path: &str, headers: &[(&str, &str)], n: usize) -> Vec<Reply> {
+    let mut replies = Vec::with_capacity(n);
+    for _ in 0..n {
+        replies.push(app.get_with(path, headers).await);
+    }
+    replies
 }
 
 fn admitted(replies: &[Reply]) -> usize {
@@ -122,8 +57,8 @@ async fn redis_limiter(prefix: &str, url: &str) -> Arc<dyn RateLimiter> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gets_100_requests_a_minute_and_the_101st_is_refused_with_the_wait() {
-    let service = start(builder(100, &[])).await;
-    let replies = get_n(service.addr, LIMITED, &[], 101).await;
+    let service = start(100, &[]).await;
+    let replies = get_n(&service, LIMITED, &[], 101).await;
 
     for (n, reply) in replies[..100].iter().enumerate() {
         assert_eq!(reply.status, 200, "request {}", n + 1);
@@ -136,7 +71,7 @@ async fn a_client_gets_100_requests_a_minute_and_the_101st_is_refused_with_the_w
     let refused = &replies[100];
     assert_eq!(refused.status, 429);
     assert_eq!(refused.header("content-type"), Some("application/problem+json"));
-    let problem: serde_json::Value = serde_json::from_str(&refused.body).expect("problem json");
+    let problem = refused.json();
     assert_eq!((problem["code"].as_str(), problem["status"].as_u64()), (Some("rate_limited"), Some(429)));
     assert_eq!((refused.number("ratelimit-limit"), refused.number("ratelimit-remaining")), (100, 0));
     let retry_after = refused.number("retry-after");
@@ -147,47 +82,44 @@ async fn a_client_gets_100_requests_a_minute_and_the_101st_is_refused_with_the_w
 
 #[tokio::test]
 async fn a_zero_limit_disables_the_limit_and_its_headers() {
-    let service = start(builder(0, &[])).await;
-    let replies = get_n(service.addr, LIMITED, &[], 120).await;
+    let service = start(0, &[]).await;
+    let replies = get_n(&service, LIMITED, &[], 120).await;
     assert_eq!(admitted(&replies), 120);
     assert!(replies.iter().all(|r| !r.has_rate_limit_headers()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exempt_routes_are_never_limited_and_carry_no_rate_limit_headers() {
-    let service = start(builder(1, &[])).await;
-    let spent = get_n(service.addr, LIMITED, &[], 2).await;
-    assert_eq!((spent[0].status, spent[1].status), (200, 429), "the budget of one is spent");
+    let service = start(1, &[]).await;
+    let spent = get_n(&service, LIMITED, &[], 2).await;
+    assert_eq!((spent[0].status.as_u16(), spent[1].status.as_u16()), (200, 429), "the budget of one is spent");
 
-    let mut requests = Vec::new();
+    let mut replies = Vec::new();
     for _ in 0..3 {
         for path in ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/openapi.yaml", "/docs"] {
-            requests.push(("GET", path.to_owned(), Vec::new()));
+            replies.push(service.get(path).await);
         }
-        requests.push(("POST", "/webhooks/partner-b".to_owned(), Vec::new()));
+        let webhook = service.request(Method::POST, "/webhooks/partner-b").header("content-type", "application/json");
+        replies.push(webhook.body("{}").send().await);
     }
-    for reply in send(service.addr, requests).await {
+    for reply in replies {
         assert_ne!(reply.status, 429, "{reply:?}");
         assert!(!reply.has_rate_limit_headers(), "{reply:?}");
     }
-    let unknown = get_n(service.addr, "/no-such-route", &[], 1).await;
+    let unknown = get_n(&service, "/no-such-route", &[], 1).await;
     assert_eq!(unknown[0].status, 429, "any other path is limited, known or not");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_client_cannot_change_its_key_with_forwarding_headers() {
-    let service = start(builder(100, &[])).await;
-    let requests = (0..101)
-        .map(|i| {
-            let headers = vec![
-                ("x-forwarded-for".to_owned(), format!("10.0.0.{i}, 10.9.0.{i}")),
-                ("x-real-ip".to_owned(), format!("10.1.0.{i}")),
-                ("forwarded".to_owned(), format!("for=10.2.0.{i}")),
-            ];
-            ("GET", LIMITED.to_owned(), headers)
-        })
-        .collect();
-    let replies = send(service.addr, requests).await;
+    let service = start(100, &[]).await;
+    let mut replies = Vec::new();
+    for i in 0..101 {
+        let (forwarded_for, real_ip, forwarded) =
+            (format!("10.0.0.{i}, 10.9.0.{i}"), format!("10.1.0.{i}"), format!("for=10.2.0.{i}"));
+        let headers = [("x-forwarded-for", &*forwarded_for), ("x-real-ip", &*real_ip), ("forwarded", &*forwarded)];
+        replies.push(service.get_with(LIMITED, &headers).await);
+    }
     let remaining: Vec<u64> = replies[..100].iter().map(|r| r.number("ratelimit-remaining")).collect();
     assert_eq!(remaining, (0..100).rev().collect::<Vec<_>>(), "every spoofed request spent the one budget");
     assert_eq!(replies[100].status, 429);
@@ -195,107 +127,76 @@ async fn an_untrusted_client_cannot_change_its_key_with_forwarding_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_the_chain_is_read_right_to_left() {
-    let service = start(builder(100, &["127.0.0.1/32"])).await;
-    let chain = get_n(service.addr, LIMITED, &[("x-forwarded-for", "1.1.1.1, 2.2.2.2")], 100).await;
+    let service = start(100, &["127.0.0.1/32"]).await;
+    let chain = get_n(&service, LIMITED, &[("x-forwarded-for", "1.1.1.1, 2.2.2.2")], 100).await;
     assert_eq!(admitted(&chain), 100);
 
-    let same_client = get_n(service.addr, LIMITED, &[("x-forwarded-for", "9.9.9.9, 2.2.2.2")], 1).await;
+    let same_client = get_n(&service, LIMITED, &[("x-forwarded-for", "9.9.9.9, 2.2.2.2")], 1).await;
     assert_eq!(same_client[0].status, 429, "2.2.2.2 is the client; what it wrote left of itself is ignored");
-    let real_ip = get_n(service.addr, LIMITED, &[("x-forwarded-for", "2.2.2.2"), ("x-real-ip", "4.4.4.4")], 1).await;
+    let real_ip = get_n(&service, LIMITED, &[("x-forwarded-for", "2.2.2.2"), ("x-real-ip", "4.4.4.4")], 1).await;
     assert_eq!(real_ip[0].status, 429, "X-Real-IP is ignored even from a trusted proxy");
 
-    let other = get_n(service.addr, LIMITED, &[("x-forwarded-for", "2.2.2.2, 3.3.3.3")], 1).await;
-    assert_eq!((other[0].status, other[0].number("ratelimit-remaining")), (200, 99), "3.3.3.3 has its own budget");
-    let proxy_itself = get_n(service.addr, LIMITED, &[], 1).await;
+    let other = get_n(&service, LIMITED, &[("x-forwarded-for", "2.2.2.2, 3.3.3.3")], 1).await;
+    assert_eq!(
+        (other[0].status.as_u16(), other[0].number("ratelimit-remaining")),
+        (200, 99),
+        "3.3.3.3 has its own budget"
+    );
+    let proxy_itself = get_n(&service, LIMITED, &[], 1).await;
     assert_eq!(proxy_itself[0].number("ratelimit-remaining"), 99, "without the header the proxy is the client");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_redis_share_one_budget() {
-    let Some(prefix) = support::fresh_redis_prefix("two_instances_on_one_redis_share_one_budget").await else {
+    let Some(prefix) = servers::fresh_redis_prefix("two_instances_on_one_redis_share_one_budget").await else {
         return;
     };
-    let url = support::redis_url();
-    let a = start(builder(100, &[]).rate_limiter(redis_limiter(&prefix, &url).await)).await;
-    let b = start(builder(100, &[]).rate_limiter(redis_limiter(&prefix, &url).await)).await;
+    let url = servers::redis_url();
+    let a = start_with(redis_limiter(&prefix, &url).await).await;
+    let b = start_with(redis_limiter(&prefix, &url).await).await;
 
-    let from_a = get_n(a.addr, LIMITED, &[], 60).await;
-    let from_b = get_n(b.addr, LIMITED, &[], 60).await;
+    let from_a = get_n(&a, LIMITED, &[], 60).await;
+    let from_b = get_n(&b, LIMITED, &[], 60).await;
     assert_eq!(admitted(&from_a), 60);
     assert_eq!(from_b[0].number("ratelimit-remaining"), 39, "B sees what A admitted");
     assert_eq!(admitted(&from_a) + admitted(&from_b), 100, "exactly one budget across both instances");
     assert!(from_b[40..].iter().all(|r| r.status == 429));
 }
 
-/// A TCP forwarder to Redis that the test can cut, to take Redis "down" for one service only.
-struct Cuttable {
-    url: String,
-    cut: watch::Sender<bool>,
-    accepting: tokio::task::JoinHandle<()>,
-}
-
-async fn cuttable_redis() -> Cuttable {
-    let redis_url = url::Url::parse(&support::redis_url()).expect("Redis URL");
-    let target = format!("{}:{}", redis_url.host_str().unwrap_or("127.0.0.1"), redis_url.port().unwrap_or(6379));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the forwarder");
-    let url = format!("redis://{}{}", listener.local_addr().expect("address"), redis_url.path());
-    let (cut, mut is_cut) = watch::channel(false);
-    let accepting = tokio::spawn(async move {
-        loop {
-            let mut inbound = tokio::select! {
-                accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
-                _ = is_cut.changed() => return,
-            };
-            let (target, mut is_cut) = (target.clone(), is_cut.clone());
-            tokio::spawn(async move {
-                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    _ = is_cut.changed() => {}
-                }
-            });
-        }
-    });
-    Cuttable { url, cut, accepting }
-}
-
-impl Cuttable {
-    /// Closes every connection and the listener: new connections are refused from now on.
-    async fn cut(self) {
-        let _ = self.cut.send(true);
-        let _ = self.accepting.await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_gone_under_load_limiting_continues_per_process_without_5xx() {
     let test = "with_redis_gone_under_load_limiting_continues_per_process_without_5xx";
-    let Some(prefix) = support::fresh_redis_prefix(test).await else { return };
-    let redis = cuttable_redis().await;
-    let service = start(builder(100, &[]).rate_limiter(redis_limiter(&prefix, &redis.url).await)).await;
-    let before = get_n(service.addr, LIMITED, &[], 50).await;
+    let Some(prefix) = servers::fresh_redis_prefix(test).await else { return };
+    let redis = CuttableRedis::start().await;
+    let service = start_with(redis_limiter(&prefix, &redis.url).await).await;
+    let before = get_n(&service, LIMITED, &[], 50).await;
     assert_eq!(admitted(&before), 50, "admitted through Redis");
-    assert!(!service.state.services.rate_limit.is_on_fallback());
+    assert!(!service.state().services.rate_limit.is_on_fallback());
 
     redis.cut().await;
     let started = Instant::now();
-    let clients: Vec<_> = (0..4).map(|_| tokio::spawn(get_n(service.addr, LIMITED, &[], 20))).collect();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move { get_n(&service, LIMITED, &[], 20).await })
+        })
+        .collect();
     let mut during = Vec::new();
     for client in clients {
         during.extend(client.await.expect("client"));
     }
     let elapsed = started.elapsed();
-    assert!(service.state.services.rate_limit.is_on_fallback(), "the per-process limiter decided");
+    assert!(service.state().services.rate_limit.is_on_fallback(), "the per-process limiter decided");
 
     assert!(
         during.iter().all(|r| r.status == 200 || r.status == 429),
         "no 5xx: {:?}",
-        during.iter().find(|r| r.status >= 500)
+        during.iter().find(|r| r.status.is_server_error())
     );
     assert!(during.iter().all(|r| r.header("ratelimit-limit") == Some("100")), "still limited, with headers");
     assert_eq!(admitted(&during), 50, "the per-process limiter knew of the 50 admitted before the outage");
     assert!(elapsed < Duration::from_secs(5), "the outage does not stall requests: {elapsed:?}");
-    let after = get_n(service.addr, LIMITED, &[], 1).await;
+    let after = get_n(&service, LIMITED, &[], 1).await;
     assert_eq!(after[0].status, 429, "the 101st+ within the minute is still refused");
 }
 
@@ -318,10 +219,10 @@ async fn sleep_until_offset(offset: f64) -> f64 {
 #[tokio::test]
 async fn over_redis_no_rolling_window_admits_more_than_the_limit_where_a_fixed_window_would_admit_twice() {
     let test = "over_redis_no_rolling_window_admits_more_than_the_limit_where_a_fixed_window_would_admit_twice";
-    let Some(prefix) = support::fresh_redis_prefix(test).await else { return };
+    let Some(prefix) = servers::fresh_redis_prefix(test).await else { return };
     let window = Duration::from_secs(2);
     let limit = ClientRateLimit::with_window(
-        redis_limiter(&prefix, &support::redis_url()).await,
+        redis_limiter(&prefix, &servers::redis_url()).await,
         Arc::new(MemoryRateLimiter::new()),
         100,
         window,

@@ -10,7 +10,8 @@ use farmlokal::adapters::redis::{self as redis_adapters, RedisRateLimiter};
 use farmlokal::ports::{RateLimitError, RateLimiter};
 use tokio::sync::Barrier;
 
-use crate::support;
+use crate::harness::servers;
+use crate::harness::wait::within_two_seconds;
 
 /// Slack for the distance between the adapter's clock and the test's.
 /// Timing allowance for a busy CI machine: Redis answers on its own clock, the test measures on ours.
@@ -113,8 +114,8 @@ async fn concurrent_checks_admit_exactly_the_limit(limiters: Vec<Arc<dyn RateLim
 }
 
 async fn redis_limiter(test: &str) -> Option<RedisRateLimiter> {
-    let prefix = support::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&support::redis_url()).await.expect("a valid Redis URL");
+    let prefix = servers::fresh_redis_prefix(test).await?;
+    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
     Some(RedisRateLimiter::new(pool, &prefix))
 }
 
@@ -166,12 +167,12 @@ async fn the_redis_limiter_admits_exactly_100_of_150_concurrent_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_prefix_share_one_budget() {
-    let Some(prefix) = support::fresh_redis_prefix("two_instances_on_one_prefix_share_one_budget").await else {
+    let Some(prefix) = servers::fresh_redis_prefix("two_instances_on_one_prefix_share_one_budget").await else {
         return;
     };
     let mut instances: Vec<Arc<dyn RateLimiter>> = Vec::new();
     for _ in 0..2 {
-        let pool = redis_adapters::pool(&support::redis_url()).await.expect("a valid Redis URL");
+        let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
         instances.push(Arc::new(RedisRateLimiter::new(pool, &prefix)));
     }
     concurrent_checks_admit_exactly_the_limit(instances, 150, 100).await;
@@ -195,9 +196,4 @@ async fn the_redis_limiter_is_unavailable_within_two_seconds_when_redis_is_unrea
         within_two_seconds(limiter.check("k", 1, Duration::from_secs(1))).await,
         Err(RateLimitError::Unavailable(_))
     ));
-}
-
-/// Runs one call against an unreachable Redis: it must give up within two seconds, not hang.
-async fn within_two_seconds<T>(call: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(2), call).await.expect("an unreachable Redis fails within 2 s")
 }

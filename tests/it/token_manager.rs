@@ -15,7 +15,7 @@ use farmlokal::ports::{TokenProvider, TokenStore};
 use secrecy::ExposeSecret;
 use tokio::sync::Barrier;
 
-use crate::support;
+use crate::harness::servers;
 
 fn policy() -> TokenPolicy {
     TokenPolicy { lock_wait: Duration::from_millis(300), ..TokenPolicy::new(Duration::from_millis(200)) }
@@ -83,13 +83,13 @@ async fn two_instances_sharing_a_store_fetch_one_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_sharing_redis_fetch_one_token() {
-    let Some(prefix) = support::fresh_redis_prefix("two_instances_sharing_redis_fetch_one_token").await else {
+    let Some(prefix) = servers::fresh_redis_prefix("two_instances_sharing_redis_fetch_one_token").await else {
         return;
     };
     let provider = slow_provider(Duration::from_secs(3600));
     let mut instances = Vec::new();
     for _ in 0..2 {
-        let pool = farmlokal::adapters::redis::pool(&support::redis_url()).await.expect("pool");
+        let pool = farmlokal::adapters::redis::pool(&servers::redis_url()).await.expect("pool");
         instances.push(manager(provider.clone(), Arc::new(RedisTokenStore::new(pool, &prefix))));
     }
 

@@ -11,7 +11,8 @@ use farmlokal::ports::{TokenStore, TokenStoreError};
 use secrecy::ExposeSecret;
 use tokio::sync::Barrier;
 
-use crate::support;
+use crate::harness::servers;
+use crate::harness::wait::within_two_seconds;
 
 fn token(value: &str, lifetime: chrono::Duration) -> AccessToken {
     AccessToken::new(value.to_owned().into(), Utc::now() + lifetime)
@@ -93,8 +94,8 @@ async fn exactly_one_of_many_takes_the_lock(store: Arc<dyn TokenStore>) {
 }
 
 async fn redis_store(test: &str) -> Option<RedisTokenStore> {
-    let prefix = support::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&support::redis_url()).await.expect("a valid Redis URL");
+    let prefix = servers::fresh_redis_prefix(test).await?;
+    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
     Some(RedisTokenStore::new(pool, &prefix))
 }
 
@@ -156,9 +157,4 @@ async fn the_redis_token_store_is_unavailable_within_two_seconds_when_redis_is_u
         Err(TokenStoreError::Unavailable(_))
     ));
     assert!(matches!(within_two_seconds(store.unlock("a")).await, Err(TokenStoreError::Unavailable(_))));
-}
-
-/// Runs one call against an unreachable Redis: it must give up within two seconds, not hang.
-async fn within_two_seconds<T>(call: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(2), call).await.expect("an unreachable Redis fails within 2 s")
 }

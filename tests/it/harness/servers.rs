@@ -1,0 +1,178 @@
+//! The MySQL and Redis servers tests share: where they are, a database and a key prefix of each test's own
+//! (so tests run in parallel and never see each other's data), their cleanup, and a Redis that a test can cut.
+//! With no server a test skips loudly, or fails when `FARMLOKAL_TEST_REQUIRE_SERVERS=1`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use farmlokal::adapters::mysql as mysql_adapter;
+use tokio::sync::watch;
+
+/// The MySQL server tests use: `FARMLOKAL_TEST_MYSQL_URL` (no database part), default the local one.
+pub fn mysql_server_url() -> String {
+    std::env::var("FARMLOKAL_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+/// The Redis server tests use: `FARMLOKAL_TEST_REDIS_URL`, default the local one.
+pub fn redis_url() -> String {
+    std::env::var("FARMLOKAL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+fn servers_required() -> bool {
+    std::env::var("FARMLOKAL_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
+}
+
+/// A name no other test in any process uses: process id, a counter, and randomness.
+pub fn unique_name(kind: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let salt: u32 = rand::random();
+    format!("fl_{kind}_{}_{n}_{salt:08x}", std::process::id())
+}
+
+/// Called when a server a test needs does not answer: with the servers required, the test fails; otherwise it
+/// prints why it is skipped, so `cargo test` output says clearly what did not run.
+pub fn skip_or_fail(test: &str, what: &str, error: &dyn std::fmt::Display) {
+    assert!(
+        !servers_required(),
+        "{test}: {what} is required (FARMLOKAL_TEST_REQUIRE_SERVERS=1) but unreachable: {error}"
+    );
+    // Written to the stderr handle, not with `eprintln!`, which the test harness captures for passing tests:
+    // a skip must be visible in a plain `cargo test` run.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {what} unreachable ({error}); run scripts/test.sh to bring the servers"
+    );
+}
+
+/// Creates a fresh database and returns its URL, or `None` (after `skip_or_fail`) when MySQL is unreachable.
+pub async fn fresh_mysql_database(test: &str) -> Option<String> {
+    use mysql_async::prelude::Queryable;
+    let server = mysql_server_url();
+    let name = unique_name("db");
+    let result = async {
+        let opts = mysql_async::Opts::from_url(&server)?;
+        let mut conn = mysql_async::Conn::new(opts).await?;
+        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")).await?;
+        conn.disconnect().await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Some(format!("{}/{name}", server.trim_end_matches('/'))),
+        Err(e) => {
+            skip_or_fail(test, "MySQL", &e);
+            None
+        }
+    }
+}
+
+/// A fresh database, migrated and seeded with `count` sample products, or `None` when MySQL is down (skipped).
+pub async fn seeded_mysql(test: &str, count: u64) -> Option<String> {
+    let url = fresh_mysql_database(test).await?;
+    mysql_adapter::seed(&url, count, false).await.expect("seeding the test database");
+    Some(url)
+}
+
+/// Drops a database made by `fresh_mysql_database`; failures only print (cleanup must not fail a test).
+pub async fn drop_mysql_database(url: &str) {
+    use mysql_async::prelude::Queryable;
+    let result = async {
+        let opts = mysql_async::Opts::from_url(url)?;
+        let name = opts.db_name().map(str::to_owned).unwrap_or_default();
+        anyhow::ensure!(name.starts_with("fl_db_"), "refusing to drop {name:?}: not a test database");
+        let mut conn =
+            mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>)).await?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await?;
+        conn.disconnect().await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("could not drop test database {url}: {e}");
+    }
+}
+
+/// A Redis key prefix of this test's own, or `None` (after `skip_or_fail`) when Redis is unreachable.
+pub async fn fresh_redis_prefix(test: &str) -> Option<String> {
+    let result = async {
+        let client = redis::Client::open(redis_url())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Some(format!("{}:", unique_name("t"))),
+        Err(e) => {
+            skip_or_fail(test, "Redis", &e);
+            None
+        }
+    }
+}
+
+/// Deletes every key under `prefix` (a test's own) with SCAN + DEL, never FLUSHALL: other tests share the server.
+pub async fn delete_prefix(prefix: &str) {
+    let client = redis::Client::open(redis_url()).expect("a valid Redis URL");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("Redis answers");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        if !keys.is_empty() {
+            redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await.expect("DEL");
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+}
+
+/// A TCP forwarder to Redis that the test can cut, to take Redis "down" for one service only.
+pub struct CuttableRedis {
+    /// The Redis URL to give the service: the forwarder's address, the test server's database.
+    pub url: String,
+    cut: watch::Sender<bool>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableRedis {
+    pub async fn start() -> Self {
+        let redis_url = url::Url::parse(&redis_url()).expect("Redis URL");
+        let target = format!("{}:{}", redis_url.host_str().unwrap_or("127.0.0.1"), redis_url.port().unwrap_or(6379));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the forwarder");
+        let url = format!("redis://{}{}", listener.local_addr().expect("address"), redis_url.path());
+        let (cut, mut is_cut) = watch::channel(false);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let mut inbound = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+                    _ = is_cut.changed() => return,
+                };
+                let (target, mut is_cut) = (target.clone(), is_cut.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = is_cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { url, cut, accepting }
+    }
+
+    /// Closes every connection and the listener: new connections are refused from now on.
+    pub async fn cut(self) {
+        let _ = self.cut.send(true);
+        let _ = self.accepting.await;
+    }
+}
