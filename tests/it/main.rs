@@ -21,6 +21,7 @@ mod partner_a_http;
 mod product_repository_contract;
 mod rate_limit_http;
 mod rate_limiter_contract;
+mod test_layout;
 mod token_manager;
 mod token_store_contract;
 mod webhook_exactly_once;
