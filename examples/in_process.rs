@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     // 1. Adapters: the catalogue in memory with fault injection, the cache in memory or on Redis.
     let products = MemoryProductRepository::sample(1_000);
     let mut settings = Settings::for_tests();
-    settings.cache_ttl = Duration::from_secs(1);
+    settings.policy.cache_ttl = Duration::from_secs(1);
     let mut builder = AppBuilder::in_memory(settings).products(Arc::new(products.clone()));
     match std::env::var("FARMLOKAL_REDIS_URL") {
         Ok(url) => {

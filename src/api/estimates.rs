@@ -104,12 +104,12 @@ fn example_pincode() -> PincodeParam {
 }
 
 /// Delivery estimates.
-pub struct DeliveryApi {
+pub struct EstimatesApi {
     pub services: Arc<Services>,
 }
 
 #[OpenApi]
-impl DeliveryApi {
+impl EstimatesApi {
     /// Estimate delivery
     ///
     /// Asks the logistics partner whether it delivers to a pincode, how fast and at what fee. When the partner

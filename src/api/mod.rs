@@ -27,13 +27,13 @@ pub use self::settings::{HttpSettings, MetricsExporter};
 pub use self::tags::ApiTags;
 use crate::app::Services;
 
-pub type Apis = (products::ProductsApi, estimates::DeliveryApi, webhooks::WebhooksApi, ops::OpsApi);
+pub type Apis = (products::ProductsApi, estimates::EstimatesApi, webhooks::WebhooksApi, ops::OpsApi);
 
 /// The OpenAPI service over every operation, described for SDK generators.
 pub fn api_service(services: Arc<Services>, metrics: MetricsExporter) -> OpenApiService<Apis, ()> {
     let apis = (
         products::ProductsApi { services: services.clone() },
-        estimates::DeliveryApi { services: services.clone() },
+        estimates::EstimatesApi { services: services.clone() },
         webhooks::WebhooksApi { services: services.clone() },
         ops::OpsApi { services, metrics },
     );

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use poem::Endpoint;
 use poem_openapi::OpenApiService;
 
@@ -28,21 +27,12 @@ use crate::ports::{Cache, EventLedger, PartnerAClient, ProductRepository, RateLi
 /// The development webhook secret used when none is configured. Printed at start; never for production.
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_ZmFybWxva2FsLWRldmVsb3BtZW50LXNlY3JldA==";
 
-/// Every setting of one service apart from its adapters.
+/// Every setting of one service apart from its adapters: what the use cases decide by, and how the HTTP API
+/// treats connections and requests.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub cursor_secret: Vec<u8>,
-    pub cache_ttl: Duration,
-    /// 0 disables the rate limit.
-    pub rate_limit_per_minute: u32,
-    pub trusted_proxies: Vec<IpNet>,
-    pub webhook_secrets: Vec<WebhookSecret>,
-    pub partner_retry: RetryPolicy,
-    pub partner_breaker: BreakerPolicy,
-    pub request_timeout: Duration,
-    /// How long a client may take to send one request's headers (slow-client protection).
-    pub header_read_timeout: Duration,
-    pub cors_origins: Vec<String>,
+    pub policy: Policy,
+    pub http: HttpSettings,
 }
 
 impl Default for Settings {
@@ -50,18 +40,21 @@ impl Default for Settings {
     /// fixed development cursor secret and the development webhook secret: fine for one local process, never
     /// for production.
     fn default() -> Self {
-        Self {
+        let policy = Policy {
             cursor_secret: b"farmlokal-development-cursor-secret".to_vec(),
             cache_ttl: Duration::from_secs(60),
             rate_limit_per_minute: 100,
-            trusted_proxies: Vec::new(),
             webhook_secrets: WebhookSecret::parse(DEV_WEBHOOK_SECRET).into_iter().collect(),
             partner_retry: RetryPolicy::new(Duration::from_millis(800), Duration::from_millis(3000)),
             partner_breaker: BreakerPolicy::default(),
+        };
+        let http = HttpSettings {
+            trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
-        }
+        };
+        Self { policy, http }
     }
 }
 
@@ -69,66 +62,48 @@ impl Settings {
     /// The settings of a configured service. `cursor_secret` and `webhook_secrets` must already be resolved
     /// (a random or development value when unset: see `wiring`).
     pub fn from_config(config: &Config, cursor_secret: Vec<u8>, webhook_secrets: Vec<WebhookSecret>) -> Self {
-        Self {
+        let policy = Policy {
             cursor_secret,
             cache_ttl: config.cache_ttl,
             rate_limit_per_minute: config.rate_limit_per_minute,
-            trusted_proxies: config.trusted_proxies.clone(),
             webhook_secrets,
             partner_retry: config.partner_retry(),
             partner_breaker: BreakerPolicy::default(),
+        };
+        let http = HttpSettings {
+            trusted_proxies: config.trusted_proxies.clone(),
             request_timeout: config.request_timeout,
             header_read_timeout: config.header_read_timeout,
             cors_origins: config.cors_origins.clone(),
-        }
+        };
+        Self { policy, http }
     }
 
     /// Settings for tests: fixed secrets, the contract's cache TTL, short partner timeouts, and no rate limit
     /// (tests that walk many pages would hit it; the rate-limit tests turn it on).
     pub fn for_tests() -> Self {
-        Self {
-            cursor_secret: b"test-cursor-secret".to_vec(),
-            rate_limit_per_minute: 0,
-            webhook_secrets: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").into_iter().collect(),
-            partner_retry: RetryPolicy::new(Duration::from_millis(300), Duration::from_millis(1500)),
-            ..Self::default()
-        }
-    }
-
-    fn policy(&self) -> Policy {
-        Policy {
-            cursor_secret: self.cursor_secret.clone(),
-            cache_ttl: self.cache_ttl,
-            rate_limit_per_minute: self.rate_limit_per_minute,
-            webhook_secrets: self.webhook_secrets.clone(),
-            partner_retry: self.partner_retry,
-            partner_breaker: self.partner_breaker,
-        }
-    }
-
-    fn http(&self) -> HttpSettings {
-        HttpSettings {
-            trusted_proxies: self.trusted_proxies.clone(),
-            request_timeout: self.request_timeout,
-            header_read_timeout: self.header_read_timeout,
-            cors_origins: self.cors_origins.clone(),
-        }
+        let mut settings = Self::default();
+        settings.policy.cursor_secret = b"test-cursor-secret".to_vec();
+        settings.policy.rate_limit_per_minute = 0;
+        settings.policy.webhook_secrets =
+            WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").into_iter().collect();
+        settings.policy.partner_retry = RetryPolicy::new(Duration::from_millis(300), Duration::from_millis(1500));
+        settings
     }
 }
 
-/// One built service: its use cases, its ports and how its HTTP API behaves.
+/// One built service: its settings, its ports and its use cases.
 pub struct AppState {
     pub settings: Settings,
     pub ports: Ports,
     pub services: Arc<Services>,
-    pub http: HttpSettings,
     metrics: MetricsExporter,
 }
 
 impl AppState {
     /// The complete HTTP application of this service.
     pub fn endpoint(&self) -> impl Endpoint {
-        api::routes(self.services.clone(), &self.http, self.metrics.clone())
+        api::routes(self.services.clone(), &self.settings.http, self.metrics.clone())
     }
 
     /// The OpenAPI service over every operation (the spec, the docs UI).
@@ -210,8 +185,7 @@ impl AppBuilder {
     pub fn build(self) -> Arc<AppState> {
         let metrics = telemetry::metrics();
         let Self { settings, ports, backends } = self;
-        let services = Arc::new(Services::new(&ports, &settings.policy(), backends));
-        let http = settings.http();
-        Arc::new(AppState { settings, ports, services, http, metrics })
+        let services = Arc::new(Services::new(&ports, &settings.policy, backends));
+        Arc::new(AppState { settings, ports, services, metrics })
     }
 }

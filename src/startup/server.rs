@@ -78,7 +78,7 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { acceptor, addr, state, _sandbox } = self;
         tracing::info!(address = %addr, docs = %format!("http://{addr}/docs"), "FarmLokal is listening");
-        let header_timeout = state.http.header_read_timeout;
+        let header_timeout = state.settings.http.header_read_timeout;
         Server::new_with_acceptor(HeaderDeadline::new(acceptor, header_timeout))
             .run_with_graceful_shutdown(state.endpoint(), signal, Some(SHUTDOWN_GRACE))
             .await

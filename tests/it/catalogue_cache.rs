@@ -94,7 +94,7 @@ async fn pages_of_different_queries_have_different_etags() {
 
 #[tokio::test]
 async fn an_expired_page_is_served_stale_while_the_store_is_down_and_fresh_again_once_it_is_back() {
-    let world = World::memory(N).configure(|settings| settings.cache_ttl = Duration::from_secs(1));
+    let world = World::memory(N).configure(|settings| settings.policy.cache_ttl = Duration::from_secs(1));
     let app = world.app(Run::InProcess).await;
     let fresh = app.get("/products?category=eggs&limit=4").await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;

@@ -9,7 +9,7 @@ use farmlokal::adapters::memory::partner_a::MemoryPartnerA;
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use farmlokal::adapters::memory::token_store::MemoryTokenStore;
 use farmlokal::adapters::sandbox::SandboxHandle;
-use farmlokal::app::estimates::{DeliveryError, DeliveryEstimates, EstimateSource};
+use farmlokal::app::estimates::{DeliveryEstimates, EstimateError, EstimateSource};
 use farmlokal::app::partner_metrics::{BreakerState, PartnerEvent, PartnerMetrics};
 use farmlokal::app::tokens::{AccessTokens, TokenPolicy};
 use farmlokal::domain::retry::{BreakerPolicy, RetryPolicy};
@@ -192,7 +192,7 @@ async fn a_slow_partner_with_no_stale_answer_is_unavailable_within_the_deadline(
     let result = estimates.estimate(&pin(1)).await;
 
     assert!(started.elapsed() < DEADLINE + SLACK, "{:?}", started.elapsed());
-    let Err(error @ DeliveryError::Unavailable { .. }) = result else { panic!("expected Unavailable: {result:?}") };
+    let Err(error @ EstimateError::Unavailable { .. }) = result else { panic!("expected Unavailable: {result:?}") };
     assert!(error.retry_after_secs() >= 1);
 }
 
@@ -204,7 +204,7 @@ async fn a_400_or_404_from_the_partner_is_not_retried() {
     for (n, status) in [(1, 404), (2, 400)] {
         sandbox.partner().fail_next(1, status);
         let result = estimates.estimate(&pin(n)).await;
-        assert!(matches!(result, Err(DeliveryError::Unavailable { .. })), "{status}: {result:?}");
+        assert!(matches!(result, Err(EstimateError::Unavailable { .. })), "{status}: {result:?}");
     }
 
     assert_eq!(sandbox.partner().requests(), 2);

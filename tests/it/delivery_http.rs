@@ -11,7 +11,7 @@ use crate::harness::{Run, TestApp, World};
 
 /// The service in process (empty catalogue, test settings), its partner A the sandbox over HTTP.
 async fn app_over(sandbox: &SandboxHandle) -> (TestApp, Duration) {
-    let retry = Settings::for_tests().partner_retry;
+    let retry = Settings::for_tests().policy.partner_retry;
     let (provider, partner) = http_adapters(sandbox, retry.attempt_timeout);
     let builder = World::memory(0).builder().token_provider(provider).partner_a(partner);
     (TestApp::start(builder, Run::InProcess).await, retry.deadline)

@@ -15,7 +15,7 @@ use crate::harness::{Binary, Run, TestApp, World};
 async fn start(products: u64, change: impl FnOnce(&mut Settings)) -> (World, TestApp) {
     let world = World::memory(products).configure(|settings| {
         change(settings);
-        settings.rate_limit_per_minute = 0;
+        settings.policy.rate_limit_per_minute = 0;
     });
     let app = world.app(Run::OnPort).await;
     (world, app)
@@ -58,7 +58,7 @@ fn raw_exchange(addr: SocketAddr, chunks: &[&[u8]], pause: Duration) -> (Vec<u8>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_one_header_byte_at_a_time_is_cut_off() {
-    let (_world, app) = start(50, |settings| settings.header_read_timeout = Duration::from_millis(800)).await;
+    let (_world, app) = start(50, |settings| settings.http.header_read_timeout = Duration::from_millis(800)).await;
     let addr = app.addr();
     let request = b"GET /health/live HTTP/1.1\r\nHost: farmlokal\r\nX-Padding: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let chunks: Vec<&[u8]> = request.chunks(1).collect();
@@ -76,7 +76,7 @@ async fn a_client_sending_one_header_byte_at_a_time_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_its_headers_promptly_is_served_and_kept_alive() {
-    let (_world, app) = start(50, |settings| settings.header_read_timeout = Duration::from_millis(800)).await;
+    let (_world, app) = start(50, |settings| settings.http.header_read_timeout = Duration::from_millis(800)).await;
     let addr = app.addr();
     let request: &'static [u8] = b"GET /health/live HTTP/1.1\r\nHost: farmlokal\r\n\r\n";
 
@@ -162,7 +162,7 @@ async fn trace_logs_of_every_route_contain_no_secret_and_sigterm_exits_cleanly()
 
 #[tokio::test]
 async fn cors_answers_configured_origins_only_and_is_off_by_default() {
-    let configured = World::memory(0).configure(|s| s.cors_origins = vec!["https://shop.farmlokal.in".to_owned()]);
+    let configured = World::memory(0).configure(|s| s.http.cors_origins = vec!["https://shop.farmlokal.in".to_owned()]);
     let with_cors = configured.app(Run::InProcess).await;
     let (_world, without) = crate::harness::spawn_app(0).await;
     let shop = [("origin", "https://shop.farmlokal.in")];

@@ -22,8 +22,8 @@ const LIMITED: &str = "/categories";
 fn world(per_minute: u32, trusted: &[&str]) -> World {
     let trusted = trusted.iter().map(|c| c.parse().expect("test CIDR")).collect();
     World::memory(0).configure(|settings| {
-        settings.rate_limit_per_minute = per_minute;
-        settings.trusted_proxies = trusted;
+        settings.policy.rate_limit_per_minute = per_minute;
+        settings.http.trusted_proxies = trusted;
     })
 }
 

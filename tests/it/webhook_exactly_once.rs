@@ -191,6 +191,6 @@ async fn the_listing_shows_a_stock_change_within_the_cache_ttl(world: &World, ap
 /// The test settings with another listing-cache TTL.
 fn settings_with_cache_ttl(ttl: Duration) -> farmlokal::startup::Settings {
     let mut settings = farmlokal::startup::Settings::for_tests();
-    settings.cache_ttl = ttl;
+    settings.policy.cache_ttl = ttl;
     settings
 }

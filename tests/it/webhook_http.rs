@@ -106,7 +106,7 @@ async fn a_delivery_missing_any_signature_header_is_refused() {
 #[tokio::test]
 async fn with_two_secrets_configured_a_message_signed_by_either_verifies() {
     let mut settings = Settings::for_tests();
-    settings.webhook_secrets = vec![secret(SECRET), secret(NEW_SECRET)];
+    settings.policy.webhook_secrets = vec![secret(SECRET), secret(NEW_SECRET)];
     let (_world, app) = in_memory(settings).await;
     let now = Utc::now().timestamp();
     let body = |delta: i64| Delivery::stock("unused", PRODUCT, delta).body;
@@ -215,7 +215,7 @@ async fn a_body_of_exactly_64_kib_is_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_is_not_rate_limited() {
-    let world = World::memory(PRODUCTS).configure(|settings| settings.rate_limit_per_minute = 1);
+    let world = World::memory(PRODUCTS).configure(|settings| settings.policy.rate_limit_per_minute = 1);
     let app = world.app(Run::OnPort).await;
     let deliver = |n: u32| Delivery::stock(&format!("msg_unlimited_{n}"), PRODUCT, 1);
 

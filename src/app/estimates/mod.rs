@@ -50,7 +50,7 @@ pub struct Estimate {
 
 /// Why there is no estimate.
 #[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
+pub enum EstimateError {
     /// Partner A failed (or the breaker is open) and no earlier answer for this pincode is known: the 503.
     #[error("partner A is unavailable and no earlier answer is known")]
     Unavailable {
@@ -61,7 +61,7 @@ pub enum DeliveryError {
     },
 }
 
-impl DeliveryError {
+impl EstimateError {
     /// `Retry-After` in whole seconds (at least 1).
     pub fn retry_after_secs(&self) -> u64 {
         match self {
@@ -125,7 +125,7 @@ impl DeliveryEstimates {
     ///
     /// # Errors
     /// `Unavailable` when partner A fails or the breaker is open and no answer younger than a day is known.
-    pub async fn estimate(&self, pincode: &Pincode) -> Result<Estimate, DeliveryError> {
+    pub async fn estimate(&self, pincode: &Pincode) -> Result<Estimate, EstimateError> {
         let pass = match self.breaker.admit() {
             Ok(pass) => pass,
             Err(wait) => return self.fallback(pincode, wait, anyhow::anyhow!("circuit breaker open")),
@@ -162,14 +162,14 @@ impl DeliveryEstimates {
     }
 
     /// The stale answer, or `Unavailable` with `wait` rounded up to whole seconds.
-    fn fallback(&self, pincode: &Pincode, wait: Duration, cause: anyhow::Error) -> Result<Estimate, DeliveryError> {
+    fn fallback(&self, pincode: &Pincode, wait: Duration, cause: anyhow::Error) -> Result<Estimate, EstimateError> {
         if let Some((serviceability, as_of)) = self.stale.get(pincode) {
             self.metrics.record(PartnerEvent::StaleAnswer);
             return Ok(Estimate { serviceability, source: EstimateSource::Stale, as_of });
         }
         self.metrics.record(PartnerEvent::UnavailableAnswer);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Err(DeliveryError::Unavailable { retry_after: Duration::from_secs(secs.max(1)), cause })
+        Err(EstimateError::Unavailable { retry_after: Duration::from_secs(secs.max(1)), cause })
     }
 
     /// The retry loop; a probe makes a single attempt.
