@@ -6,6 +6,7 @@ pub mod mysql;
 pub mod redis;
 pub mod sample;
 pub mod sandbox;
+pub mod system_clock;
 
 /// How a connection pool is used right now, for the pool-usage gauges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

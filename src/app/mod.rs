@@ -26,7 +26,9 @@ use self::webhooks::WebhookIntake;
 use crate::domain::retry::{BreakerPolicy, RetryPolicy};
 use crate::domain::webhook::WebhookSecret;
 use crate::domain::CursorCodec;
-use crate::ports::{Cache, EventLedger, PartnerAClient, ProductRepository, RateLimiter, TokenProvider, TokenStore};
+use crate::ports::{
+    Cache, Clock, EventLedger, PartnerAClient, ProductRepository, RateLimiter, TokenProvider, TokenStore,
+};
 
 /// The ports a service runs on, one adapter each.
 #[derive(Clone)]
@@ -41,6 +43,9 @@ pub struct Ports {
     /// The per-process limiter that decides while `rate_limiter` is unavailable.
     pub fallback_rate_limiter: Arc<dyn RateLimiter>,
     pub event_ledger: Arc<dyn EventLedger>,
+    /// The time of day every use case reads: cache freshness, the breaker's open period, last good answers and
+    /// their `as_of`, token expiry and the fetch cool-down, the webhook timestamp window.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The values the use cases decide by, apart from the adapters.
@@ -52,7 +57,9 @@ pub struct Policy {
     /// Requests per client per rolling minute; 0 disables the rate limit.
     pub rate_limit_per_minute: u32,
     pub webhook_secrets: Vec<WebhookSecret>,
+    /// Attempt timeout, overall deadline and backoff of partner A calls (also the token manager's safety margin).
     pub partner_retry: RetryPolicy,
+    /// When partner A's circuit breaker opens (failed estimates in a row) and how long it stays open.
     pub partner_breaker: BreakerPolicy,
 }
 
@@ -71,13 +78,14 @@ impl Services {
     /// Builds every use case over `ports`. `backends` says which ports run on a server, for readiness.
     pub fn new(ports: &Ports, policy: &Policy, backends: Backends) -> Self {
         let catalogue = CatalogueService::new(ports.products.clone(), CursorCodec::new(&policy.cursor_secret));
-        let pages = ResponseCache::new(ports.cache.clone(), policy.cache_ttl);
+        let pages = ResponseCache::new(ports.cache.clone(), policy.cache_ttl, ports.clock.clone());
         let metrics = Arc::new(PartnerMetrics::default());
         let tokens = AccessTokens::new(
             ports.token_provider.clone(),
             ports.token_store.clone(),
             TokenPolicy::new(policy.partner_retry.attempt_timeout),
             metrics.clone(),
+            ports.clock.clone(),
         );
         let estimates = DeliveryEstimates::new(
             ports.partner_a.clone(),
@@ -85,9 +93,14 @@ impl Services {
             policy.partner_retry,
             policy.partner_breaker,
             metrics,
+            ports.clock.clone(),
         );
-        let webhooks =
-            WebhookIntake::new(policy.webhook_secrets.clone(), ports.event_ledger.clone(), ports.products.clone());
+        let webhooks = WebhookIntake::new(
+            policy.webhook_secrets.clone(),
+            ports.event_ledger.clone(),
+            ports.products.clone(),
+            ports.clock.clone(),
+        );
         let rate_limit = ClientRateLimit::new(
             ports.rate_limiter.clone(),
             ports.fallback_rate_limiter.clone(),

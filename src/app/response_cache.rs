@@ -9,16 +9,21 @@
 //! Two tiers: the shared `Cache` port (Redis in a fleet) and a small in-process tier in front of it that keeps a
 //! page for at most [`LOCAL_FOR`] and never past its freshness, so a hot page costs no network round trip while
 //! every entry still expires when the TTL says. The in-process tier is bounded by bytes, not entries.
+//!
+//! Freshness is judged by the [`Clock`] port, so a test that advances its clock past the TTL sees the page
+//! expire. How long the shared tier physically keeps an entry is the `Cache` adapter's business (Redis by its
+//! own clock); the in-process tier's [`LOCAL_FOR`] bound is real elapsed time, a limit on memory rather than on
+//! freshness, and never keeps a page past the clock's freshness either.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::single_flight::SingleFlight;
-use crate::ports::Cache;
+use crate::ports::{Cache, Clock};
 
 /// How long a page is kept after it stops being fresh, to be served as `Stale` when rendering fails.
 pub const SERVE_STALE_FOR: Duration = Duration::from_secs(600);
@@ -61,19 +66,20 @@ pub struct Served {
 pub struct ResponseCache<E> {
     shared: Arc<dyn Cache>,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     local: moka::sync::Cache<String, Entry>,
     flights: SingleFlight<String, Result<Entry, E>>,
 }
 
 impl<E: Clone + std::error::Error> ResponseCache<E> {
-    /// Pages fresh for `ttl`, in front of `shared`.
-    pub fn new(shared: Arc<dyn Cache>, ttl: Duration) -> Self {
+    /// Pages fresh for `ttl` as `clock` tells the time, in front of `shared`.
+    pub fn new(shared: Arc<dyn Cache>, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let local = moka::sync::Cache::builder()
             .max_capacity(LOCAL_BYTES)
             .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.body.len()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
             .build();
-        Self { shared, ttl, local, flights: SingleFlight::new() }
+        Self { shared, ttl, clock, local, flights: SingleFlight::new() }
     }
 
     /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it.
@@ -85,14 +91,15 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Rendered, E>>,
     {
-        if let Some(entry) = self.local.get(&key).filter(Entry::is_fresh) {
+        let now = self.clock.now();
+        if let Some(entry) = self.local.get(&key).filter(|entry| entry.is_fresh(now)) {
             metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
             metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
             return Ok(entry.served(CacheStatus::Hit));
         }
         let stale = match self.shared.get(&key).await {
             Ok(Some(bytes)) => match Entry::decode(&bytes) {
-                Some(entry) if entry.is_fresh() => {
+                Some(entry) if entry.is_fresh(now) => {
                     metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
                     self.local.insert(key, entry.clone());
                     return Ok(entry.served(CacheStatus::Hit));
@@ -110,7 +117,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .flights
             .run(key.clone(), || async {
                 let rendered = render().await?;
-                let entry = Entry::new(rendered, self.ttl);
+                let entry = Entry::new(rendered, self.ttl, self.clock.now());
                 if let Err(error) = self.shared.set(&key, &entry.encode(), self.ttl + SERVE_STALE_FOR).await {
                     tracing::debug!(error = %error, "response cache unavailable; page not cached");
                 }
@@ -159,13 +166,15 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(rendered: Rendered, ttl: Duration) -> Self {
-        let fresh_until_ms = Utc::now().timestamp_millis() + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    /// `rendered`, fresh for `ttl` from `now`.
+    fn new(rendered: Rendered, ttl: Duration, now: DateTime<Utc>) -> Self {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let fresh_until_ms = now.timestamp_millis().saturating_add(ttl_ms);
         Self { fresh_until_ms, tag: tag_of(&rendered.body), next_cursor: rendered.next_cursor, body: rendered.body }
     }
 
-    fn is_fresh(&self) -> bool {
-        self.fresh_until_ms > Utc::now().timestamp_millis()
+    fn is_fresh(&self, now: DateTime<Utc>) -> bool {
+        self.fresh_until_ms > now.timestamp_millis()
     }
 
     fn encode(&self) -> Vec<u8> {

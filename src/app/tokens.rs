@@ -6,6 +6,10 @@
 //! store for a bounded time, then fetch themselves if the holder died. With the store unreachable each process
 //! fetches and keeps its own token, still once per lifetime. A token due for refresh keeps serving while one
 //! background task replaces it. No token that expires within the safety margin is ever handed out.
+//!
+//! Expiry, refresh and the failure cool-down are judged by the [`Clock`] port, so a test clock advanced past a
+//! token's lifetime makes the manager fetch again. Waiting for another instance's fetch (the lock wait and its
+//! polling) is a real wait and runs on the async runtime's clock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +21,7 @@ use tokio::time::Instant;
 
 use super::partner_metrics::{PartnerEvent, PartnerMetrics};
 use crate::domain::AccessToken;
-use crate::ports::{TokenError, TokenProvider, TokenStore};
+use crate::ports::{Clock, TokenError, TokenProvider, TokenStore};
 
 /// Timings of the token manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,7 @@ struct Inner {
     store: Arc<dyn TokenStore>,
     policy: TokenPolicy,
     metrics: Arc<PartnerMetrics>,
+    clock: Arc<dyn Clock>,
     local: Mutex<Local>,
     /// Held by whoever is obtaining a token for this process: the in-process single flight.
     gate: tokio::sync::Mutex<()>,
@@ -80,7 +85,7 @@ struct Local {
     /// The last token partner A rejected: never taken from the store again.
     rejected: Option<AccessToken>,
     /// When the last fetch failed, and its error.
-    failure: Option<(Instant, TokenError)>,
+    failure: Option<(DateTime<Utc>, TokenError)>,
 }
 
 struct Held {
@@ -108,18 +113,21 @@ enum Shared {
 }
 
 impl AccessTokens {
-    /// A manager fetching from `provider`, sharing through `store`, counting into `metrics`.
+    /// A manager fetching from `provider`, sharing through `store`, counting into `metrics`, judging expiry by
+    /// `clock` (give the provider the same clock, or its tokens expire by another time).
     pub fn new(
         provider: Arc<dyn TokenProvider>,
         store: Arc<dyn TokenStore>,
         policy: TokenPolicy,
         metrics: Arc<PartnerMetrics>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let inner = Inner {
             provider,
             store,
             policy,
             metrics,
+            clock,
             local: Mutex::new(Local::default()),
             gate: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
@@ -133,7 +141,7 @@ impl AccessTokens {
     /// The provider's error when a token had to be fetched and could not be (repeated without a new fetch for
     /// `failure_cooldown`); `Malformed` when a new token would expire within the safety margin.
     pub async fn get(&self) -> Result<AccessToken, TokenError> {
-        let now = Utc::now();
+        let now = self.inner.clock.now();
         let found = self.inner.local().held.as_ref().and_then(|held| {
             held.token
                 .usable_at(now, self.inner.policy.safety_margin)
@@ -207,11 +215,11 @@ impl Inner {
             Need::Usable => true,
             Need::Fresh => local.held.as_ref().is_none_or(|held| token.expires_at() > held.token.expires_at()),
         };
-        !rejected && newer && token.usable_at(Utc::now(), self.policy.safety_margin)
+        !rejected && newer && token.usable_at(self.clock.now(), self.policy.safety_margin)
     }
 
     fn keep(&self, token: &AccessToken) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let remaining = (token.expires_at() - now).to_std().unwrap_or_default();
         let ahead = self.policy.refresh_ahead.min(remaining / 4).max(self.policy.safety_margin * 2);
         let refresh_at = token.expires_at() - chrono::Duration::from_std(ahead).unwrap_or_default();
@@ -223,7 +231,7 @@ impl Inner {
     /// The single flight: one caller at a time obtains a token; the ones queued behind it find it ready.
     async fn acquire(&self, need: Need) -> Result<AccessToken, TokenError> {
         let _gate = self.gate.lock().await;
-        if let Some(token) = self.local_meets(need, Utc::now()) {
+        if let Some(token) = self.local_meets(need, self.clock.now()) {
             return Ok(token);
         }
         if let Some(error) = self.recent_failure() {
@@ -235,7 +243,7 @@ impl Inner {
                 Ok(token)
             }
             Err(error) => {
-                self.local().failure = Some((Instant::now(), error.clone()));
+                self.local().failure = Some((self.clock.now(), error.clone()));
                 Err(error)
             }
         }
@@ -244,7 +252,9 @@ impl Inner {
     fn recent_failure(&self) -> Option<TokenError> {
         let local = self.local();
         let (at, error) = local.failure.as_ref()?;
-        (at.elapsed() < self.policy.failure_cooldown).then(|| error.clone())
+        // A clock set back before the failure reads as no time elapsed: still cooling down.
+        let elapsed = (self.clock.now() - *at).to_std().unwrap_or_default();
+        (elapsed < self.policy.failure_cooldown).then(|| error.clone())
     }
 
     /// From the store, or fetched by us under the fleet lock, or fetched by us after waiting for the holder.
@@ -263,6 +273,7 @@ impl Inner {
                 return self.fetch_and_share().await;
             }
         }
+        // Waiting for the holder is a real wait (the holder works in real time), so the runtime's clock.
         let give_up = Instant::now() + self.policy.lock_wait;
         while Instant::now() < give_up {
             tokio::time::sleep(self.policy.poll_interval).await;
@@ -306,7 +317,7 @@ impl Inner {
     async fn fetch_and_share(&self) -> Result<AccessToken, TokenError> {
         self.metrics.record(PartnerEvent::TokenFetch);
         let token = self.provider.fetch().await?;
-        if !token.usable_at(Utc::now(), self.policy.safety_margin * 2) {
+        if !token.usable_at(self.clock.now(), self.policy.safety_margin * 2) {
             return Err(TokenError::malformed(anyhow!("new token expires within twice the safety margin")));
         }
         if let Err(error) = self.store.put(&token).await {

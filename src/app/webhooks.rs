@@ -6,14 +6,14 @@
 //!   `duplicate` without touching MySQL;
 //! - the durable guarantee is `ProductRepository::apply_event`: the change and the `processed_events` row
 //!   commit in one transaction, so even with the ledger flushed or down an id never applies twice.
+//!
+//! The signed timestamp is checked against the [`Clock`] port's time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::domain::webhook::{self, InventoryEvent, ParsedEvent, SignatureError, WebhookSecret};
-use crate::ports::{ApplyOutcome, Claim, EventLedger, ProductRepository, RepositoryError};
+use crate::ports::{ApplyOutcome, Claim, Clock, EventLedger, ProductRepository, RepositoryError};
 
 /// How long one delivery may hold its claim before another may try: longer than processing can take.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
@@ -68,15 +68,19 @@ pub struct WebhookIntake {
     secrets: Vec<WebhookSecret>,
     ledger: Arc<dyn EventLedger>,
     products: Arc<dyn ProductRepository>,
+    clock: Arc<dyn Clock>,
 }
 
 impl WebhookIntake {
+    /// Verifies deliveries with `secrets` (any one may have signed) and a timestamp near `clock`'s time, claims
+    /// ids in `ledger` and applies events to `products`.
     pub fn new(
         secrets: Vec<WebhookSecret>,
         ledger: Arc<dyn EventLedger>,
         products: Arc<dyn ProductRepository>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { secrets, ledger, products }
+        Self { secrets, ledger, products, clock }
     }
 
     /// Handles one delivery of `body`.
@@ -89,7 +93,7 @@ impl WebhookIntake {
         let (Some(id), Some(timestamp), Some(signature)) = (&headers.id, &headers.timestamp, &headers.signature) else {
             return Err(SignatureError::MissingHeaders.into());
         };
-        let id = webhook::verify(&self.secrets, id, timestamp, signature, body, Utc::now())?;
+        let id = webhook::verify(&self.secrets, id, timestamp, signature, body, self.clock.now())?;
         let change = match webhook::parse_event(body).map_err(|e| WebhookError::Malformed(e.to_string()))? {
             ParsedEvent::Handled(change) => change,
             ParsedEvent::Ignored { event_type } => {

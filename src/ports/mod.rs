@@ -5,6 +5,7 @@
 //! exactly those sentences against every adapter.
 
 pub mod cache;
+pub mod clock;
 pub mod event_ledger;
 pub mod partner_a;
 pub mod product_repository;
@@ -13,6 +14,7 @@ pub mod token_provider;
 pub mod token_store;
 
 pub use cache::{Cache, CacheError};
+pub use clock::Clock;
 pub use event_ledger::{Claim, EventLedger, LedgerError};
 pub use partner_a::{PartnerAClient, PartnerError};
 pub use product_repository::{ApplyOutcome, ProductRepository, RepositoryError};

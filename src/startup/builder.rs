@@ -1,6 +1,7 @@
 //! `AppBuilder`: assembles one service from a port-by-port choice of adapters, every port starting in memory.
 //! Any mix of in-memory and real adapters works, which is how tests and testers build a service; `wiring`
-//! uses it for the configured one.
+//! uses it for the configured one. The clock starts as the wall clock; a test gives a `ManualClock` to move
+//! time, and the policy values (cache TTL, partner retry and breaker) are set through `settings_mut`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +18,15 @@ use crate::adapters::memory::product_repository::MemoryProductRepository;
 use crate::adapters::memory::rate_limiter::MemoryRateLimiter;
 use crate::adapters::memory::token_provider::MemoryTokenProvider;
 use crate::adapters::memory::token_store::MemoryTokenStore;
+use crate::adapters::system_clock::SystemClock;
 use crate::api::{self, HttpSettings, MetricsExporter};
 use crate::app::health::Backends;
 use crate::app::{Policy, Ports, Services};
 use crate::domain::retry::{BreakerPolicy, RetryPolicy};
 use crate::domain::webhook::WebhookSecret;
-use crate::ports::{Cache, EventLedger, PartnerAClient, ProductRepository, RateLimiter, TokenProvider, TokenStore};
+use crate::ports::{
+    Cache, Clock, EventLedger, PartnerAClient, ProductRepository, RateLimiter, TokenProvider, TokenStore,
+};
 
 /// The development webhook secret used when none is configured. Printed at start; never for production.
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_ZmFybWxva2FsLWRldmVsb3BtZW50LXNlY3JldA==";
@@ -131,6 +135,7 @@ impl AppBuilder {
             rate_limiter: Arc::new(MemoryRateLimiter::new()),
             fallback_rate_limiter: Arc::new(MemoryRateLimiter::new()),
             event_ledger: Arc::new(MemoryEventLedger::new()),
+            clock: Arc::new(SystemClock),
         };
         Self { settings, ports, backends: Backends::default() }
     }
@@ -170,12 +175,23 @@ impl AppBuilder {
         self
     }
 
+    /// The clock every use case reads the time of day from (the wall clock unless replaced). The in-memory
+    /// adapters the builder starts with keep the wall clock: when a test moves time past a token's lifetime
+    /// or a cache entry's TTL, give those adapters the same clock too (`MemoryTokenProvider::with_clock`,
+    /// `MemoryCache::with_clock`).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.ports.clock = clock;
+        self
+    }
+
     /// Records what the catalogue and the shared state run on: readiness checks only what runs on a server.
     pub fn backends(mut self, backends: Backends) -> Self {
         self.backends = backends;
         self
     }
 
+    /// The settings to change before building: `policy.cache_ttl`, `policy.partner_retry`,
+    /// `policy.partner_breaker` (threshold and open period), the rate limit, the HTTP timeouts.
     pub fn settings_mut(&mut self) -> &mut Settings {
         &mut self.settings
     }

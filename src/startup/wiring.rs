@@ -1,5 +1,6 @@
 //! Turns configuration into adapters: MySQL or memory for the catalogue, Redis or memory for
 //! the shared state, real partner URLs or the built-in sandbox.
+//! The clock stays the builder's default, the wall clock.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,16 +5,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use farmlokal::adapters::memory::clock::ManualClock;
 use farmlokal::adapters::memory::partner_a::MemoryPartnerA;
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use farmlokal::adapters::memory::token_store::MemoryTokenStore;
 use farmlokal::adapters::sandbox::SandboxHandle;
+use farmlokal::adapters::system_clock::SystemClock;
 use farmlokal::app::estimates::{DeliveryEstimates, EstimateError, EstimateSource};
 use farmlokal::app::partner_metrics::{BreakerState, PartnerEvent, PartnerMetrics};
 use farmlokal::app::tokens::{AccessTokens, TokenPolicy};
 use farmlokal::domain::retry::{BreakerPolicy, RetryPolicy};
 use farmlokal::domain::Pincode;
-use farmlokal::ports::PartnerAClient;
+use farmlokal::ports::{Clock, PartnerAClient, TokenProvider};
 use tokio::sync::Barrier;
 
 use crate::harness::partners::{http_adapters, start_sandbox};
@@ -37,8 +39,19 @@ fn estimates(
     metrics: Arc<PartnerMetrics>,
     retry: RetryPolicy,
     breaker: BreakerPolicy,
+    clock: Arc<dyn Clock>,
 ) -> Arc<DeliveryEstimates> {
-    Arc::new(DeliveryEstimates::new(partner, tokens, retry, breaker, metrics))
+    Arc::new(DeliveryEstimates::new(partner, tokens, retry, breaker, metrics, clock))
+}
+
+/// A token manager on `clock` with its own in-memory store.
+fn tokens(
+    provider: Arc<dyn TokenProvider>,
+    policy: TokenPolicy,
+    metrics: &Arc<PartnerMetrics>,
+    clock: &Arc<dyn Clock>,
+) -> AccessTokens {
+    AccessTokens::new(provider, Arc::new(MemoryTokenStore::new()), policy, metrics.clone(), clock.clone())
 }
 
 /// The use case over the sandbox through the HTTP adapters.
@@ -46,10 +59,10 @@ fn over_sandbox(sandbox: &SandboxHandle) -> Arc<DeliveryEstimates> {
     let attempt = Duration::from_millis(300);
     let (provider, partner) = http_adapters(sandbox, attempt);
     let metrics = Arc::new(PartnerMetrics::default());
-    let tokens =
-        AccessTokens::new(provider, Arc::new(MemoryTokenStore::new()), TokenPolicy::new(attempt), metrics.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = tokens(provider, TokenPolicy::new(attempt), &metrics, &clock);
     let breaker = BreakerPolicy { failure_threshold: 10, open_for: Duration::from_secs(30) };
-    estimates(partner, tokens, metrics, retry_policy(attempt, DEADLINE), breaker)
+    estimates(partner, tokens, metrics, retry_policy(attempt, DEADLINE), breaker, clock)
 }
 
 fn pin(n: u32) -> Pincode {
@@ -146,14 +159,15 @@ async fn a_429_is_retried_after_its_retry_after() {
     let attempt = Duration::from_millis(300);
     let (provider, partner) = http_adapters(&sandbox, attempt);
     let metrics = Arc::new(PartnerMetrics::default());
-    let tokens =
-        AccessTokens::new(provider, Arc::new(MemoryTokenStore::new()), TokenPolicy::new(attempt), metrics.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = tokens(provider, TokenPolicy::new(attempt), &metrics, &clock);
     let estimates = estimates(
         partner,
         tokens,
         metrics,
         retry_policy(attempt, Duration::from_millis(1800)),
         BreakerPolicy::default(),
+        clock,
     );
     sandbox.partner().set_rate_limit(0.0, Duration::from_secs(1));
     sandbox.partner().fail_next(1, 429);
@@ -213,14 +227,15 @@ async fn a_400_or_404_from_the_partner_is_not_retried() {
 
 #[tokio::test]
 async fn an_open_breaker_sends_nothing_until_its_probe() {
-    let issuer = Arc::new(MemoryTokenProvider::new(Duration::from_secs(3600)));
+    let clock = ManualClock::starting_now();
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let issuer = Arc::new(MemoryTokenProvider::with_clock(Duration::from_secs(3600), shared.clone()));
     let partner = Arc::new(MemoryPartnerA::checking_tokens_of(issuer.clone()));
     let metrics = Arc::new(PartnerMetrics::default());
-    let policy = TokenPolicy::new(Duration::from_millis(50));
-    let tokens = AccessTokens::new(issuer, Arc::new(MemoryTokenStore::new()), policy, metrics.clone());
+    let tokens = tokens(issuer, TokenPolicy::new(Duration::from_millis(50)), &metrics, &shared);
     let breaker = BreakerPolicy { failure_threshold: 3, open_for: Duration::from_millis(300) };
     let retry = retry_policy(Duration::from_millis(50), Duration::from_millis(150));
-    let estimates = estimates(partner.clone(), tokens, metrics.clone(), retry, breaker);
+    let estimates = estimates(partner.clone(), tokens, metrics.clone(), retry, breaker, shared);
     partner.faults().set_down(true);
 
     for n in 0..3 {
@@ -233,7 +248,7 @@ async fn an_open_breaker_sends_nothing_until_its_probe() {
     }
     let calls_while_open = partner.calls() - calls_when_opened;
     partner.faults().set_down(false);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(Duration::from_millis(300));
     let probe = estimates.estimate(&pin(1)).await.expect("probe");
 
     assert_eq!(calls_while_open, 0);

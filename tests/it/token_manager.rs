@@ -4,14 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use farmlokal::adapters::memory::clock::ManualClock;
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use farmlokal::adapters::memory::token_store::MemoryTokenStore;
 use farmlokal::adapters::redis::token_store::RedisTokenStore;
+use farmlokal::adapters::system_clock::SystemClock;
 use farmlokal::app::partner_metrics::PartnerMetrics;
 use farmlokal::app::tokens::{AccessTokens, TokenPolicy};
 use farmlokal::domain::AccessToken;
 use farmlokal::ports::token_provider::MockTokenProvider;
-use farmlokal::ports::{TokenProvider, TokenStore};
+use farmlokal::ports::{Clock, TokenProvider, TokenStore};
 use secrecy::ExposeSecret;
 use tokio::sync::Barrier;
 
@@ -22,7 +24,11 @@ fn policy() -> TokenPolicy {
 }
 
 fn manager(provider: Arc<dyn TokenProvider>, store: Arc<dyn TokenStore>) -> AccessTokens {
-    AccessTokens::new(provider, store, policy(), Arc::new(PartnerMetrics::default()))
+    manager_on(provider, store, Arc::new(SystemClock))
+}
+
+fn manager_on(provider: Arc<dyn TokenProvider>, store: Arc<dyn TokenStore>, clock: Arc<dyn Clock>) -> AccessTokens {
+    AccessTokens::new(provider, store, policy(), Arc::new(PartnerMetrics::default()), clock)
 }
 
 fn slow_provider(lifetime: Duration) -> Arc<MemoryTokenProvider> {
@@ -132,12 +138,13 @@ async fn invalidate_removes_exactly_that_token_and_never_a_newer_one() {
 
 #[tokio::test]
 async fn a_token_due_for_refresh_keeps_serving_while_one_background_fetch_replaces_it() {
-    let provider = Arc::new(MemoryTokenProvider::new(Duration::from_secs(2)));
-    let tokens = manager(provider.clone(), Arc::new(MemoryTokenStore::new()));
+    let clock = ManualClock::starting_now();
+    let provider = Arc::new(MemoryTokenProvider::with_clock(Duration::from_secs(2), Arc::new(clock.clone())));
+    let tokens = manager_on(provider.clone(), Arc::new(MemoryTokenStore::new()), Arc::new(clock.clone()));
     let first = tokens.get().await.expect("first");
 
     // Refresh is due 0.5 s before expiry (a quarter of the lifetime); the token stays usable until 0.2 s before.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    clock.advance(Duration::from_millis(1600));
     let during = race(std::slice::from_ref(&tokens), 20).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = tokens.get().await.expect("after");

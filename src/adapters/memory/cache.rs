@@ -1,38 +1,60 @@
 //! An in-process byte cache with expiry, for tests and the embedded default.
 //!
-//! Time is tokio's clock, so tests may pause and advance it. Expired entries are invisible at once and
-//! swept out as the map grows.
+//! Entries expire by a [`Clock`]: the wall clock, or the test's clock given to [`MemoryCache::with_clock`], so
+//! the copies a response cache keeps past their freshness disappear when the same clock says (as Redis drops
+//! them by its own). Expired entries are invisible at once and swept out as the map grows.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::time::Instant;
+use chrono::{DateTime, Utc};
 
 use super::faults::Faults;
-use crate::ports::{Cache, CacheError};
+use crate::adapters::system_clock::SystemClock;
+use crate::ports::{Cache, CacheError, Clock};
 
 /// Entries kept before the first sweep of expired ones.
 const FIRST_SWEEP: usize = 1024;
 
 /// [`Cache`] in process memory.
-#[derive(Debug, Default)]
 pub struct MemoryCache {
     entries: Mutex<Entries>,
     faults: Faults,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("entries", &self.entries)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, Default)]
 struct Entries {
-    by_key: HashMap<String, (Vec<u8>, Instant)>,
+    by_key: HashMap<String, (Vec<u8>, DateTime<Utc>)>,
     next_sweep: usize,
 }
 
 impl MemoryCache {
-    /// An empty cache with no faults.
+    /// An empty cache with no faults, expiring entries by the wall clock.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty cache with no faults, expiring entries by `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self { entries: Mutex::default(), faults: Faults::new(), clock }
     }
 
     /// The switches that make calls fail or slow down.
@@ -50,20 +72,24 @@ impl MemoryCache {
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         self.faults.check().await.map_err(CacheError::Unavailable)?;
-        let now = Instant::now();
+        let now = self.clock.now();
         let entries = self.entries();
         Ok(entries.by_key.get(key).filter(|(_, expires)| *expires > now).map(|(value, _)| value.clone()))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         self.faults.check().await.map_err(CacheError::Unavailable)?;
-        let now = Instant::now();
+        let now = self.clock.now();
+        let expires = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut entries = self.entries();
         if entries.by_key.len() >= entries.next_sweep.max(FIRST_SWEEP) {
             entries.by_key.retain(|_, (_, expires)| *expires > now);
             entries.next_sweep = entries.by_key.len() * 2;
         }
-        entries.by_key.insert(key.to_owned(), (value.to_vec(), now + ttl));
+        entries.by_key.insert(key.to_owned(), (value.to_vec(), expires));
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod catalogue_index;
+pub mod clock;
 pub mod event_ledger;
 pub mod faults;
 pub mod partner_a;

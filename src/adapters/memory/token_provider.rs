@@ -1,26 +1,37 @@
 //! An in-process OAuth2 authorization server: issues tokens with a configurable lifetime, counts fetches,
 //! remembers what it issued (so [`super::partner_a::MemoryPartnerA`] can reject unknown or expired tokens),
-//! and fails on script.
+//! and fails on script. Expiry is by a [`Clock`]: the wall clock, or the test's clock given to
+//! [`MemoryTokenProvider::with_clock`], so a token manager on that clock sees the tokens expire when it does.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::faults::Faults;
+use crate::adapters::system_clock::SystemClock;
 use crate::domain::AccessToken;
-use crate::ports::{TokenError, TokenProvider};
+use crate::ports::{Clock, TokenError, TokenProvider};
 
 /// [`TokenProvider`] in process memory.
-#[derive(Debug)]
 pub struct MemoryTokenProvider {
     fetches: AtomicU64,
     state: Mutex<State>,
     faults: Faults,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MemoryTokenProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTokenProvider")
+            .field("fetches", &self.fetches)
+            .field("state", &self.state)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -33,12 +44,18 @@ struct State {
 }
 
 impl MemoryTokenProvider {
-    /// A provider issuing tokens that live `lifetime`.
+    /// A provider issuing tokens that live `lifetime` by the wall clock.
     pub fn new(lifetime: Duration) -> Self {
+        Self::with_clock(lifetime, Arc::new(SystemClock))
+    }
+
+    /// A provider issuing tokens that live `lifetime` from `clock`'s now, and that expire by `clock`.
+    pub fn with_clock(lifetime: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             fetches: AtomicU64::new(0),
             state: Mutex::new(State { lifetime, script: VecDeque::new(), issued: Vec::new() }),
             faults: Faults::new(),
+            clock,
         }
     }
 
@@ -64,7 +81,7 @@ impl MemoryTokenProvider {
 
     /// Whether `token` was issued here and has not expired or been revoked.
     pub fn is_valid(&self, token: &AccessToken) -> bool {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.state().issued.iter().any(|t| t.same_as(token) && t.expires_at() > now)
     }
 
@@ -95,8 +112,8 @@ impl TokenProvider for MemoryTokenProvider {
         let lifetime = chrono::Duration::from_std(state.lifetime)
             .map_err(|e| TokenError::malformed(anyhow::Error::new(e).context("lifetime out of range")))?;
         let salt: u64 = rand::random();
-        let token = AccessToken::new(SecretString::from(format!("mem-{n}-{salt:016x}")), Utc::now() + lifetime);
-        let now = Utc::now();
+        let now = self.clock.now();
+        let token = AccessToken::new(SecretString::from(format!("mem-{n}-{salt:016x}")), now + lifetime);
         state.issued.retain(|t| t.expires_at() > now);
         state.issued.push(token.clone());
         Ok(token)
@@ -127,5 +144,17 @@ mod tests {
         provider.faults().fail_next(1);
         assert!(matches!(provider.fetch().await, Err(TokenError::Unavailable { .. })));
         assert!(provider.fetch().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn tokens_expire_by_the_given_clock() {
+        let clock = crate::adapters::memory::clock::ManualClock::starting_now();
+        let provider = MemoryTokenProvider::with_clock(Duration::from_secs(60), Arc::new(clock.clone()));
+        let token = provider.fetch().await.unwrap();
+        assert_eq!(token.expires_at(), clock.now() + chrono::Duration::seconds(60));
+        clock.advance(Duration::from_secs(59));
+        assert!(provider.is_valid(&token));
+        clock.advance(Duration::from_secs(1));
+        assert!(!provider.is_valid(&token));
     }
 }

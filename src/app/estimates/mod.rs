@@ -1,5 +1,9 @@
 //! The delivery-estimate use case (partner A): a live answer from partner A with retries inside a deadline and a
 //! circuit breaker, else the last good answer for the pincode (stale), else `Unavailable` with a retry hint.
+//!
+//! Readings of the time of day (`as_of`, the age of last good answers, the breaker's open period) come from the
+//! [`Clock`] port. The deadline and attempt timeouts are waits on the async runtime's clock: they bound how long
+//! this request runs, whatever time of day a test clock shows.
 
 mod breaker;
 mod retry;
@@ -19,7 +23,7 @@ use super::partner_metrics::{PartnerEvent, PartnerMetrics};
 use super::tokens::AccessTokens;
 use crate::domain::retry::{BreakerPolicy, RetryPolicy};
 use crate::domain::{AccessToken, Pincode, Serviceability};
-use crate::ports::{PartnerAClient, PartnerError, TokenError};
+use crate::ports::{Clock, PartnerAClient, PartnerError, TokenError};
 
 /// How long a last good answer may be served.
 pub const LAST_GOOD_ANSWER_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -87,6 +91,7 @@ pub struct DeliveryEstimates {
     breaker: Breaker,
     stale: StaleAnswers,
     metrics: Arc<PartnerMetrics>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for DeliveryEstimates {
@@ -97,21 +102,23 @@ impl std::fmt::Debug for DeliveryEstimates {
 
 impl DeliveryEstimates {
     /// Estimates from `partner` with tokens from `tokens`, counting into `metrics` (share the same `Arc` with
-    /// [`AccessTokens::new`]).
+    /// [`AccessTokens::new`]), telling the time by `clock` (the one the tokens use).
     pub fn new(
         partner: Arc<dyn PartnerAClient>,
         tokens: AccessTokens,
         retry: RetryPolicy,
         breaker: BreakerPolicy,
         metrics: Arc<PartnerMetrics>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             partner,
             tokens,
             retry,
-            breaker: Breaker::new(breaker, metrics.clone()),
+            breaker: Breaker::new(breaker, metrics.clone(), clock.clone()),
             stale: StaleAnswers::new(STALE_CAPACITY, LAST_GOOD_ANSWER_FOR),
             metrics,
+            clock,
         }
     }
 
@@ -130,6 +137,7 @@ impl DeliveryEstimates {
             Ok(pass) => pass,
             Err(wait) => return self.fallback(pincode, wait, anyhow::anyhow!("circuit breaker open")),
         };
+        // A wait, not a time of day: the runtime's clock bounds the attempts.
         let deadline = Instant::now() + self.retry.deadline;
         let outcome = tokio::time::timeout_at(deadline, self.live(pincode, deadline, &pass))
             .await
@@ -137,7 +145,7 @@ impl DeliveryEstimates {
         match outcome {
             Ok(serviceability) => {
                 pass.succeeded();
-                let as_of = Utc::now();
+                let as_of = self.clock.now();
                 self.stale.put(&serviceability, as_of);
                 self.metrics.record(PartnerEvent::LiveAnswer);
                 Ok(Estimate { serviceability, source: EstimateSource::Live, as_of })
@@ -163,7 +171,7 @@ impl DeliveryEstimates {
 
     /// The stale answer, or `Unavailable` with `wait` rounded up to whole seconds.
     fn fallback(&self, pincode: &Pincode, wait: Duration, cause: anyhow::Error) -> Result<Estimate, EstimateError> {
-        if let Some((serviceability, as_of)) = self.stale.get(pincode) {
+        if let Some((serviceability, as_of)) = self.stale.get(pincode, self.clock.now()) {
             self.metrics.record(PartnerEvent::StaleAnswer);
             return Ok(Estimate { serviceability, source: EstimateSource::Stale, as_of });
         }

@@ -4,6 +4,9 @@
 //! product owner chose it): swapping it for `backon` changes this file only. `backoff`'s own
 //! `ExponentialBackoff` jitters around the interval (`randomization_factor`); full jitter draws the wait
 //! uniformly in `[0, ceiling]`, with the ceiling doubling up to `max_interval`, so [`FullJitter`] does that.
+//!
+//! The deadline and the waits are on the async runtime's clock, not the `Clock` port: they are waits that bound
+//! a request, not readings of the time of day.
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! The last good answer per pincode, kept for a bounded time and count, served when the partner fails.
+//! It reads no clock: the caller says when an answer was obtained and what time it is now.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,9 +43,9 @@ impl StaleAnswers {
         answers.insert(answer.pincode.clone(), (answer.clone(), as_of));
     }
 
-    /// The last good answer for `pincode` and when it was obtained, unless older than `max_age`.
-    pub(super) fn get(&self, pincode: &Pincode) -> Option<(Serviceability, DateTime<Utc>)> {
-        let cutoff = Utc::now() - self.max_age;
+    /// The last good answer for `pincode` and when it was obtained, unless older than `max_age` at `now`.
+    pub(super) fn get(&self, pincode: &Pincode, now: DateTime<Utc>) -> Option<(Serviceability, DateTime<Utc>)> {
+        let cutoff = now - self.max_age;
         self.answers().get(pincode).filter(|(_, at)| *at > cutoff).cloned()
     }
 }
@@ -64,12 +65,12 @@ mod tests {
         let stale = StaleAnswers::new(2, Duration::from_secs(24 * 3600));
         let now = Utc::now();
         stale.put(&answer("110001"), now - chrono::Duration::hours(25));
-        assert!(stale.get(&Pincode::parse("110001").unwrap()).is_none());
+        assert!(stale.get(&Pincode::parse("110001").unwrap(), now).is_none());
         stale.put(&answer("560001"), now - chrono::Duration::minutes(5));
         stale.put(&answer("400001"), now);
-        assert!(stale.get(&Pincode::parse("560001").unwrap()).is_some());
+        assert!(stale.get(&Pincode::parse("560001").unwrap(), now).is_some());
         stale.put(&answer("700001"), now);
-        assert!(stale.get(&Pincode::parse("560001").unwrap()).is_none(), "the oldest goes first");
-        assert!(stale.get(&Pincode::parse("700001").unwrap()).is_some());
+        assert!(stale.get(&Pincode::parse("560001").unwrap(), now).is_none(), "the oldest goes first");
+        assert!(stale.get(&Pincode::parse("700001").unwrap(), now).is_some());
     }
 }
