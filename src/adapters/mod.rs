@@ -1,4 +1,4 @@
-//! Implementations of the ports, grouped by technology. Only `app::wiring` chooses among them.
+//! Implementations of the ports, grouped by technology. Only `startup` chooses among them.
 
 pub mod http;
 pub mod memory;
