@@ -1,0 +1,70 @@
+//! The in-process service as a tester's tool: in-process requests are rate limited as a client on 127.0.0.1.
+
+use crate::harness::{Reply, Run, TestApp, World};
+
+/// A limited route that is cheap on an empty catalogue.
+const LIMITED: &str = "/categories";
+
+/// An empty memory world allowing `per_minute` requests a minute per client, trusting `trusted` proxies.
+fn limited_world(per_minute: u32, trusted: &[&str]) -> World {
+    let trusted = trusted.iter().map(|c| c.parse().expect("test CIDR")).collect();
+    World::memory(0).configure(|settings| {
+        settings.policy.rate_limit_per_minute = per_minute;
+        settings.http.trusted_proxies = trusted;
+    })
+}
+
+async fn get_n(app: &TestApp, headers: &[(&str, &str)], n: usize) -> Vec<Reply> {
+    let mut replies = Vec::with_capacity(n);
+    for _ in 0..n {
+        replies.push(app.get_with(LIMITED, headers).await);
+    }
+    replies
+}
+
+fn statuses(replies: &[Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.status.as_u16()).collect()
+}
+
+// ---- the client address of in-process requests ----------------------------------------------------------
+
+#[tokio::test]
+async fn in_process_requests_are_limited_like_a_client_on_localhost() {
+    let app = limited_world(3, &[]).app(Run::InProcess).await;
+
+    let replies = get_n(&app, &[], 4).await;
+
+    assert_eq!(statuses(&replies), [200, 200, 200, 429]);
+    let remaining: Vec<u64> = replies.iter().map(|r| r.number("ratelimit-remaining")).collect();
+    assert_eq!(remaining, [2, 1, 0, 0]);
+    let refused = &replies[3];
+    refused.assert_problem(429, "rate_limited");
+    assert_eq!(refused.number("ratelimit-limit"), 3);
+    assert!((1..=60).contains(&refused.number("ratelimit-reset")), "{refused:?}");
+    assert!((1..=60).contains(&refused.number("retry-after")), "{refused:?}");
+}
+
+#[tokio::test]
+async fn with_the_in_process_address_trusted_x_forwarded_for_names_clients_with_budgets_of_their_own() {
+    let app = limited_world(2, &["127.0.0.1/32"]).app(Run::InProcess).await;
+
+    let first = get_n(&app, &[("x-forwarded-for", "203.0.113.1")], 3).await;
+    let second = get_n(&app, &[("x-forwarded-for", "203.0.113.2")], 2).await;
+    let proxy_itself = get_n(&app, &[], 1).await;
+
+    assert_eq!(statuses(&first), [200, 200, 429]);
+    assert_eq!(statuses(&second), [200, 200], "another client has its own budget");
+    assert_eq!(second[0].number("ratelimit-remaining"), 1);
+    assert_eq!(proxy_itself[0].number("ratelimit-remaining"), 1, "without the header the proxy is the client");
+}
+
+#[tokio::test]
+async fn without_an_in_process_address_in_process_requests_are_not_limited() {
+    let world = limited_world(1, &[]).configure(|settings| settings.http.in_process_client = None);
+    let app = world.app(Run::InProcess).await;
+
+    let replies = get_n(&app, &[], 3).await;
+
+    assert_eq!(statuses(&replies), [200, 200, 200]);
+    assert!(replies.iter().all(|r| !r.has_rate_limit_headers()));
+}
