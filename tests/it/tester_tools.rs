@@ -1,4 +1,7 @@
-//! The in-process service as a tester's tool: in-process requests are rate limited as a client on 127.0.0.1.
+//! The in-process service as a tester's tool: in-process requests are rate limited as a client on 127.0.0.1,
+//! and readiness sees in-memory adapters a test took down.
+
+use serde_json::json;
 
 use crate::harness::{Reply, Run, TestApp, World};
 
@@ -67,4 +70,30 @@ async fn without_an_in_process_address_in_process_requests_are_not_limited() {
 
     assert_eq!(statuses(&replies), [200, 200, 200]);
     assert!(replies.iter().all(|r| !r.has_rate_limit_headers()));
+}
+
+// ---- readiness ------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn readiness_names_an_in_memory_adapter_taken_down_and_recovers_with_it() {
+    let world = World::memory(10);
+    let app = world.app(Run::InProcess).await;
+    let ready = |mysql: &str, redis: &str, status: &str| json!({"status": status, "mysql": mysql, "redis": redis});
+
+    let up = app.get("/health/ready").await;
+    world.memory_catalogue().faults().set_down(true);
+    let store_down = app.get("/health/ready").await;
+    world.memory_catalogue().faults().set_down(false);
+    world.memory_cache().faults().set_down(true);
+    let cache_down = app.get("/health/ready").await;
+    world.memory_cache().faults().set_down(false);
+    world.memory_cache().faults().fail_next(1);
+    let back = app.get("/health/ready").await;
+
+    assert_eq!((up.status.as_u16(), up.json()), (200, ready("memory", "memory", "ready")));
+    assert_eq!((store_down.status.as_u16(), store_down.json()), (503, ready("down", "memory", "unavailable")));
+    assert_eq!((cache_down.status.as_u16(), cache_down.json()), (503, ready("memory", "down", "unavailable")));
+    assert_eq!((back.status.as_u16(), back.json()), (200, ready("memory", "memory", "ready")));
+    let cache = world.memory_cache();
+    assert!(farmlokal::ports::Cache::get(cache, "k").await.is_err(), "the probe left fail_next to the operation");
 }

@@ -74,6 +74,6 @@ impl Cache for MemoryCache {
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        self.faults.check().await.map_err(CacheError::Unavailable)
+        self.faults.check_up().await.map_err(CacheError::Unavailable)
     }
 }

@@ -145,6 +145,6 @@ impl ProductRepository for MemoryProductRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.check_faults().await
+        self.faults.check_up().await.map_err(RepositoryError::Unavailable)
     }
 }
