@@ -1,6 +1,11 @@
 //! The in-process service as a tester's tool: in-process requests are rate limited as a client on 127.0.0.1,
-//! and readiness sees in-memory adapters a test took down.
+//! readiness sees in-memory adapters a test took down, and the partner A fake logs what it received.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use farmlokal::adapters::memory::partner_a::{MemoryPartnerA, PartnerAAnswer};
+use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use serde_json::json;
 
 use crate::harness::{Reply, Run, TestApp, World};
@@ -96,4 +101,37 @@ async fn readiness_names_an_in_memory_adapter_taken_down_and_recovers_with_it() 
     assert_eq!((back.status.as_u16(), back.json()), (200, ready("memory", "memory", "ready")));
     let cache = world.memory_cache();
     assert!(farmlokal::ports::Cache::get(cache, "k").await.is_err(), "the probe left fail_next to the operation");
+}
+
+// ---- the partner A fake's log ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_partner_a_fake_logs_the_pincode_token_and_answer_of_every_call() {
+    let issuer = Arc::new(MemoryTokenProvider::new(Duration::from_secs(3600)));
+    let partner = Arc::new(MemoryPartnerA::checking_tokens_of(issuer.clone()));
+    let builder = World::memory(0).builder().token_provider(issuer.clone()).partner_a(partner.clone());
+    let app = TestApp::start(builder, Run::InProcess).await;
+
+    let north = app.estimate("110001").await;
+    let first_token = issuer.newest_value().expect("a token was issued");
+    issuer.revoke_all();
+    let south = app.estimate("560001").await;
+    let second_token = issuer.newest_value().expect("a new token was issued");
+
+    assert_eq!((north.status.as_u16(), south.status.as_u16()), (200, 200), "{}", south.describe());
+    let log = partner.calls_log();
+    let seen: Vec<(&str, &str, bool)> = log
+        .iter()
+        .map(|c| (c.pincode.as_str(), c.token.as_str(), matches!(c.answer, PartnerAAnswer::Serviceability(_))))
+        .collect();
+    let expected = [
+        ("110001", first_token.as_str(), true),
+        ("560001", first_token.as_str(), false),
+        ("560001", second_token.as_str(), true),
+    ];
+    assert_eq!(seen, expected, "the revoked token was refused once, then the new one sent");
+    assert_eq!(log[1].answer, PartnerAAnswer::Failed("partner A rejected the access token".to_owned()));
+    assert_eq!((partner.calls(), partner.unauthorized()), (3, 1));
+    partner.clear_log();
+    assert!(partner.calls_log().is_empty());
 }
