@@ -1,11 +1,14 @@
 //! The in-process service as a tester's tool: in-process requests are rate limited as a client on 127.0.0.1,
-//! readiness sees in-memory adapters a test took down, and the partner A fake logs what it received.
+//! readiness sees in-memory adapters a test took down, the partner A fake logs what it received, and the memory
+//! catalogue and caches change and clear under a running service.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Duration as Days;
 use farmlokal::adapters::memory::partner_a::{MemoryPartnerA, PartnerAAnswer};
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
+use farmlokal::domain::{Product, ProductId};
 use serde_json::json;
 
 use crate::harness::{Reply, Run, TestApp, World};
@@ -134,4 +137,39 @@ async fn the_partner_a_fake_logs_the_pincode_token_and_answer_of_every_call() {
     assert_eq!((partner.calls(), partner.unauthorized()), (3, 1));
     partner.clear_log();
     assert!(partner.calls_log().is_empty());
+}
+
+// ---- catalogue and cache changes ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_listing_shows_a_product_inserted_or_removed_once_the_caches_are_cleared() {
+    let world = World::memory(20);
+    let app = world.app(Run::InProcess).await;
+    let newest = "/products?sort=-created_at&limit=3";
+    let clear_caches = || {
+        world.memory_cache().clear();
+        app.state().services.pages.clear();
+    };
+    let before = app.list_products("sort=-created_at&limit=3").await;
+    let mut fresh: Product = world.sample[0].clone();
+    fresh.id = ProductId::new(1_000).expect("a positive id");
+    fresh.name = "Tester's Tomatoes".to_owned();
+    fresh.created_at = world.sample.iter().map(|p| p.created_at).max().expect("a sample") + Days::days(1);
+
+    assert_eq!(world.memory_catalogue().insert(fresh.clone()), None, "a new id");
+    let cached = app.get(newest).await;
+    clear_caches();
+    let inserted = app.get(newest).await;
+    let removed = world.memory_catalogue().remove(fresh.id);
+    clear_caches();
+    let after = app.get(newest).await;
+
+    assert_eq!((cached.header("x-cache"), cached.ids()), (Some("HIT"), before.ids()), "the page was cached");
+    assert_eq!(inserted.header("x-cache"), Some("MISS"));
+    assert_eq!(inserted.ids()[0], 1_000, "{}", inserted.describe());
+    assert_eq!(inserted.ids()[1..], before.ids()[..2]);
+    assert_eq!(removed.map(|p| p.name), Some(fresh.name));
+    assert_eq!(after.ids(), before.ids());
+    assert_eq!(app.get("/products/1000").await.status, 404);
+    assert_eq!(world.memory_cache().len(), 1, "the last listing is cached again");
 }

@@ -1,7 +1,7 @@
 //! An in-process byte cache with expiry, for tests and the embedded default.
 //!
 //! Time is tokio's clock, so tests may pause and advance it. Expired entries are invisible at once and
-//! swept out as the map grows.
+//! swept out as the map grows. Tests may empty it (`clear`) and count what it holds (`len`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +40,25 @@ impl MemoryCache {
         &self.faults
     }
 
+    /// Forgets every entry, as `FLUSHDB` would. Pages a service keeps in process in front of this cache are
+    /// dropped by `ResponseCache::clear` (`AppState::services.pages`).
+    pub fn clear(&self) {
+        let mut entries = self.entries();
+        entries.by_key.clear();
+        entries.next_sweep = 0;
+    }
+
+    /// Entries held that have not expired.
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.entries().by_key.values().filter(|(_, expires)| *expires > now).count()
+    }
+
+    /// Whether no unexpired entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock cannot leave a map half-updated: every change is one insert or remove.
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -75,5 +94,24 @@ impl Cache for MemoryCache {
 
     async fn ping(&self) -> Result<(), CacheError> {
         self.faults.check_up().await.map_err(CacheError::Unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn len_counts_live_entries_and_clear_forgets_them_all() {
+        let cache = MemoryCache::new();
+        cache.set("short", b"1", Duration::from_secs(1)).await.unwrap();
+        cache.set("long", b"2", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.len(), 2);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(cache.len(), 1, "an expired entry is not counted");
+
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.get("long").await.unwrap(), None);
     }
 }
