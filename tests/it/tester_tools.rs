@@ -1,15 +1,21 @@
 //! The in-process service as a tester's tool: in-process requests are rate limited as a client on 127.0.0.1,
-//! readiness sees in-memory adapters a test took down, the partner A fake logs what it received, and the memory
-//! catalogue and caches change and clear under a running service.
+//! readiness sees in-memory adapters a test took down, the partner A fake logs what it received, the memory
+//! catalogue and caches change and clear under a running service, and `Delayed` gives mockall mocks an async
+//! latency that makes single-flight tests honest.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Duration as Days;
+use farmlokal::adapters::memory::latency::Delayed;
 use farmlokal::adapters::memory::partner_a::{MemoryPartnerA, PartnerAAnswer};
 use farmlokal::adapters::memory::token_provider::MemoryTokenProvider;
 use farmlokal::domain::{Product, ProductId};
+use farmlokal::ports::product_repository::MockProductRepository;
+use farmlokal::ports::ProductRepository;
 use serde_json::json;
+use tokio::sync::Barrier;
 
 use crate::harness::{Reply, Run, TestApp, World};
 
@@ -172,4 +178,76 @@ async fn a_listing_shows_a_product_inserted_or_removed_once_the_caches_are_clear
     assert_eq!(after.ids(), before.ids());
     assert_eq!(app.get("/products/1000").await.status, 404);
     assert_eq!(world.memory_cache().len(), 1, "the last listing is cached again");
+}
+
+// ---- async latency for mocks ----------------------------------------------------------------------------
+
+/// A repository mock whose `list` counts its calls and answers an empty page, after blocking its thread for
+/// `block_for` when set.
+fn counting_mock(block_for: Option<Duration>) -> (MockProductRepository, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut mock = MockProductRepository::new();
+    let counted = calls.clone();
+    mock.expect_list().returning(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        if let Some(d) = block_for {
+            std::thread::sleep(d);
+        }
+        Ok(Vec::new())
+    });
+    (mock, calls)
+}
+
+/// `n` concurrent first requests for one listing page, released together.
+async fn concurrent_first_listings(products: Arc<dyn ProductRepository>, n: usize) -> Vec<Reply> {
+    let app = World::memory(0).serving(products).app(Run::InProcess).await;
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                app.list_products("category=dairy&limit=5").await
+            })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(n);
+    for task in tasks {
+        replies.push(task.await.expect("the request task finished"));
+    }
+    replies
+}
+
+fn x_cache(replies: &[Reply]) -> Vec<&str> {
+    replies.iter().map(|r| r.header("x-cache").unwrap_or("none")).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_first_listings_of_a_page_behind_a_slow_mock_share_one_store_query() {
+    let (mock, calls) = counting_mock(None);
+    let slow = Arc::new(Delayed::new(mock, Duration::from_secs(1)));
+
+    let replies = concurrent_first_listings(slow, 20).await;
+
+    // The paused clock advances only once every task waits: all 20 requests missed the cache while the one
+    // query was in flight, and shared it.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(x_cache(&replies), ["MISS"; 20], "every request arrived before the page existed");
+    assert!(replies.iter().all(|r| r.status == 200 && r.body == replies[0].body));
+}
+
+/// Why the test above delays with `Delayed` rather than a sleep in the mock: a `std::thread::sleep` inside the
+/// closure blocks the runtime's thread, so the other requests cannot even start until the first one has
+/// finished and cached its page. They are then cache hits, and "one store query" holds whether or not single
+/// flight works (it holds with single flight removed). What tells the two apart is that the requests here never
+/// overlapped: all but the first are `HIT`s, where the honest test sees 20 `MISS`es sharing one query.
+#[tokio::test]
+async fn a_blocking_sleep_in_a_mock_serialises_the_requests_and_proves_nothing_about_single_flight() {
+    let (mock, calls) = counting_mock(Some(Duration::from_millis(50)));
+
+    let replies = concurrent_first_listings(Arc::new(mock), 20).await;
+
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the count the obvious test checks");
+    let hits = x_cache(&replies).iter().filter(|s| **s == "HIT").count();
+    assert!(hits > 0, "requests queued behind the blocked thread and read the cached page: {:?}", x_cache(&replies));
 }
