@@ -3,20 +3,27 @@
 //! The peer address, unless the peer is a trusted proxy (`FARMLOKAL_TRUSTED_PROXIES`): then the right-most
 //! `X-Forwarded-For` entry that is not itself a trusted proxy. Entries left of it were written by the client and
 //! prove nothing. `X-Real-IP`, `Forwarded` and any `X-Forwarded-For` from an untrusted peer are ignored, which
-//! is why `poem::web::RealIp` (it believes them all) is not used.
+//! is why `poem::web::RealIp` (it believes them all) is not used. A request built in process (no connection)
+//! has the peer `HttpSettings::in_process_client` names, so tests see what a client on a port would.
 
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
-use poem::Request;
+use poem::{Addr, Request};
 
 /// The header proxies append the address they received a request from to.
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// The client address of `request`, or `None` when the peer is not an IP socket (a Unix socket, or a request
-/// built in memory).
-pub fn of_request(request: &Request, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
-    let peer = request.remote_addr().as_socket_addr()?.ip();
+/// The client address of `request`. Its peer is the connection's address; a request built in memory (poem's
+/// default `Addr::Custom`, as `TestClient` sends) has `in_process` as its peer. `None` when there is no peer
+/// address: a Unix socket, or a request built in memory while `in_process` is `None`.
+pub fn of_request(request: &Request, trusted_proxies: &[IpNet], in_process: Option<IpAddr>) -> Option<IpAddr> {
+    let peer = match &request.remote_addr().0 {
+        Addr::SocketAddr(address) => address.ip(),
+        Addr::Custom(..) => in_process?,
+        #[cfg(unix)]
+        Addr::Unix(_) => return None,
+    };
     // A header value that is not text cannot be parsed: it stands for one unparsable entry, which stops the walk.
     let forwarded = request.headers().get_all(X_FORWARDED_FOR).iter().map(|v| v.to_str().unwrap_or(""));
     Some(client_ip(peer, forwarded, trusted_proxies))
@@ -115,6 +122,15 @@ mod tests {
         let trusted = nets(&["10.0.0.0/8", "fd00::/8"]);
         assert_eq!(client_ip(ip("fd00::1"), ["[2001:db8::5]:443, fd00::2"], &trusted), ip("2001:db8::5"));
         assert_eq!(client_ip(ip("10.0.0.1"), ["1.2.3.4:5678"], &trusted), ip("1.2.3.4"));
+    }
+
+    #[test]
+    fn a_request_built_in_process_comes_from_the_in_process_address_if_one_is_set() {
+        let request = Request::builder().header(X_FORWARDED_FOR, "1.1.1.1").finish();
+        let localhost = Some(ip("127.0.0.1"));
+        assert_eq!(of_request(&request, &[], localhost), localhost);
+        assert_eq!(of_request(&request, &nets(&["127.0.0.0/8"]), localhost), Some(ip("1.1.1.1")));
+        assert_eq!(of_request(&request, &[], None), None);
     }
 
     #[test]

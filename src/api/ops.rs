@@ -17,9 +17,9 @@ use crate::app::Services;
 pub enum DependencyState {
     /// Reachable.
     Up,
-    /// Configured but not reachable.
+    /// Not reachable: the configured server, or the in-memory adapter taken down by a test's fault switches.
     Down,
-    /// Not configured: the in-memory adapter is in use.
+    /// Not configured: the in-memory adapter is in use, and answers.
     Memory,
 }
 
@@ -37,7 +37,7 @@ impl From<health::DependencyState> for DependencyState {
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct Readiness {
-    /// `ready` when every configured dependency is up, else `unavailable`.
+    /// `ready` when no dependency is down, else `unavailable`.
     pub status: String,
     /// The catalogue store (MySQL).
     pub mysql: DependencyState,
@@ -54,7 +54,7 @@ impl Example for Readiness {
 /// Answers of `GET /health/ready`.
 #[derive(ApiResponse)]
 pub enum ReadinessResponse {
-    /// Every configured dependency answers.
+    /// Every dependency answers.
     #[oai(status = 200)]
     Ready(Json<Readiness>),
     /// A dependency is down; the body says which. The service still serves what it can.
@@ -96,7 +96,8 @@ impl OpsApi {
 
     /// Readiness
     ///
-    /// 200 when MySQL and Redis (where configured) answer; 503 naming what is down otherwise.
+    /// 200 when the catalogue store and the shared state answer (MySQL and Redis where configured, else the
+    /// in-memory adapters); 503 naming what is down otherwise.
     #[oai(path = "/health/ready", method = "get", operation_id = "healthReady", tag = "ApiTags::Operations")]
     async fn ready(&self) -> ReadinessResponse {
         let readiness = self.services.health.readiness().await;

@@ -6,6 +6,7 @@
 //! is a 429 `rate_limited` problem with `Retry-After`, the true wait rounded up to whole seconds.
 //! It sits inside `middleware::observe`, so refusals still get a request id and are measured.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,16 +40,19 @@ pub fn is_exempt(method: &Method, path: &str) -> bool {
         || (method == Method::POST && path == "/webhooks/partner-b")
 }
 
-/// What the middleware needs: the service's rate limit and which proxies to believe.
+/// What the middleware needs: the service's rate limit, which proxies to believe, and the peer of requests
+/// built in process.
 #[derive(Clone)]
 pub struct Limiter {
     services: Arc<Services>,
     trusted_proxies: Arc<[IpNet]>,
+    in_process_client: Option<IpAddr>,
 }
 
 impl Limiter {
     pub fn new(services: Arc<Services>, settings: &HttpSettings) -> Self {
-        Self { services, trusted_proxies: settings.trusted_proxies.clone().into() }
+        let trusted_proxies = settings.trusted_proxies.clone().into();
+        Self { services, trusted_proxies, in_process_client: settings.in_process_client }
     }
 }
 
@@ -58,8 +62,9 @@ pub async fn limit<E: Endpoint>(next: E, request: Request, limiter: Limiter) -> 
     if !rate_limit.is_enabled() || is_exempt(request.method(), request.uri().path()) {
         return next.call(request).await.map(IntoResponse::into_response);
     }
-    let Some(client) = client_ip::of_request(&request, &limiter.trusted_proxies) else {
-        // Not an IP peer (a Unix socket): nothing to key on, and not traffic from the network.
+    let Some(client) = client_ip::of_request(&request, &limiter.trusted_proxies, limiter.in_process_client) else {
+        // No IP peer (a Unix socket, or an in-process request with no address configured): nothing to key on,
+        // and not traffic from the network.
         return next.call(request).await.map(IntoResponse::into_response);
     };
     let decision = rate_limit.check(client).await;

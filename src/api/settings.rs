@@ -1,6 +1,7 @@
 //! What `startup` hands the HTTP API besides the use cases: how it treats connections and requests, and the
 //! exporter of the process's metrics.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,12 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
     /// Origins allowed by CORS; empty sends no CORS headers, `*` allows any.
     pub cors_origins: Vec<String>,
+    /// The client address of a request that arrives with no peer socket at all: one built in process, as
+    /// `poem::test::TestClient` sends them. With it, the rate limit, its headers and the trusted-proxy reading
+    /// of `X-Forwarded-For` treat such a request as one from this peer; `None` leaves it unlimited. Requests on
+    /// a real connection always come from their peer (and one over a Unix socket, which has no address, is not
+    /// limited).
+    pub in_process_client: Option<IpAddr>,
 }
 
 /// Renders every metric of the process in the Prometheus text format.

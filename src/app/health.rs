@@ -1,5 +1,7 @@
 //! Readiness: whether the catalogue store and the shared state (cache, tokens, rate limit, webhook ledger)
-//! answer. A port on an in-memory adapter is always there, so it is reported as such and never checked.
+//! answer. The catalogue is pinged, and the shared state through its cache. An in-process adapter is pinged
+//! too (it answers at once unless a test took it down with its fault switches): it is reported as in-process
+//! while it answers and as down when it does not, like a server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,10 +31,11 @@ pub struct Backends {
 /// The state of one dependency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DependencyState {
+    /// A server that answers.
     Up,
-    /// Configured but not answering.
+    /// Not answering: a server, or an in-process adapter taken down.
     Down,
-    /// Not configured: the in-process adapter is in use.
+    /// Not configured: the in-process adapter is in use, and answers.
     InProcess,
 }
 
@@ -44,7 +47,7 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Ready when nothing configured is down.
+    /// Ready when nothing is down.
     pub fn is_ready(&self) -> bool {
         self.catalogue != DependencyState::Down && self.shared_state != DependencyState::Down
     }
@@ -67,7 +70,7 @@ impl Health {
         &self.backends
     }
 
-    /// Pings every configured dependency at once, each within [`CHECK_TIMEOUT`].
+    /// Pings every dependency at once, each within [`CHECK_TIMEOUT`].
     pub async fn readiness(&self) -> Readiness {
         let (catalogue, shared_state) = tokio::join!(
             check(&self.backends.catalogue, self.products.ping()),
@@ -78,11 +81,10 @@ impl Health {
 }
 
 async fn check<E>(backend: &Backend, ping: impl std::future::Future<Output = Result<(), E>>) -> DependencyState {
-    match backend {
-        Backend::InProcess => DependencyState::InProcess,
-        Backend::Server(_) => match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-            Ok(Ok(())) => DependencyState::Up,
-            _ => DependencyState::Down,
-        },
+    let answers = matches!(tokio::time::timeout(CHECK_TIMEOUT, ping).await, Ok(Ok(())));
+    match (backend, answers) {
+        (_, false) => DependencyState::Down,
+        (Backend::InProcess, true) => DependencyState::InProcess,
+        (Backend::Server(_), true) => DependencyState::Up,
     }
 }

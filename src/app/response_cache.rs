@@ -140,6 +140,14 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
     }
 }
 
+impl<E> ResponseCache<E> {
+    /// Drops every page of the in-process tier, so the next request reads the shared `Cache`: for a test that
+    /// changed the catalogue and cleared that cache. A render in flight still keeps its page when it finishes.
+    pub fn clear(&self) {
+        self.local.invalidate_all();
+    }
+}
+
 /// An error with its sources, for the log: `a: b: c`.
 struct ErrorChain<'a>(&'a dyn std::error::Error);
 

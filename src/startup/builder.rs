@@ -3,6 +3,7 @@
 //! uses it for the configured one. The clock starts as the wall clock; a test gives a `ManualClock` to move
 //! time, and the policy values (cache TTL, partner retry and breaker) are set through `settings_mut`.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ use crate::ports::{
 /// The development webhook secret used when none is configured. Printed at start; never for production.
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_ZmFybWxva2FsLWRldmVsb3BtZW50LXNlY3JldA==";
 
+/// The client address of requests handed to the service in process (`poem::test::TestClient`), so they are
+/// rate limited as a client on 127.0.0.1 would be.
+pub const IN_PROCESS_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 /// Every setting of one service apart from its adapters: what the use cases decide by, and how the HTTP API
 /// treats connections and requests.
 #[derive(Debug, Clone)]
@@ -57,6 +62,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
+            in_process_client: Some(IN_PROCESS_CLIENT),
         };
         Self { policy, http }
     }
@@ -79,6 +85,7 @@ impl Settings {
             request_timeout: config.request_timeout,
             header_read_timeout: config.header_read_timeout,
             cors_origins: config.cors_origins.clone(),
+            in_process_client: Some(IN_PROCESS_CLIENT),
         };
         Self { policy, http }
     }

@@ -22,6 +22,7 @@ mod product_repository_contract;
 mod rate_limit_http;
 mod rate_limiter_contract;
 mod test_layout;
+mod tester_tools;
 mod time_control;
 mod token_manager;
 mod token_store_contract;

@@ -223,6 +223,29 @@ async fn memory_product_repository_honours_the_contract() {
     product_repository_contract(&repo, PRODUCTS).await;
 }
 
+/// A memory catalogue built without some products, given them afterwards (and a stranger added, changed and
+/// removed) holds exactly the sample: its indexes follow every `insert` and `remove`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_catalogue_changed_after_it_was_built_honours_the_contract() {
+    let (late, early): (Vec<Product>, Vec<Product>) = sample::products(PRODUCTS).partition(|p| p.id.get() % 61 == 0);
+    let repo = MemoryProductRepository::with_products(early);
+    let mut stranger = late[0].clone();
+    stranger.id = id(PRODUCTS + 1);
+    repo.insert(stranger.clone());
+    for product in late {
+        let mut changed = product.clone();
+        changed.price = money(1);
+        changed.name = "Placeholder".to_owned();
+        assert!(repo.insert(changed).is_none(), "a new id");
+        assert!(repo.insert(product).is_some(), "the same id is replaced");
+    }
+    stranger.price = money(2);
+    assert!(repo.insert(stranger).is_some());
+    assert!(repo.remove(id(PRODUCTS + 1)).is_some());
+    assert!(repo.remove(id(PRODUCTS + 1)).is_none(), "removed once");
+    product_repository_contract(&repo, PRODUCTS).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_product_repository_honours_the_contract() {
     let Some(url) = servers::seeded_mysql("mysql_product_repository_honours_the_contract", PRODUCTS).await else {

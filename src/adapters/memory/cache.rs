@@ -2,7 +2,8 @@
 //!
 //! Entries expire by a [`Clock`]: the wall clock, or the test's clock given to [`MemoryCache::with_clock`], so
 //! the copies a response cache keeps past their freshness disappear when the same clock says (as Redis drops
-//! them by its own). Expired entries are invisible at once and swept out as the map grows.
+//! them by its own). Expired entries are invisible at once and swept out as the map grows. Tests may empty it
+//! (`clear`) and count what it holds (`len`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,25 @@ impl MemoryCache {
         &self.faults
     }
 
+    /// Forgets every entry, as `FLUSHDB` would. Pages a service keeps in process in front of this cache are
+    /// dropped by `ResponseCache::clear` (`AppState::services.pages`).
+    pub fn clear(&self) {
+        let mut entries = self.entries();
+        entries.by_key.clear();
+        entries.next_sweep = 0;
+    }
+
+    /// Entries held that have not expired.
+    pub fn len(&self) -> usize {
+        let now = self.clock.now();
+        self.entries().by_key.values().filter(|(_, expires)| *expires > now).count()
+    }
+
+    /// Whether no unexpired entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock cannot leave a map half-updated: every change is one insert or remove.
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -100,6 +120,27 @@ impl Cache for MemoryCache {
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        self.faults.check().await.map_err(CacheError::Unavailable)
+        self.faults.check_up().await.map_err(CacheError::Unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::clock::ManualClock;
+
+    #[tokio::test]
+    async fn len_counts_live_entries_and_clear_forgets_them_all() {
+        let clock = ManualClock::starting_now();
+        let cache = MemoryCache::with_clock(Arc::new(clock.clone()));
+        cache.set("short", b"1", Duration::from_secs(1)).await.unwrap();
+        cache.set("long", b"2", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.len(), 2);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(cache.len(), 1, "an expired entry is not counted");
+
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.get("long").await.unwrap(), None);
     }
 }

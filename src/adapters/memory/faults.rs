@@ -2,7 +2,8 @@
 //! every call, so unhappy paths are tested without mocks.
 //!
 //! Each adapter holds a `Faults` (cheap to clone: clones share one state), calls [`Faults::check`] at the start
-//! of every operation and maps its error to the port's `Unavailable`.
+//! of every operation (or [`Faults::check_up`] for a readiness ping) and maps its error to the port's
+//! `Unavailable`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,17 +49,27 @@ impl Faults {
     /// # Errors
     /// An error when the adapter is down or a `fail_next` count is pending (which this call consumes).
     pub async fn check(&self) -> Result<(), anyhow::Error> {
+        self.check_up().await?;
+        let consumed =
+            self.inner.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if consumed {
+            anyhow::bail!("injected fault: failing this call");
+        }
+        Ok(())
+    }
+
+    /// Applies the latency, then says whether the adapter is down: for pings, which leave a pending
+    /// `fail_next` to the operations a test meant it for (readiness probes must not use it up).
+    ///
+    /// # Errors
+    /// An error when the adapter is down.
+    pub async fn check_up(&self) -> Result<(), anyhow::Error> {
         let micros = self.inner.latency_micros.load(Ordering::SeqCst);
         if micros > 0 {
             tokio::time::sleep(Duration::from_micros(micros)).await;
         }
         if self.inner.down.load(Ordering::SeqCst) {
             anyhow::bail!("injected fault: adapter is down");
-        }
-        let consumed =
-            self.inner.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        if consumed {
-            anyhow::bail!("injected fault: failing this call");
         }
         Ok(())
     }
@@ -84,6 +95,16 @@ mod tests {
         assert!(faults.check().await.is_err());
         faults.set_down(false);
         assert!(faults.check().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_ping_sees_the_adapter_down_but_leaves_fail_next_to_the_operations() {
+        let faults = Faults::new();
+        faults.fail_next(1);
+        assert!(faults.check_up().await.is_ok());
+        assert!(faults.check().await.is_err(), "the pending failure is still there");
+        faults.set_down(true);
+        assert!(faults.check_up().await.is_err());
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,7 +1,8 @@
 //! The in-memory catalogue: the embedded default and the reference the MySQL adapter is tested against.
 //!
 //! Reads take a shared lock and answer from the indexes in `catalogue_index`; an inventory event takes the
-//! exclusive lock, so its change and the record of its id happen together, exactly once per id.
+//! exclusive lock, so its change and the record of its id happen together, exactly once per id. Tests add,
+//! replace and remove products after it is built (`insert`, `remove`); each rebuilds the indexes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -25,6 +26,14 @@ struct Store {
     processed_events: HashSet<String>,
 }
 
+impl Store {
+    /// Rebuilds the slot map and the indexes from `products`.
+    fn reindex(&mut self) {
+        self.slots = self.products.iter().enumerate().map(|(slot, p)| (p.id, slot as Slot)).collect();
+        self.index = CatalogueIndex::build(&self.products);
+    }
+}
+
 /// A complete catalogue held in memory.
 #[derive(Clone, Default)]
 pub struct MemoryProductRepository {
@@ -39,11 +48,35 @@ impl MemoryProductRepository {
         for product in products {
             by_id.insert(product.id, product);
         }
-        let products: Vec<Product> = by_id.into_values().collect();
-        let slots = products.iter().enumerate().map(|(slot, p)| (p.id, slot as Slot)).collect();
-        let index = CatalogueIndex::build(&products);
-        let store = Store { products, slots, index, processed_events: HashSet::new() };
+        let mut store = Store { products: by_id.into_values().collect(), ..Store::default() };
+        store.reindex();
         Self { store: Arc::new(RwLock::new(store)), faults: Faults::new() }
+    }
+
+    /// Adds `product`, or replaces the product with its id, and returns the one replaced. Every read after this
+    /// sees it (listings, searches, categories, `get`); pages the service already cached are its cache's to
+    /// expire or clear. Rebuilds the indexes, O(n log n): a tool for tests, not a write path.
+    pub fn insert(&self, product: Product) -> Option<Product> {
+        let mut store = self.write();
+        let replaced = match store.slots.get(&product.id).copied() {
+            Some(slot) => Some(std::mem::replace(&mut store.products[slot as usize], product)),
+            None => {
+                store.products.push(product);
+                None
+            }
+        };
+        store.reindex();
+        replaced
+    }
+
+    /// Removes the product with this id and returns it (`None` when there is none). Like [`insert`](Self::insert),
+    /// every read after this sees the change, and it rebuilds the indexes.
+    pub fn remove(&self, id: ProductId) -> Option<Product> {
+        let mut store = self.write();
+        let slot = *store.slots.get(&id)?;
+        let removed = store.products.swap_remove(slot as usize);
+        store.reindex();
+        Some(removed)
     }
 
     /// The deterministic sample catalogue of `count` products (see `adapters::sample`).
@@ -145,6 +178,6 @@ impl ProductRepository for MemoryProductRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.check_faults().await
+        self.faults.check_up().await.map_err(RepositoryError::Unavailable)
     }
 }
