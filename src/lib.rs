@@ -15,3 +15,8 @@ pub mod app;
 pub mod domain;
 pub mod ports;
 pub mod startup;
+
+/// The testers' guide, `docs/TESTING.md`, included so that `cargo test --doc` compiles and runs every snippet.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/TESTING.md")]
+pub struct TestingGuide;

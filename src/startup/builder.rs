@@ -133,16 +133,23 @@ pub struct AppBuilder {
 impl AppBuilder {
     /// Every port in memory, with an empty catalogue.
     pub fn in_memory(settings: Settings) -> Self {
+        Self::in_memory_at(settings, Arc::new(SystemClock))
+    }
+
+    /// Every port in memory, with an empty catalogue, on `clock`: the use cases and the in-memory adapters
+    /// whose entries expire (the cache, the token provider's tokens) read the time of day from it, so a test
+    /// that advances a `ManualClock` moves all of them together.
+    pub fn in_memory_at(settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let ports = Ports {
             products: Arc::new(MemoryProductRepository::with_products([])),
-            cache: Arc::new(MemoryCache::new()),
+            cache: Arc::new(MemoryCache::with_clock(clock.clone())),
             token_store: Arc::new(MemoryTokenStore::new()),
-            token_provider: Arc::new(MemoryTokenProvider::new(Duration::from_secs(3600))),
+            token_provider: Arc::new(MemoryTokenProvider::with_clock(Duration::from_secs(3600), clock.clone())),
             partner_a: Arc::new(MemoryPartnerA::new()),
             rate_limiter: Arc::new(MemoryRateLimiter::new()),
             fallback_rate_limiter: Arc::new(MemoryRateLimiter::new()),
             event_ledger: Arc::new(MemoryEventLedger::new()),
-            clock: Arc::new(SystemClock),
+            clock,
         };
         Self { settings, ports, backends: Backends::default() }
     }
@@ -183,9 +190,9 @@ impl AppBuilder {
     }
 
     /// The clock every use case reads the time of day from (the wall clock unless replaced). The in-memory
-    /// adapters the builder starts with keep the wall clock: when a test moves time past a token's lifetime
-    /// or a cache entry's TTL, give those adapters the same clock too (`MemoryTokenProvider::with_clock`,
-    /// `MemoryCache::with_clock`).
+    /// adapters the builder already holds keep their clock: to move everything with one test clock, start
+    /// from [`AppBuilder::in_memory_at`], or give replaced adapters the same clock
+    /// (`MemoryTokenProvider::with_clock`, `MemoryCache::with_clock`).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.ports.clock = clock;
         self
