@@ -83,6 +83,8 @@ fn cors(origins: &[String]) -> Option<poem::middleware::Cors> {
             "ratelimit-limit",
             "ratelimit-remaining",
             "ratelimit-reset",
+            "ratelimit-policy",
+            "ratelimit",
             "retry-after",
         ]);
     Some(if origins.iter().any(|o| o == "*") { cors } else { cors.allow_origins(origins.iter().map(String::as_str)) })

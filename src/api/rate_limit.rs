@@ -3,7 +3,9 @@
 //!
 //! Every limited response, admitted or refused, carries `RateLimit-Limit`, `RateLimit-Remaining` (after this
 //! request) and `RateLimit-Reset` (whole seconds until the oldest counted request leaves the window); a refusal
-//! is a 429 `rate_limited` problem with `Retry-After`, the true wait rounded up to whole seconds.
+//! is a 429 `rate_limited` problem with `Retry-After`, the true wait rounded up to whole seconds. The same
+//! numbers also go out as the structured fields of draft-ietf-httpapi-ratelimit-headers:
+//! `RateLimit-Policy: "per-ip";q=<limit>;w=<window seconds>` and `RateLimit: "per-ip";r=<remaining>;t=<reset>`.
 //! It sits inside `middleware::observe`, so refusals still get a request id and are measured.
 
 use std::net::IpAddr;
@@ -28,6 +30,13 @@ pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-r
 /// `RateLimit-Reset`: seconds until the oldest counted request leaves the window.
 pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
+/// `RateLimit-Policy` (structured field): the quota `q` per window `w` seconds of the `per-ip` policy.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit` (structured field): remaining `r` and seconds to reset `t` under the `per-ip` policy.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The name of the one policy, as the structured fields carry it.
+const POLICY_NAME: &str = "per-ip";
+
 /// Whether a request is exempt: health, metrics, docs, the spec and the signed webhook (which has its own
 /// protection: a signature, and partners that retry).
 pub fn is_exempt(method: &Method, path: &str) -> bool {
@@ -47,12 +56,18 @@ pub struct Limiter {
     services: Arc<Services>,
     trusted_proxies: Arc<[IpNet]>,
     in_process_client: Option<IpAddr>,
+    /// The `RateLimit-Policy` value, the same on every response.
+    policy: HeaderValue,
 }
 
 impl Limiter {
     pub fn new(services: Arc<Services>, settings: &HttpSettings) -> Self {
         let trusted_proxies = settings.trusted_proxies.clone().into();
-        Self { services, trusted_proxies, in_process_client: settings.in_process_client }
+        let rate_limit = &services.rate_limit;
+        let policy = format!("\"{POLICY_NAME}\";q={};w={}", rate_limit.limit(), rate_limit.window().as_secs());
+        // Digits, letters, quotes and punctuation only: always a valid header value.
+        let policy = HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("\"per-ip\""));
+        Self { services, trusted_proxies, in_process_client: settings.in_process_client, policy }
     }
 }
 
@@ -83,14 +98,20 @@ pub async fn limit<E: Endpoint>(next: E, request: Request, limiter: Limiter) -> 
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
         response
     };
-    set_headers(response.headers_mut(), &decision);
+    set_headers(response.headers_mut(), &decision, &limiter.policy);
     Ok(response)
 }
 
-fn set_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+fn set_headers(headers: &mut HeaderMap, decision: &RateDecision, policy: &HeaderValue) {
+    let reset = whole_seconds_up(decision.reset_after);
     headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
     headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(RATELIMIT_RESET, HeaderValue::from(whole_seconds_up(decision.reset_after)));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(reset));
+    headers.insert(RATELIMIT_POLICY, policy.clone());
+    let current = format!("\"{POLICY_NAME}\";r={};t={reset}", decision.remaining);
+    if let Ok(value) = HeaderValue::from_str(&current) {
+        headers.insert(RATELIMIT, value);
+    }
 }
 
 fn whole_seconds_up(d: Duration) -> u64 {

@@ -54,6 +54,16 @@ impl ClientRateLimit {
         Self { shared, local, limit, window, on_local: AtomicBool::new(false) }
     }
 
+    /// Requests admitted per client in any rolling window.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The rolling window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     /// Whether requests are limited at all.
     pub fn is_enabled(&self) -> bool {
         self.limit > 0

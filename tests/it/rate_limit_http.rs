@@ -66,6 +66,9 @@ async fn a_client_gets_100_requests_a_minute_and_the_101st_is_refused_with_the_w
         assert_eq!(reply.number("ratelimit-remaining"), 99 - n as u64, "remaining counts this request");
         assert!((1..=60).contains(&reply.number("ratelimit-reset")), "{reply:?}");
         assert!(reply.header("retry-after").is_none());
+        assert_eq!(reply.header("ratelimit-policy"), Some("\"per-ip\";q=100;w=60"), "the draft's policy field");
+        let current = format!("\"per-ip\";r={};t={}", 99 - n, reply.number("ratelimit-reset"));
+        assert_eq!(reply.header("ratelimit"), Some(current.as_str()), "the same numbers as the older headers");
     }
     assert_eq!(replies[0].number("ratelimit-reset"), 60, "the first request leaves in a minute, rounded up");
     let refused = &replies[100];
@@ -74,6 +77,9 @@ async fn a_client_gets_100_requests_a_minute_and_the_101st_is_refused_with_the_w
     let problem = refused.json();
     assert_eq!((problem["code"].as_str(), problem["status"].as_u64()), (Some("rate_limited"), Some(429)));
     assert_eq!((refused.number("ratelimit-limit"), refused.number("ratelimit-remaining")), (100, 0));
+    let current = format!("\"per-ip\";r=0;t={}", refused.number("ratelimit-reset"));
+    assert_eq!(refused.header("ratelimit"), Some(current.as_str()));
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"per-ip\";q=100;w=60"));
     let retry_after = refused.number("retry-after");
     assert!((1..=60).contains(&retry_after), "whole seconds until the first request leaves: {retry_after}");
     assert!(retry_after >= 59, "the first request was a moment ago: {retry_after}");
