@@ -4,7 +4,8 @@
 //! one fetches and the others take its result. Across processes, the [`TokenStore`] shares the token and a
 //! lock with an owner id (released by compare-and-delete), so one instance fetches while the others poll the
 //! store for a bounded time, then fetch themselves if the holder died. With the store unreachable each process
-//! fetches and keeps its own token, still once per lifetime. A token due for refresh keeps serving while one
+//! fetches and keeps its own token, still once per lifetime. A token due for refresh (at a jittered point late in
+//! its usable life, so short-lived tokens are not replaced early) keeps serving while one
 //! background task replaces it. No token that expires within the safety margin is ever handed out.
 //!
 //! Expiry, refresh and the failure cool-down are judged by the [`Clock`] port, so a test clock advanced past a
@@ -28,8 +29,10 @@ use crate::ports::{Clock, TokenError, TokenProvider, TokenStore};
 pub struct TokenPolicy {
     /// A token expiring within this is never handed out: the longest one partner request may take.
     pub safety_margin: Duration,
-    /// Refresh this long before expiry (at most a quarter of the token's remaining life, at least twice the
-    /// safety margin).
+    /// The refresh window's longest length: a token is refreshed at a point jittered over the first half of a
+    /// window that ends where the token stops being usable (expiry less the safety margin) and lasts this long, or
+    /// a quarter of the token's usable life when that is shorter. So each token serves at least three quarters
+    /// of its usable life, and a fleet's instances do not refresh in lockstep.
     pub refresh_ahead: Duration,
     /// Lease of the fleet-wide fetch lock: longer than a token request can take.
     pub lock_lease: Duration,
@@ -186,6 +189,23 @@ impl AccessTokens {
     }
 }
 
+/// When a token expiring at `expires_at`, kept at `now`, is due for a background refresh, for a `draw` in
+/// [0, 1]: between `ahead` and `ahead / 2` before it stops being usable (`expires_at` less the safety margin),
+/// `ahead` being `refresh_ahead` or a quarter of the usable life left, whichever is shorter.
+///
+/// Not earlier: a refresh floor of twice the safety margin made a 2 s token with an 800 ms margin due 0.4 s
+/// after its fetch, five fetches per lifetime. A refresh that has not finished when the token stops being usable
+/// only makes callers wait for it (they queue on the single flight); they are never handed the old token.
+fn refresh_point(expires_at: DateTime<Utc>, now: DateTime<Utc>, policy: &TokenPolicy, draw: f64) -> DateTime<Utc> {
+    let margin = chrono::Duration::from_std(policy.safety_margin).unwrap_or(chrono::Duration::MAX);
+    let unusable_at = expires_at.checked_sub_signed(margin).unwrap_or(now);
+    let usable = (unusable_at - now).to_std().unwrap_or_default();
+    let ahead = policy.refresh_ahead.min(usable / 4);
+    let lead = ahead.mul_f64(1.0 - draw.clamp(0.0, 1.0) / 2.0);
+    let lead = chrono::Duration::from_std(lead).unwrap_or_default();
+    unusable_at.checked_sub_signed(lead).unwrap_or(now)
+}
+
 impl Inner {
     fn local(&self) -> std::sync::MutexGuard<'_, Local> {
         self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -219,10 +239,7 @@ impl Inner {
     }
 
     fn keep(&self, token: &AccessToken) {
-        let now = self.clock.now();
-        let remaining = (token.expires_at() - now).to_std().unwrap_or_default();
-        let ahead = self.policy.refresh_ahead.min(remaining / 4).max(self.policy.safety_margin * 2);
-        let refresh_at = token.expires_at() - chrono::Duration::from_std(ahead).unwrap_or_default();
+        let refresh_at = refresh_point(token.expires_at(), self.clock.now(), &self.policy, rand::random());
         let mut local = self.local();
         local.held = Some(Held { token: token.clone(), refresh_at });
         local.failure = None;
@@ -324,5 +341,70 @@ impl Inner {
             self.store_failed(&error);
         }
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::clock::ManualClock;
+    use crate::adapters::memory::token_provider::MemoryTokenProvider;
+    use crate::adapters::memory::token_store::MemoryTokenStore;
+
+    const MARGIN: Duration = Duration::from_millis(800);
+
+    fn ms(n: i64) -> chrono::Duration {
+        chrono::Duration::milliseconds(n)
+    }
+
+    #[test]
+    fn a_two_second_token_is_due_in_the_first_half_of_the_last_quarter_of_its_usable_life() {
+        let now = Utc::now();
+        let policy = TokenPolicy::new(MARGIN);
+        let expires_at = now + ms(2000);
+
+        // Usable for 1.2 s; the window is its last 0.3 s; refresh is due 0.3 s to 0.15 s before it ends.
+        assert_eq!(refresh_point(expires_at, now, &policy, 0.0), now + ms(900));
+        assert_eq!(refresh_point(expires_at, now, &policy, 1.0), now + ms(1050));
+        assert_eq!(refresh_point(expires_at, now, &policy, 0.5), now + ms(975));
+    }
+
+    #[test]
+    fn a_long_token_is_due_within_refresh_ahead_of_its_end_and_a_token_already_unusable_at_once() {
+        let now = Utc::now();
+        let policy = TokenPolicy::new(MARGIN);
+        let hour = now + chrono::Duration::hours(1);
+        let unusable_at = hour - ms(800);
+
+        assert_eq!(refresh_point(hour, now, &policy, 0.0), unusable_at - chrono::Duration::seconds(60));
+        assert_eq!(refresh_point(hour, now, &policy, 1.0), unusable_at - chrono::Duration::seconds(30));
+        assert!(refresh_point(now + ms(500), now, &policy, 0.3) <= now);
+    }
+
+    #[tokio::test]
+    async fn managers_holding_the_same_token_refresh_at_different_points_within_the_bounds() {
+        let clock = ManualClock::starting_now();
+        let provider = Arc::new(MemoryTokenProvider::with_clock(Duration::from_secs(2), Arc::new(clock.clone())));
+        let store = Arc::new(MemoryTokenStore::new());
+        let start = clock.now();
+
+        let mut points = Vec::new();
+        for _ in 0..20 {
+            let tokens = AccessTokens::new(
+                provider.clone(),
+                store.clone(),
+                TokenPolicy::new(MARGIN),
+                Arc::new(PartnerMetrics::default()),
+                Arc::new(clock.clone()),
+            );
+            tokens.get().await.expect("token");
+            points.push(tokens.inner.local().held.as_ref().expect("held").refresh_at);
+        }
+
+        assert_eq!(provider.fetches(), 1, "all hold the one shared token");
+        assert!(points.iter().all(|at| (start + ms(900)..=start + ms(1050)).contains(at)), "{points:?}");
+        points.sort();
+        points.dedup();
+        assert!(points.len() > 10, "jittered, not in lockstep: {points:?}");
     }
 }

@@ -24,6 +24,7 @@ mod rate_limiter_contract;
 mod test_layout;
 mod tester_tools;
 mod time_control;
+mod token_lifetimes;
 mod token_manager;
 mod token_store_contract;
 mod webhook_exactly_once;

@@ -143,7 +143,8 @@ async fn a_token_due_for_refresh_keeps_serving_while_one_background_fetch_replac
     let tokens = manager_on(provider.clone(), Arc::new(MemoryTokenStore::new()), Arc::new(clock.clone()));
     let first = tokens.get().await.expect("first");
 
-    // Refresh is due 0.5 s before expiry (a quarter of the lifetime); the token stays usable until 0.2 s before.
+    // Refresh is due 0.65 s to 0.425 s before expiry (jittered over the first half of the last quarter of the
+    // usable life); the token stays usable until 0.2 s before.
     clock.advance(Duration::from_millis(1600));
     let during = race(std::slice::from_ref(&tokens), 20).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -182,4 +183,56 @@ async fn a_shared_token_expiring_within_the_safety_margin_is_never_handed_out() 
 
     assert!(!token.same_as(&nearly_expired));
     assert_eq!(provider.fetches(), 1);
+}
+
+/// Two fresh instances racing for their first token, `rounds` times, each round on a fresh pair of stores.
+async fn first_race_fetches(
+    rounds: usize,
+    mut stores: impl AsyncFnMut() -> Option<[Arc<dyn TokenStore>; 2]>,
+) -> Vec<u64> {
+    let mut fetches = Vec::new();
+    for _ in 0..rounds {
+        let Some(stores) = stores().await else { return fetches };
+        let provider = Arc::new(MemoryTokenProvider::new(Duration::from_secs(3600)));
+        let instances = stores.map(|store| manager(provider.clone(), store));
+        let values = race(&instances, 200).await;
+        assert!(values.windows(2).all(|w| w[0] == w[1]), "every caller got the one token");
+        fetches.push(provider.fetches());
+    }
+    fetches
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_fresh_instances_racing_on_one_memory_store_fetch_one_token_every_time() {
+    let fetches = first_race_fetches(20, async || {
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+        Some([store.clone(), store])
+    })
+    .await;
+
+    assert_eq!(fetches, vec![1; 20], "fetches per round");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_fresh_instances_racing_on_one_redis_store_fetch_one_token_every_time() {
+    let test = "two_fresh_instances_racing_on_one_redis_store_fetch_one_token_every_time";
+    let mut prefixes = Vec::new();
+    let fetches = first_race_fetches(20, async || {
+        let prefix = servers::fresh_redis_prefix(test).await?;
+        prefixes.push(prefix.clone());
+        let mut stores = Vec::new();
+        for _ in 0..2 {
+            let pool = farmlokal::adapters::redis::pool(&servers::redis_url()).await.expect("pool");
+            stores.push(Arc::new(RedisTokenStore::new(pool, &prefix)) as Arc<dyn TokenStore>);
+        }
+        stores.try_into().ok()
+    })
+    .await;
+    for prefix in &prefixes {
+        servers::delete_prefix(prefix).await;
+    }
+
+    if !fetches.is_empty() {
+        assert_eq!(fetches, vec![1; 20], "fetches per round");
+    }
 }
