@@ -19,7 +19,8 @@ use crate::app::Services;
 pub struct StockAdjustment {
     /// The product whose stock changes.
     pub product_id: u64,
-    /// Units added (positive) or removed (negative), non-zero; stock never goes below zero.
+    /// Units added (positive) or removed (negative), non-zero and at most 1000000 either way; stock never goes below
+    /// zero.
     pub delta: i64,
 }
 
@@ -30,7 +31,8 @@ pub struct PriceUpdate {
     pub product_id: u64,
     /// The new price in paise.
     pub price_paise: u64,
-    /// When the price takes effect; an update older than the product's current price is recorded but ignored.
+    /// When the price takes effect, at most 5 minutes after the time it is received; an update older than the
+    /// product's current price is recorded but ignored.
     pub effective_at: DateTime<Utc>,
 }
 
@@ -88,7 +90,8 @@ pub enum WebhookResponse {
     /// Accepted: `processed`, `duplicate` or `ignored`. Do not retry.
     #[oai(status = 200)]
     Ok(Json<WebhookAck>),
-    /// The signed body is not a valid event (`malformed_body`). Do not retry unchanged.
+    /// The signed body is not a valid event (`malformed_body`): not JSON of this shape, a key repeated in any
+    /// object, or a value outside its rule. Nothing was recorded; do not retry unchanged.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing or wrong signature, or a timestamp more than 5 minutes off (`invalid_signature`).

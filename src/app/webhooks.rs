@@ -93,8 +93,9 @@ impl WebhookIntake {
         let (Some(id), Some(timestamp), Some(signature)) = (&headers.id, &headers.timestamp, &headers.signature) else {
             return Err(SignatureError::MissingHeaders.into());
         };
-        let id = webhook::verify(&self.secrets, id, timestamp, signature, body, self.clock.now())?;
-        let change = match webhook::parse_event(body).map_err(|e| WebhookError::Malformed(e.to_string()))? {
+        let now = self.clock.now();
+        let id = webhook::verify(&self.secrets, id, timestamp, signature, body, now)?;
+        let change = match webhook::parse_event(body, now).map_err(|e| WebhookError::Malformed(e.to_string()))? {
             ParsedEvent::Handled(change) => change,
             ParsedEvent::Ignored { event_type } => {
                 tracing::info!(webhook_id = id.as_str(), event_type, "webhook of an unhandled type ignored");

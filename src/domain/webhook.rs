@@ -14,10 +14,14 @@ use subtle::ConstantTimeEq;
 
 use super::catalogue::ProductId;
 use super::money::Money;
+use unique_keys::UniqueKeys;
+
+mod unique_keys;
 
 /// The largest body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How far the signed timestamp may be from now, either way.
+/// How far the signed timestamp may be from now, either way; also how far ahead of now a price's `effective_at`
+/// may be.
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// A signing secret: `whsec_` followed by base64 of the key bytes.
@@ -190,18 +194,22 @@ struct PriceData {
 /// The largest stock change one event may carry.
 pub const MAX_STOCK_DELTA: i64 = 1_000_000;
 
-/// Parses a verified body.
+/// Parses a verified body, checking time-dependent rules against `now` (the service clock).
 ///
 /// # Errors
-/// `MalformedEvent` when it is not JSON of the documented shape or a value breaks its rule.
-pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
+/// `MalformedEvent` when it is not JSON of the documented shape, repeats a key in any object, or a value breaks
+/// its rule: a `delta` of zero or beyond [`MAX_STOCK_DELTA`] either way, a price outside [`Money`]'s range, an
+/// `effective_at` more than [`TOLERANCE`] after `now`.
+pub fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<ParsedEvent, MalformedEvent> {
     let bad = |e: &dyn std::fmt::Display| MalformedEvent(e.to_string());
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| bad(&e))?;
+    let UniqueKeys(body) = serde_json::from_slice(body).map_err(|e| bad(&e))?;
+    let envelope: Envelope = serde_json::from_value(body).map_err(|e| bad(&e))?;
     let product = |id: u64| ProductId::new(id).map_err(|e| bad(&e));
     let change = match envelope.event_type.as_str() {
         "product.stock_adjusted" => {
             let data: StockData = serde_json::from_value(envelope.data).map_err(|e| bad(&e))?;
-            if data.delta == 0 || data.delta.abs() > MAX_STOCK_DELTA {
+            // A range check, not `abs()`: `i64::MIN.abs()` overflows (and wraps to a negative in release builds).
+            if data.delta == 0 || !(-MAX_STOCK_DELTA..=MAX_STOCK_DELTA).contains(&data.delta) {
                 return Err(MalformedEvent(format!("delta must be non-zero and at most {MAX_STOCK_DELTA} either way")));
             }
             InventoryChange::StockAdjusted { product_id: product(data.product_id)?, delta: data.delta }
@@ -209,6 +217,14 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
         "product.price_updated" => {
             let data: PriceData = serde_json::from_value(envelope.data).map_err(|e| bad(&e))?;
             let price = Money::from_signed_paise(data.price_paise).map_err(|e| bad(&e))?;
+            // A price "effective" far ahead would win against every later update: allow only clock skew.
+            let skew = chrono::TimeDelta::from_std(TOLERANCE).unwrap_or(chrono::TimeDelta::MAX);
+            if data.effective_at.signed_duration_since(now) > skew {
+                return Err(MalformedEvent(format!(
+                    "effective_at must not be more than {} seconds after the time it is received",
+                    TOLERANCE.as_secs()
+                )));
+            }
             let effective_at = super::catalogue::whole_seconds(data.effective_at);
             InventoryChange::PriceUpdated { product_id: product(data.product_id)?, price, effective_at }
         }

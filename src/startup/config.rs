@@ -149,10 +149,8 @@ impl Config {
     /// A message naming the setting that is wrong.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.partner_a_timeout.is_zero(), "FARMLOKAL_PARTNER_A_TIMEOUT_MS must be positive");
-        anyhow::ensure!(
-            self.partner_a_deadline >= self.partner_a_timeout,
-            "FARMLOKAL_PARTNER_A_DEADLINE_MS must be at least FARMLOKAL_PARTNER_A_TIMEOUT_MS"
-        );
+        // A deadline shorter than one attempt's timeout is allowed (DESIGN §4): it cuts that attempt short.
+        anyhow::ensure!(!self.partner_a_deadline.is_zero(), "FARMLOKAL_PARTNER_A_DEADLINE_MS must be positive");
         anyhow::ensure!(!self.cache_ttl.is_zero(), "FARMLOKAL_CACHE_TTL_SECS must be positive");
         anyhow::ensure!(!self.redis_prefix.is_empty(), "FARMLOKAL_REDIS_PREFIX must not be empty");
         anyhow::ensure!(
@@ -179,5 +177,37 @@ pub fn redact_url(raw: &str) -> String {
             url.to_string()
         }
         Err(_) => "<unparsable url>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let argv = std::iter::once("farmlokal").chain(args.iter().copied());
+        Serve::try_parse_from(argv).expect("flags parse").config
+    }
+
+    #[test]
+    fn a_deadline_shorter_than_one_attempt_is_valid() {
+        let short = config(&["--partner-a-timeout", "800", "--partner-a-deadline", "600"]);
+
+        assert!(short.validate().is_ok(), "{:?}", short.validate());
+        assert_eq!(short.partner_retry().deadline, Duration::from_millis(600));
+    }
+
+    #[test]
+    fn a_zero_attempt_timeout_or_deadline_is_refused() {
+        assert!(config(&["--partner-a-timeout", "0"]).validate().is_err());
+        assert!(config(&["--partner-a-deadline", "0"]).validate().is_err());
     }
 }

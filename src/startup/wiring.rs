@@ -104,7 +104,8 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
         None => tracing::info!("cache, tokens, rate limit and webhook ledger in memory (single instance only)"),
     }
 
-    let agent = partner_agent(config.partner_a_timeout);
+    // No call needs longer than the deadline: the use case stops waiting then, so the blocking call stops too.
+    let agent = partner_agent(config.partner_a_timeout.min(config.partner_a_deadline));
     let (token_url, partner_url, credentials, sandbox) = match (&config.oauth_token_url, &config.partner_a_url) {
         (Some(token_url), Some(partner_url)) => {
             let credentials = ClientCredentials {

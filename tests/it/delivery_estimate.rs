@@ -211,6 +211,27 @@ async fn a_slow_partner_with_no_stale_answer_is_unavailable_within_the_deadline(
 }
 
 #[tokio::test]
+async fn a_deadline_shorter_than_the_attempt_timeout_cuts_the_attempt_short() {
+    let sandbox = start_sandbox().await;
+    let (attempt, deadline) = (Duration::from_millis(800), Duration::from_millis(600));
+    let (provider, partner) = http_adapters(&sandbox, attempt);
+    let metrics = Arc::new(PartnerMetrics::default());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = tokens(provider, TokenPolicy::new(attempt), &metrics, &clock);
+    let estimates =
+        estimates(partner, tokens, metrics, retry_policy(attempt, deadline), BreakerPolicy::default(), clock);
+    estimates.estimate(&pin(1)).await.expect("a live answer fetches the token first");
+    sandbox.partner().set_latency(Duration::from_secs(5));
+
+    let started = Instant::now();
+    let result = estimates.estimate(&pin(2)).await;
+
+    let took = started.elapsed();
+    assert!(took >= deadline && took < deadline + SLACK, "answered after {took:?}, not at the 600 ms deadline");
+    assert!(matches!(result, Err(EstimateError::Unavailable { .. })), "{result:?}");
+}
+
+#[tokio::test]
 async fn a_400_or_404_from_the_partner_is_not_retried() {
     let sandbox = start_sandbox().await;
     let estimates = over_sandbox(&sandbox);

@@ -7,7 +7,7 @@ use farmlokal::startup::Settings;
 use poem::http::StatusCode;
 
 use crate::harness::partners::{http_adapters, start_sandbox};
-use crate::harness::{Run, TestApp, World};
+use crate::harness::{Binary, Run, TestApp, World};
 
 /// The service in process (empty catalogue, test settings), its partner A the sandbox over HTTP.
 async fn app_over(sandbox: &SandboxHandle) -> (TestApp, Duration) {
@@ -64,4 +64,17 @@ async fn a_malformed_pincode_is_a_400_problem_and_reaches_no_partner() {
     let missing = app.get("/delivery/estimate").await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(sandbox.tokens_issued(), 0, "no token was fetched for bad input");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_starts_with_a_deadline_shorter_than_one_attempt_and_answers_live() {
+    let binary = Binary::in_memory(10)
+        .env("FARMLOKAL_PARTNER_A_TIMEOUT_MS", "800")
+        .env("FARMLOKAL_PARTNER_A_DEADLINE_MS", "600");
+    let app = TestApp::binary(binary).await;
+
+    let live = app.estimate("560001").await;
+
+    assert_eq!(live.status, StatusCode::OK, "{}", live.describe());
+    assert_eq!(live.json()["source"], "live");
 }

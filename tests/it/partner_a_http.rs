@@ -97,6 +97,32 @@ async fn partner_statuses_map_to_typed_errors() {
 }
 
 #[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured_from_the_partner_and_the_token_endpoint() {
+    let sandbox = start_sandbox().await;
+    let (provider, partner) = http_adapters(&sandbox, ATTEMPT_TIMEOUT);
+    let token = provider.fetch().await.expect("token");
+    for endpoint in [sandbox.partner(), sandbox.token_endpoint()] {
+        endpoint.set_rate_limit(0.0, Duration::from_secs(3));
+        endpoint.set_retry_after_as_date(true);
+        endpoint.fail_next(1, 429);
+    }
+
+    let limited = partner.serviceability(&token, &pin()).await;
+    let token_limited = provider.fetch().await;
+
+    // A date has whole seconds: 3 s from now reads as a little over 2 s and at most 3 s.
+    let about_three = |d: Duration| d > Duration::from_secs(1) && d <= Duration::from_secs(3);
+    assert!(
+        matches!(limited, Err(PartnerError::RateLimited { retry_after: Some(d) }) if about_three(d)),
+        "{limited:?}"
+    );
+    assert!(
+        matches!(token_limited, Err(TokenError::Unavailable { retry_after: Some(d), .. }) if about_three(d)),
+        "{token_limited:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_slow_partner_times_out_within_the_attempt_timeout() {
     let sandbox = start_sandbox().await;
     let (provider, partner) = http_adapters(&sandbox, Duration::from_millis(300));

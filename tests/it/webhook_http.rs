@@ -3,7 +3,7 @@
 //! that touch storage run in memory and on MySQL + Redis (see `harness::world`); exactly-once behaviours live in
 //! `webhook_exactly_once`.
 
-use chrono::Utc;
+use chrono::{Days, TimeDelta, Utc};
 use farmlokal::startup::Settings;
 use poem::Body;
 use serde_json::json;
@@ -171,6 +171,61 @@ async fn a_signed_body_that_is_not_a_valid_event_is_400_malformed_body() {
     let mut unsigned = Delivery::signed("msg_unsigned", "{not json");
     unsigned.signature = "v1,AAAA".to_owned();
     app.deliver(&unsigned).await.assert_problem(401, "invalid_signature");
+}
+
+// A signed but absurd event is refused as malformed before its id is claimed: nothing changes, the id is not
+// recorded, and the corrected event sent again under the same id is processed.
+
+in_both_worlds!(a_delta_of_i64_min_is_400_changes_nothing_and_the_corrected_redelivery_applies);
+async fn a_delta_of_i64_min_is_400_changes_nothing_and_the_corrected_redelivery_applies(world: &World, app: &TestApp) {
+    let before = app.stock(PRODUCT).await;
+
+    let absurd = app.deliver(&Delivery::stock("msg_i64_min", PRODUCT, i64::MIN)).await;
+    let unchanged = app.stock(PRODUCT).await;
+    let corrected = app.deliver(&Delivery::stock("msg_i64_min", PRODUCT, 2)).await;
+
+    absurd.assert_problem(400, "malformed_body");
+    assert_eq!(unchanged, before, "{}: the stock is not zeroed", world.name);
+    corrected.assert_ack("processed");
+    assert_eq!(app.stock(PRODUCT).await, before + 2, "{}", world.name);
+}
+
+in_both_worlds!(a_repeated_key_is_400_changes_nothing_and_the_corrected_redelivery_applies);
+async fn a_repeated_key_is_400_changes_nothing_and_the_corrected_redelivery_applies(world: &World, app: &TestApp) {
+    let before = app.stock(PRODUCT).await;
+    let repeated =
+        format!(r#"{{"type":"product.stock_adjusted","data":{{"product_id":{PRODUCT},"delta":4,"delta":-{before}}}}}"#);
+
+    let ambiguous = app.deliver(&Delivery::signed("msg_repeated_key", repeated)).await;
+    let unchanged = app.stock(PRODUCT).await;
+    let corrected = app.deliver(&Delivery::stock("msg_repeated_key", PRODUCT, 4)).await;
+
+    ambiguous.assert_problem(400, "malformed_body");
+    assert_eq!(unchanged, before, "{}: neither value of the repeated key applied", world.name);
+    corrected.assert_ack("processed");
+    assert_eq!(app.stock(PRODUCT).await, before + 4, "{}", world.name);
+}
+
+in_both_worlds!(a_price_effective_far_ahead_is_400_and_does_not_freeze_the_price);
+async fn a_price_effective_far_ahead_is_400_and_does_not_freeze_the_price(world: &World, app: &TestApp) {
+    let before = app.product(PRODUCT).await["price_paise"].clone();
+    let now = Utc::now();
+    let year_9999 = "9999-12-31T23:59:59Z".parse().expect("a valid date");
+
+    let far_ahead = app.deliver(&Delivery::price("msg_price_9999", PRODUCT, 1_234, year_9999)).await;
+    let next_year = app.deliver(&Delivery::price("msg_price_next_year", PRODUCT, 1_234, now + Days::new(365))).await;
+    let unchanged = app.product(PRODUCT).await["price_paise"].clone();
+    let corrected = app.deliver(&Delivery::price("msg_price_9999", PRODUCT, 4_321, now)).await;
+    let shown_after_correction = app.product(PRODUCT).await["price_paise"].clone();
+    let later = app.deliver(&Delivery::price("msg_price_later", PRODUCT, 5_555, now + TimeDelta::seconds(1))).await;
+
+    far_ahead.assert_problem(400, "malformed_body");
+    next_year.assert_problem(400, "malformed_body");
+    assert_eq!(unchanged, before, "{}: the price is unchanged", world.name);
+    corrected.assert_ack("processed");
+    assert_eq!(shown_after_correction, 4_321, "{}", world.name);
+    later.assert_ack("processed");
+    assert_eq!(app.product(PRODUCT).await["price_paise"], 5_555, "{}: later updates still apply", world.name);
 }
 
 /// A stock event padded with trailing whitespace (still valid JSON) to exactly `len` bytes.

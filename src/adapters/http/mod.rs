@@ -11,6 +11,7 @@ pub mod token_provider;
 
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 pub use partner_a::HttpPartnerA;
 pub use token_provider::{ClientCredentials, HttpTokenProvider};
 
@@ -59,12 +60,36 @@ impl From<ureq::Error> for Transport {
     }
 }
 
-/// `Retry-After` as whole seconds (the form partners use), capped at [`MAX_RETRY_AFTER`]. HTTP dates and
-/// garbage give `None`.
+/// `Retry-After` as whole seconds or an HTTP date, as of now; see [`retry_after_at`].
 pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
-    let raw = headers.get(ureq::http::header::RETRY_AFTER)?.to_str().ok()?;
-    let secs: u64 = raw.trim().parse().ok()?;
-    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+    retry_after_at(headers, Utc::now())
+}
+
+/// `Retry-After` as a wait from `now`, capped at [`MAX_RETRY_AFTER`]: whole seconds, or an HTTP date (RFC 9110
+/// §5.6.7: IMF-fixdate and the two obsolete forms recipients must accept). A date already past means no wait;
+/// anything else gives `None`.
+pub(crate) fn retry_after_at(headers: &ureq::http::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let raw = headers.get(ureq::http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits too many for a u64 are still a (very long) number of seconds.
+        raw.parse().map_or(MAX_RETRY_AFTER, Duration::from_secs)
+    } else {
+        // A negative difference (a date in the past) does not convert: no wait.
+        (http_date(raw)? - now).to_std().unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) or
+/// asctime (`Sun Nov  6 08:49:37 1994`), always UTC.
+fn http_date(raw: &str) -> Option<DateTime<Utc>> {
+    if let Ok(date) = DateTime::parse_from_rfc2822(raw) {
+        return Some(date.to_utc());
+    }
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+        .map(|naive| naive.and_utc())
 }
 
 /// Runs a blocking ureq call off the async runtime. A panicking or cancelled task becomes a connection failure.
@@ -83,15 +108,50 @@ where
 mod tests {
     use super::*;
 
+    fn header(value: &'static str) -> ureq::http::HeaderMap {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("retry-after", ureq::http::HeaderValue::from_static(value));
+        headers
+    }
+
+    /// 2015-10-21T07:28:00Z, the date of the RFC 9110 example.
+    fn example_now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").expect("valid date").to_utc()
+    }
+
     #[test]
     fn retry_after_reads_whole_seconds_and_caps_them() {
-        let mut headers = ureq::http::HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert("retry-after", ureq::http::HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert("retry-after", ureq::http::HeaderValue::from_static("99999"));
-        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
-        headers.insert("retry-after", ureq::http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&headers), None);
+        let now = example_now();
+        assert_eq!(retry_after_at(&ureq::http::HeaderMap::new(), now), None);
+        assert_eq!(retry_after_at(&header("7"), now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after_at(&header(" 0 "), now), Some(Duration::ZERO));
+        assert_eq!(retry_after_at(&header("99999"), now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after_at(&header("99999999999999999999999"), now), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn retry_after_reads_an_http_date_relative_to_now() {
+        let now = example_now();
+        assert_eq!(retry_after_at(&header("Wed, 21 Oct 2015 07:28:30 GMT"), now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after_at(&header("Wed, 21 Oct 2015 07:28:00 GMT"), now), Some(Duration::ZERO));
+        assert_eq!(retry_after_at(&header("Thu, 22 Oct 2015 07:28:00 GMT"), now), Some(MAX_RETRY_AFTER));
+        // The two obsolete forms every HTTP recipient must still accept (RFC 9110 §5.6.7).
+        assert_eq!(retry_after_at(&header("Wednesday, 21-Oct-15 07:28:05 GMT"), now), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after_at(&header("Wed Oct 21 07:28:09 2015"), now), Some(Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn retry_after_in_the_past_means_now() {
+        let now = example_now();
+        assert_eq!(retry_after_at(&header("Tue, 20 Oct 2015 07:28:00 GMT"), now), Some(Duration::ZERO));
+        assert_eq!(retry_after_at(&header("Sun, 06 Nov 1994 08:49:37 GMT"), now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_garbage_gives_none() {
+        let now = example_now();
+        for garbage in ["soon", "-1", "1.5", "", "Wed, 32 Oct 2015 07:28:00 GMT", "21 Oct 2015", "0x10"] {
+            assert_eq!(retry_after_at(&header(garbage), now), None, "{garbage:?}");
+        }
     }
 }

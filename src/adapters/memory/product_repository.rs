@@ -159,7 +159,7 @@ impl ProductRepository for MemoryProductRepository {
         let product = &mut store.products[slot as usize];
         match &event.change {
             InventoryChange::StockAdjusted { delta, .. } => {
-                let stock = (i64::from(product.stock) + delta).clamp(0, i64::from(u32::MAX));
+                let stock = i64::from(product.stock).saturating_add(*delta).clamp(0, i64::from(u32::MAX));
                 product.stock = u32::try_from(stock).unwrap_or(u32::MAX);
                 product.updated_at = now;
             }

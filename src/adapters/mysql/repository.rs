@@ -413,7 +413,7 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
     };
     let price_written = match &event.change {
         InventoryChange::StockAdjusted { delta, .. } => {
-            let stock = (i64::from(stock) + delta).clamp(0, i64::from(u32::MAX));
+            let stock = i64::from(stock).saturating_add(*delta).clamp(0, i64::from(u32::MAX));
             tx.exec_drop(
                 "UPDATE products SET stock = ?, updated_at = UNIX_TIMESTAMP() WHERE id = ?",
                 (stock, product_id),

@@ -1,7 +1,7 @@
 //! Run-time switches and counters of one simulated endpoint: latency, a 5xx rate, a 429 rate with its
-//! `Retry-After`, and a number of next requests to fail with a given status.
+//! `Retry-After` (seconds or an HTTP date), and a number of next requests to fail with a given status.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ pub struct EndpointKnobs {
     error_permille: AtomicU32,
     throttle_permille: AtomicU32,
     retry_after_secs: AtomicU64,
+    retry_after_as_date: AtomicBool,
     fail_next: Mutex<(u32, u16)>,
 }
 
@@ -44,6 +45,11 @@ impl EndpointKnobs {
     pub fn set_rate_limit(&self, rate: f64, retry_after: Duration) {
         self.retry_after_secs.store(retry_after.as_secs(), Ordering::SeqCst);
         self.throttle_permille.store(permille(rate), Ordering::SeqCst);
+    }
+
+    /// Sends `Retry-After` as an HTTP date (IMF-fixdate, that many seconds from now) instead of seconds.
+    pub fn set_retry_after_as_date(&self, as_date: bool) {
+        self.retry_after_as_date.store(as_date, Ordering::SeqCst);
     }
 
     /// Answers the next `n` requests with `status` (a 429 also carries the configured `Retry-After`).
@@ -77,8 +83,14 @@ impl EndpointKnobs {
         let mut response =
             Response::builder().status(status).content_type("application/json").body(r#"{"error":"injected_failure"}"#);
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let secs = self.retry_after_secs.load(Ordering::SeqCst).to_string();
-            if let Ok(value) = secs.parse() {
+            let secs = self.retry_after_secs.load(Ordering::SeqCst);
+            let value = if self.retry_after_as_date.load(Ordering::SeqCst) {
+                let at = chrono::Utc::now() + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+                at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+            } else {
+                secs.to_string()
+            };
+            if let Ok(value) = value.parse() {
                 response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
             }
         }
