@@ -60,8 +60,9 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/", service)
-        .around(move |next, request| middleware::with_timeout(next, request, timeout))
         .around(middleware::limit_body)
+        // Outside `limit_body`: the request timeout includes reading a chunked body.
+        .around(move |next, request| middleware::with_timeout(next, request, timeout))
         .around(move |next, request| rate_limit::limit(next, request, limiter.clone()))
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(middleware::observe)
