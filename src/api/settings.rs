@@ -16,6 +16,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// How long a client may take to send one request's headers (slow-client protection).
     pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait, after a response, for the first byte of its next request.
+    pub idle_timeout: Duration,
     /// Origins allowed by CORS; empty sends no CORS headers, `*` allows any.
     pub cors_origins: Vec<String>,
     /// The client address of a request that arrives with no peer socket at all: one built in process, as

@@ -1,11 +1,25 @@
-//! A header-read deadline for every connection (slowloris protection), which poem's server does not offer:
-//! its idle timeout resets on every byte, so a client sending one header byte a second would hold a
-//! connection forever.
+//! Bounds on every stage of a connection, so no client, slow or silent, holds one for longer than they add up
+//! to. poem's server offers none that fit: its idle timeout resets on every byte (a client sending one header
+//! byte a second would hold a connection forever), and hyper's own header timeout needs a timer poem does not
+//! give it.
 //!
-//! Each accepted stream is wrapped: from the moment the connection opens, and again after every response, the
-//! client has the header-read timeout (`FARMLOKAL_HEADER_READ_TIMEOUT_MS`) to deliver a complete header block
-//! (up to the first blank line). If it does not, reads fail and the connection closes. Bodies are not affected: after the blank line the clock
-//! stops until the response is written. An idle keep-alive connection is closed after the same time.
+//! Each accepted stream is wrapped and moves through three stages, each with its own deadline:
+//!
+//! - **headers**: from the moment the connection opens, or from the first byte of a kept-alive connection's
+//!   next request, the client has `FARMLOKAL_HEADER_READ_TIMEOUT_MS` to deliver a complete header block (up to
+//!   the first blank line);
+//! - **request**: from the end of the headers until the response starts going out, the request timeout
+//!   (`FARMLOKAL_REQUEST_TIMEOUT_MS`) plus [`RESPONSE_GRACE`]. This covers the body as well, on every route:
+//!   the request middleware answers 504 at the request timeout (its clock includes reading the body), and a
+//!   route that never reads a trickling body is cut here instead of waiting for it forever;
+//! - **idle**: once the response is going out, `FARMLOKAL_IDLE_TIMEOUT_MS` of no progress: each response
+//!   write restarts it (a slow reader is cut only when a write stalls that long), and so does nothing else
+//!   until the first byte of the next request moves the connection back to the headers stage.
+//!
+//! When a deadline passes, the next read, write or flush fails and hyper closes the connection. The deadline's
+//! timer is registered with the connection's task the moment it is armed: hyper does not read again after
+//! writing a response until the socket wakes it, so a deadline only checked in `poll_read` would never fire on a
+//! silent keep-alive connection (the cause of issue 13).
 
 use std::io;
 use std::pin::Pin;
@@ -20,19 +34,34 @@ use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Wraps an acceptor so every connection gets the header deadline.
-pub struct HeaderDeadline<A> {
-    inner: A,
-    timeout: Duration,
+/// How long past the request timeout a request may hold its connection before the connection is cut: time
+/// for the 504 to start going out.
+pub const RESPONSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The deadline of each stage of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// To deliver one request's complete header block.
+    pub header_read: Duration,
+    /// From the end of the headers until the response starts; [`RESPONSE_GRACE`] is added to it.
+    pub request: Duration,
+    /// Without progress after a response has started, or before the next request's first byte.
+    pub idle: Duration,
 }
 
-impl<A> HeaderDeadline<A> {
-    pub fn new(inner: A, timeout: Duration) -> Self {
-        Self { inner, timeout }
+/// Wraps an acceptor so every connection gets the stage deadlines.
+pub struct StageDeadlines<A> {
+    inner: A,
+    bounds: Bounds,
+}
+
+impl<A> StageDeadlines<A> {
+    pub fn new(inner: A, bounds: Bounds) -> Self {
+        Self { inner, bounds }
     }
 }
 
-impl<A: Acceptor> Acceptor for HeaderDeadline<A> {
+impl<A: Acceptor> Acceptor for StageDeadlines<A> {
     type Io = DeadlineStream<A::Io>;
 
     fn local_addr(&self) -> Vec<LocalAddr> {
@@ -41,28 +70,79 @@ impl<A: Acceptor> Acceptor for HeaderDeadline<A> {
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
         let (io, local, remote, scheme) = self.inner.accept().await?;
-        Ok((DeadlineStream::new(io, self.timeout), local, remote, scheme))
+        Ok((DeadlineStream::new(io, self.bounds), local, remote, scheme))
     }
 }
 
-/// A stream whose reads fail once a header block takes longer than its deadline.
+/// Where a connection is in its request cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Reading a header block.
+    Headers,
+    /// Headers read, no response yet: the body and the handler.
+    Request,
+    /// A response is going out or went out; no byte of the next request yet.
+    Idle,
+}
+
+/// A stream whose reads, writes and flushes fail once its current stage outlives its deadline.
 pub struct DeadlineStream<T> {
     inner: T,
-    timeout: Duration,
-    /// Armed while waiting for headers; `None` while a request is being handled.
-    deadline: Option<Pin<Box<Sleep>>>,
+    bounds: Bounds,
+    stage: Stage,
+    deadline: Pin<Box<Sleep>>,
+    /// Whether the current deadline's timer is registered with the connection's task.
+    registered: bool,
     /// How many bytes of `\r\n\r\n` the header block has ended with so far.
     matched: usize,
 }
 
 impl<T> DeadlineStream<T> {
-    fn new(inner: T, timeout: Duration) -> Self {
-        Self { inner, timeout, deadline: Some(Box::pin(tokio::time::sleep(timeout))), matched: 0 }
+    fn new(inner: T, bounds: Bounds) -> Self {
+        let deadline = Box::pin(tokio::time::sleep(bounds.header_read));
+        Self { inner, bounds, stage: Stage::Headers, deadline, registered: false, matched: 0 }
     }
 
-    /// Watches the bytes read for the blank line that ends a header block.
-    fn scan(&mut self, bytes: &[u8]) {
-        if self.deadline.is_none() {
+    /// Moves to `stage` with a fresh deadline.
+    fn enter(&mut self, stage: Stage) {
+        let after = match stage {
+            Stage::Headers => self.bounds.header_read,
+            Stage::Request => self.bounds.request + RESPONSE_GRACE,
+            Stage::Idle => self.bounds.idle,
+        };
+        self.stage = stage;
+        self.matched = 0;
+        self.deadline.as_mut().reset(Instant::now() + after);
+        self.registered = false;
+    }
+
+    /// Polls the deadline, which also registers its timer so the task wakes when it passes, even if hyper
+    /// reads nothing until then. An error once it has passed.
+    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.registered = true;
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                metrics::counter!("farmlokal_slow_clients_closed_total").increment(1);
+                let what = match self.stage {
+                    Stage::Headers => "request headers not received in time",
+                    Stage::Request => "request not completed in time",
+                    Stage::Idle => "connection idle too long",
+                };
+                Err(io::Error::new(io::ErrorKind::TimedOut, what))
+            }
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// Follows the request cycle through the bytes read.
+    fn on_read(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.stage == Stage::Idle {
+            self.enter(Stage::Headers);
+        }
+        if self.stage != Stage::Headers {
             return;
         }
         const END: &[u8] = b"\r\n\r\n";
@@ -75,9 +155,32 @@ impl<T> DeadlineStream<T> {
                 0
             };
             if self.matched == END.len() {
-                self.deadline = None;
-                self.matched = 0;
+                self.enter(Stage::Request);
                 return;
+            }
+        }
+    }
+
+    /// A response byte went out: the idle clock (re)starts.
+    fn on_written(&mut self) {
+        if self.stage != Stage::Headers {
+            self.enter(Stage::Idle);
+        }
+    }
+
+    /// After any operation: the deadline's timer is registered, and a passed deadline is an error.
+    fn guard<R>(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        match result {
+            Poll::Pending => match self.check(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            ready => {
+                if !self.registered {
+                    // Only registers: a read or write that made progress is not failed by it.
+                    let _ = self.check(cx);
+                }
+                ready
             }
         }
     }
@@ -87,21 +190,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineStream<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let filled = buf.filled()[before..].to_vec();
-                this.scan(&filled);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => {
-                    metrics::counter!("farmlokal_slow_clients_closed_total").increment(1);
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "request headers not received in time")))
-                }
-                _ => Poll::Pending,
-            },
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) {
+            this.on_read(&buf.filled()[before..]);
         }
+        this.guard(cx, read)
     }
 }
 
@@ -109,15 +202,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineStream<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && this.deadline.is_none() {
-            // A response is going out: the next request's headers get a fresh deadline.
-            this.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + this.timeout)));
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.on_written();
         }
-        written
+        this.guard(cx, written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        // hyper flushes on every wake of the connection, even when it has nothing to read or write: a passed
+        // deadline is reported here too, so a connection whose handler and body are both stalled is cut.
+        if let Err(e) = this.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -131,10 +230,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineStream<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && this.deadline.is_none() {
-            this.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + this.timeout)));
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.on_written();
         }
-        written
+        this.guard(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -61,6 +61,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             in_process_client: Some(IN_PROCESS_CLIENT),
         };
@@ -84,6 +85,7 @@ impl Settings {
             trusted_proxies: config.trusted_proxies.clone(),
             request_timeout: config.request_timeout,
             header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
             cors_origins: config.cors_origins.clone(),
             in_process_client: Some(IN_PROCESS_CLIENT),
         };

@@ -128,6 +128,10 @@ pub struct Config {
     #[arg(long, env = "FARMLOKAL_HEADER_READ_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
     pub header_read_timeout: Duration,
 
+    /// How long a kept-alive connection may stay silent between requests before it is closed, in milliseconds.
+    #[arg(long, env = "FARMLOKAL_IDLE_TIMEOUT_MS", default_value = "30000", value_parser = millis)]
+    pub idle_timeout: Duration,
+
     /// Comma-separated origins allowed by CORS (`*` for any); empty sends no CORS headers.
     #[arg(long, env = "FARMLOKAL_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -203,6 +207,16 @@ mod tests {
 
         assert!(short.validate().is_ok(), "{:?}", short.validate());
         assert_eq!(short.partner_retry().deadline, Duration::from_millis(600));
+    }
+
+    #[test]
+    fn connection_bounds_default_to_10_s_of_headers_and_30_s_idle_and_are_settable() {
+        let defaults = config(&[]);
+        let short = config(&["--idle-timeout", "250"]);
+
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(30));
+        assert_eq!(short.idle_timeout, Duration::from_millis(250));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::builder::{AppBuilder, AppState};
 use super::config::Config;
 use super::wiring;
 use crate::adapters::sandbox::SandboxHandle;
-use crate::api::slow_clients::HeaderDeadline;
+use crate::api::slow_clients::{Bounds, StageDeadlines};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -78,8 +78,10 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { acceptor, addr, state, _sandbox } = self;
         tracing::info!(address = %addr, docs = %format!("http://{addr}/docs"), "FarmLokal is listening");
-        let header_timeout = state.settings.http.header_read_timeout;
-        Server::new_with_acceptor(HeaderDeadline::new(acceptor, header_timeout))
+        let http = &state.settings.http;
+        let bounds =
+            Bounds { header_read: http.header_read_timeout, request: http.request_timeout, idle: http.idle_timeout };
+        Server::new_with_acceptor(StageDeadlines::new(acceptor, bounds))
             .run_with_graceful_shutdown(state.endpoint(), signal, Some(SHUTDOWN_GRACE))
             .await
             .context("HTTP server failed")?;

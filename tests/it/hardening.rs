@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use farmlokal::startup::Settings;
 use poem::http::Method;
 
+use farmlokal::api::slow_clients::RESPONSE_GRACE;
+
 use crate::harness::partners::{secret, Delivery};
 use crate::harness::{Binary, Run, TestApp, World};
 
@@ -184,4 +186,155 @@ async fn cors_answers_configured_origins_only_and_is_off_by_default() {
 
     let off = without.get_with("/categories", &shop).await;
     assert!(off.header("access-control-allow-origin").is_none(), "CORS is on without configuration");
+}
+
+/// What a raw client saw: the bytes it received, and how long after connecting the server closed the
+/// connection (`None`: still open when the client gave up).
+struct Seen {
+    received: String,
+    closed_after: Option<Duration>,
+}
+
+/// Connects, sends `first` at once, then the bytes of `trickle` one every `every`, while reading until the
+/// server closes the connection or `limit` passes.
+async fn converse(addr: SocketAddr, first: &[u8], trickle: &[u8], every: Duration, limit: Duration) -> Seen {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let started = tokio::time::Instant::now();
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let (mut reader, mut writer) = stream.into_split();
+    writer.write_all(first).await.expect("sends");
+    let trickle = trickle.to_vec();
+    let trickler = tokio::spawn(async move {
+        for byte in trickle {
+            tokio::time::sleep(every).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                break;
+            }
+        }
+        // Handed back so the write half stays open (no FIN) until the client is done.
+        writer
+    });
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed_after = loop {
+        match tokio::time::timeout_at(started + limit, reader.read(&mut buf)).await {
+            Err(_) => break None,
+            Ok(Ok(0) | Err(_)) => break Some(started.elapsed()),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    };
+    trickler.abort();
+    Seen { received: String::from_utf8_lossy(&received).into_owned(), closed_after }
+}
+
+const BOUND: Duration = Duration::from_millis(400);
+/// Scheduling slack on top of a bound.
+const SLACK: Duration = Duration::from_millis(600);
+const GET_LIVE: &[u8] = b"GET /health/live HTTP/1.1\r\nHost: farmlokal\r\n\r\n";
+
+/// A service whose connection bounds (idle, headers, whole request) are all [`BOUND`].
+async fn start_bounded() -> (World, TestApp) {
+    start(50, |settings| {
+        settings.http.header_read_timeout = BOUND;
+        settings.http.idle_timeout = BOUND;
+        settings.http.request_timeout = BOUND;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connections_left_idle_after_a_response_are_closed_within_the_idle_bound() {
+    let (_world, app) = start_bounded().await;
+    let addr = app.addr();
+
+    let clients: Vec<_> =
+        (0..5).map(|_| tokio::spawn(converse(addr, GET_LIVE, b"", Duration::ZERO, Duration::from_secs(3)))).collect();
+
+    for client in clients {
+        let client = client.await.expect("client");
+        assert_eq!(client.received.matches("HTTP/1.1 200 OK").count(), 1, "{}", client.received);
+        let closed = client.closed_after.expect("an idle keep-alive connection is never closed");
+        assert!(closed <= BOUND + SLACK, "closed only after {closed:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_request_whose_headers_trickle_is_cut_off_within_the_header_bound() {
+    let (_world, app) = start_bounded().await;
+
+    let seen = converse(app.addr(), GET_LIVE, GET_LIVE, Duration::from_millis(150), Duration::from_secs(4)).await;
+
+    assert_eq!(seen.received.matches("HTTP/1.1 200 OK").count(), 1, "{}", seen.received);
+    let closed = seen.closed_after.expect("a client trickling its second request's headers is never cut off");
+    assert!(closed <= Duration::from_millis(150) + BOUND + SLACK, "cut off only after {closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_request_whose_header_lines_trickle_after_a_prompt_request_line_is_cut_off() {
+    let (_world, app) = start_bounded().await;
+    let headers = b"Host: farmlokal\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+
+    let seen = converse(
+        app.addr(),
+        b"GET /health/live HTTP/1.1\r\n",
+        headers,
+        Duration::from_millis(150),
+        Duration::from_secs(4),
+    )
+    .await;
+
+    assert!(seen.received.is_empty(), "a slow client got an answer: {}", seen.received);
+    let closed = seen.closed_after.expect("a client trickling its header lines is never cut off");
+    assert!(closed <= BOUND + SLACK, "cut off only after {closed:?}");
+}
+
+/// A 100-byte body, sent one byte every 200 ms (20 s in all), after prompt headers.
+async fn trickle_a_body(app: &TestApp, head: &str) -> Seen {
+    let body = [b'{'; 100];
+    converse(app.addr(), head.as_bytes(), &body, Duration::from_millis(200), Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_body_is_cut_off_within_the_request_bound_whether_or_not_the_route_reads_it() {
+    let (_world, app) = start_bounded().await;
+    let heads = [
+        "POST /webhooks/partner-b HTTP/1.1\r\nHost: farmlokal\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        "POST /webhooks/partner-b HTTP/1.1\r\nHost: farmlokal\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n",
+        "POST /products HTTP/1.1\r\nHost: farmlokal\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        "POST /products HTTP/1.1\r\nHost: farmlokal\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n",
+    ];
+
+    let mut held = Vec::new();
+    for head in heads {
+        let seen = trickle_a_body(&app, head).await;
+
+        let request = head.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n", " | ");
+        // The whole request is bounded: the headers, then the request bound with its 504 grace.
+        if seen.closed_after.is_none_or(|closed| closed > BOUND * 2 + RESPONSE_GRACE + SLACK) {
+            held.push(format!("{request}: closed after {:?}, got {:?}", seen.closed_after, seen.received));
+        }
+    }
+
+    assert!(held.is_empty(), "a trickling body held these connections:\n{}", held.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_then_silence_holds_its_connection_no_longer_than_the_bounds_add_up_to() {
+    let (world, app) = start_bounded().await;
+    world.memory_catalogue().faults().set_latency(Duration::from_secs(5));
+
+    let seen = converse(
+        app.addr(),
+        b"GET /products/7 HTTP/1.1\r\nHost: farmlokal\r\n\r\n",
+        b"",
+        Duration::ZERO,
+        Duration::from_secs(4),
+    )
+    .await;
+
+    assert!(seen.received.starts_with("HTTP/1.1 504"), "{}", seen.received);
+    let closed = seen.closed_after.expect("a connection is held after its request timed out");
+    // The request bound, then the idle bound.
+    assert!(closed <= BOUND * 2 + SLACK, "closed only after {closed:?}");
 }
