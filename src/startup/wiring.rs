@@ -64,7 +64,7 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
     match &config.mysql_url {
         Some(url) => {
             let url = url.expose_secret();
-            backends.catalogue = Backend::Server(redact_url(url));
+            backends.catalogue = Backend::Server;
             if let Err(error) = migrate(url).await {
                 tracing::error!(error = format!("{error:#}"), "migrations did not run; MySQL is down or refused them");
             }
@@ -89,7 +89,7 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
     match &config.redis_url {
         Some(url) => {
             let url = url.expose_secret();
-            backends.shared_state = Backend::Server(redact_url(url));
+            backends.shared_state = Backend::Server;
             let pool = crate::adapters::redis::pool(url).await.context("Redis configuration")?;
             let prefix = config.redis_prefix.as_str();
             let sampled = pool.clone();
