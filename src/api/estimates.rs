@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::http::header::CACHE_CONTROL;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, Response as WithHeaders};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Serialize;
@@ -108,7 +109,52 @@ pub struct EstimatesApi {
     pub services: Arc<Services>,
 }
 
-#[OpenApi]
+/// `Cache-Control` of a live estimate: DESIGN §6 allows a client to keep it for at most 60 s.
+const LIVE_CACHE_CONTROL: &str = "private, max-age=60";
+
+#[OpenApi(
+    response_header(
+        name = "X-Request-Id",
+        ty = "String",
+        description = "The request's id (the caller's when valid, else generated); our logs carry it."
+    ),
+    response_header(
+        name = "Cache-Control",
+        ty = "String",
+        description = "How long the answer may be kept: listings and categories are `public` with `max-age` up to the cache TTL; a product is `no-cache`; an estimate is `private`; errors and webhook answers are `no-store`."
+    ),
+    response_header(
+        name = "Vary",
+        ty = "String",
+        description = "`accept-encoding` (and `origin` when CORS is on): the request headers the answer depends on."
+    ),
+    response_header(name = "X-Content-Type-Options", ty = "String", description = "Always `nosniff`."),
+    response_header(
+        name = "RateLimit-Policy",
+        ty = "Option<String>",
+        description = "The quota (`q`) per window (`w`, seconds) of the `per-ip` policy (draft-ietf-httpapi-ratelimit-headers)."
+    ),
+    response_header(
+        name = "RateLimit",
+        ty = "Option<String>",
+        description = "What is left of the quota (`r`) and seconds until it resets (`t`)."
+    ),
+    response_header(
+        name = "RateLimit-Limit",
+        ty = "Option<u64>",
+        description = "Requests allowed per window (the earlier draft's field, same number as `q`)."
+    ),
+    response_header(
+        name = "RateLimit-Remaining",
+        ty = "Option<u64>",
+        description = "Requests left in this window (same number as `r`)."
+    ),
+    response_header(
+        name = "RateLimit-Reset",
+        ty = "Option<u64>",
+        description = "Seconds until the window resets (same number as `t`)."
+    )
+)]
 impl EstimatesApi {
     /// Estimate delivery
     ///
@@ -120,13 +166,20 @@ impl EstimatesApi {
         /// Indian postal code: 6 digits, the first 1-9.
         #[oai(example = "example_pincode")]
         pincode: Query<PincodeParam>,
-    ) -> EstimateResponse {
+    ) -> WithHeaders<EstimateResponse> {
         let pincode = pincode.0 .0;
         match self.services.estimates.estimate(&pincode).await {
             // Rendered with serde, like products, so timestamps read `...Z` everywhere in the API.
             Ok(estimate) => {
-                let body = serde_json::to_vec(&DeliveryEstimate::from(estimate)).unwrap_or_default();
-                EstimateResponse::Ok(JsonBytes::new(body.into()))
+                let estimate = DeliveryEstimate::from(estimate);
+                let body = serde_json::to_vec(&estimate).unwrap_or_default();
+                // The answer is this client's question: a browser may reuse a live one for a minute; a stale one
+                // should be asked again, the partner may be back.
+                let cache_control = match estimate.source {
+                    Source::Live => LIVE_CACHE_CONTROL,
+                    Source::Stale => "private, max-age=0",
+                };
+                WithHeaders::new(EstimateResponse::Ok(JsonBytes::new(body.into()))).header(CACHE_CONTROL, cache_control)
             }
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), pincode = pincode.as_str(), "no delivery estimate");
@@ -135,7 +188,7 @@ impl EstimatesApi {
                     ProblemCode::PartnerUnavailable,
                     "the delivery partner is unavailable and no recent estimate for this pincode is known",
                 );
-                EstimateResponse::Unavailable(Json(problem), retry_after)
+                WithHeaders::new(EstimateResponse::Unavailable(Json(problem), retry_after))
             }
         }
     }

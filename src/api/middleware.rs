@@ -48,9 +48,13 @@ pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Res
 /// The largest request body any route accepts (the webhook's 64 KiB; no other route takes a body).
 pub const MAX_BODY_BYTES: usize = crate::domain::webhook::MAX_BODY_BYTES;
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before any handler reads them: by `Content-Length` when
-/// sent, otherwise by reading at most one byte more than the limit.
+/// Refuses a coded body with 415 ([`is_coded`]) and a body over [`MAX_BODY_BYTES`] with 413, before any handler
+/// reads them: by `Content-Length` when sent, otherwise by reading at most one byte more than the limit.
 pub async fn limit_body<E: Endpoint>(next: E, mut request: Request) -> poem::Result<Response> {
+    if is_coded(&request) {
+        let detail = "request bodies must not have a Content-Encoding (only identity is accepted)";
+        return Ok(problem::Problem::new(problem::ProblemCode::UnsupportedMediaType, detail).into_poem_response());
+    }
     let too_large =
         || problem::Problem::new(problem::ProblemCode::PayloadTooLarge, "the request body is larger than 64 KiB");
     let declared = request
@@ -89,4 +93,14 @@ pub async fn with_timeout<E: Endpoint>(
                 .into_poem_response())
         }
     }
+}
+
+/// Whether the request's body has a `Content-Encoding` other than `identity`. Such a body is refused unread:
+/// bodies are never decompressed (a small coded body can expand without bound), and the webhook signature covers
+/// the bytes as sent.
+fn is_coded(request: &Request) -> bool {
+    request.headers().get_all(poem::http::header::CONTENT_ENCODING).iter().any(|value| {
+        let codings = value.to_str().map(|v| v.split(',').map(str::trim).filter(|c| !c.is_empty()));
+        codings.map_or(true, |mut codings| codings.any(|coding| !coding.eq_ignore_ascii_case("identity")))
+    })
 }

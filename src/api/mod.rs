@@ -4,17 +4,22 @@
 //! hands it the use cases, its settings and the metrics exporter.
 
 pub mod client_ip;
+pub mod cors;
 pub mod dto;
+pub mod encoding;
 pub mod estimates;
 pub mod middleware;
 pub mod ops;
 pub mod params;
+pub mod parse_errors;
 pub mod payload;
 pub mod problem;
 pub mod products;
 pub mod rate_limit;
+pub mod representation;
 pub mod settings;
 pub mod slow_clients;
+pub mod spec;
 pub mod tags;
 pub mod webhooks;
 
@@ -22,6 +27,8 @@ use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
+
+use self::representation::StaticDocument;
 
 pub use self::settings::{HttpSettings, MetricsExporter};
 pub use self::tags::ApiTags;
@@ -49,12 +56,14 @@ pub fn api_service(services: Arc<Services>, metrics: MetricsExporter) -> OpenApi
 /// The complete HTTP application for one service.
 pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: MetricsExporter) -> impl Endpoint {
     let timeout = settings.request_timeout;
-    let cors = cors(&settings.cors_origins);
+    let cors = cors::CorsPolicy::new(&settings.cors_origins);
     let limiter = rate_limit::Limiter::new(services.clone(), settings);
     let service = api_service(services, metrics);
-    let docs = service.swagger_ui();
-    let spec_json = service.spec_endpoint();
-    let spec_yaml = service.spec_endpoint_yaml();
+    let published = spec::Published::of(&service);
+    let allow = Arc::new(representation::AllowTable::from_spec(&published.json, &DOCUMENTS));
+    let docs = StaticDocument::new("text/html; charset=utf-8", published.docs_html);
+    let spec_yaml = StaticDocument::new("application/yaml", published.yaml);
+    let spec_json = StaticDocument::new("application/json", published.json);
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
@@ -64,29 +73,10 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
         // Outside `limit_body`: the request timeout includes reading a chunked body.
         .around(move |next, request| middleware::with_timeout(next, request, timeout))
         .around(move |next, request| rate_limit::limit(next, request, limiter.clone()))
-        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .around(move |next, request| cors::apply(next, request, cors.clone()))
+        .around(move |next, request| representation::represent(next, request, allow.clone()))
         .around(middleware::observe)
 }
 
-/// CORS for the configured origins; `None` when none are (no CORS headers are sent then).
-fn cors(origins: &[String]) -> Option<poem::middleware::Cors> {
-    if origins.is_empty() {
-        return None;
-    }
-    let cors = poem::middleware::Cors::new()
-        .allow_methods([poem::http::Method::GET, poem::http::Method::POST])
-        .allow_headers(["if-none-match", "x-request-id", "content-type"])
-        .expose_headers([
-            "etag",
-            "link",
-            "x-cache",
-            "x-request-id",
-            "ratelimit-limit",
-            "ratelimit-remaining",
-            "ratelimit-reset",
-            "ratelimit-policy",
-            "ratelimit",
-            "retry-after",
-        ]);
-    Some(if origins.iter().any(|o| o == "*") { cors } else { cors.allow_origins(origins.iter().map(String::as_str)) })
-}
+/// The documents served beside the API (GET only).
+const DOCUMENTS: [&str; 3] = ["/docs", "/openapi.json", "/openapi.yaml"];

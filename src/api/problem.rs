@@ -14,6 +14,9 @@ use crate::domain::QueryError;
 /// The content type of every error response.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The problem type of a 429 (draft-ietf-httpapi-ratelimit-headers, "Quota Exceeded").
+pub const QUOTA_EXCEEDED_TYPE: &str = "https://iana.org/assignments/http-problem-types#quota-exceeded";
+
 /// A stable, machine-readable error code. Branch on this, not on `title` or `detail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
 #[oai(rename_all = "snake_case")]
@@ -49,12 +52,22 @@ pub enum ProblemCode {
     Timeout,
     /// Something failed on our side; the cause is in our logs under the request id.
     InternalError,
+    /// The request is not valid HTTP (refused by the server's parser).
+    MalformedRequest,
+    /// The request target (path and query) is too long.
+    UriTooLong,
+    /// The request's header block is too large or has too many fields.
+    HeadersTooLarge,
 }
 
 impl ProblemCode {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidQuery | Self::InvalidCursor | Self::MalformedBody => StatusCode::BAD_REQUEST,
+            Self::InvalidQuery | Self::InvalidCursor | Self::MalformedBody | Self::MalformedRequest => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -86,6 +99,9 @@ impl ProblemCode {
             Self::InFlight => "Delivery in progress",
             Self::Timeout => "Request timed out",
             Self::InternalError => "Internal error",
+            Self::MalformedRequest => "Malformed request",
+            Self::UriTooLong => "URI too long",
+            Self::HeadersTooLarge => "Request headers too large",
         }
     }
 
@@ -106,6 +122,9 @@ impl ProblemCode {
             Self::InFlight => "in_flight",
             Self::Timeout => "timeout",
             Self::InternalError => "internal_error",
+            Self::MalformedRequest => "malformed_request",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
         }
     }
 }
@@ -126,6 +145,10 @@ pub struct Problem {
     pub detail: String,
     /// The stable machine-readable code.
     pub code: ProblemCode,
+    /// On a 429: the names of the quota policies (as in `RateLimit-Policy`) this request went over.
+    #[oai(rename = "violated-policies", skip_serializing_if_is_none)]
+    #[serde(rename = "violated-policies", skip_serializing_if = "Option::is_none")]
+    pub violated_policies: Option<Vec<String>>,
 }
 
 impl Example for Problem {
@@ -142,12 +165,32 @@ impl Problem {
             status: code.status().as_u16(),
             detail: detail.into(),
             code,
+            violated_policies: None,
         }
     }
 
-    /// A 400 `invalid_query` for a parameter poem could not parse or validate, for `bad_request_handler`s.
+    /// A 429 over the quota of `policy`: the problem type registered for it by draft-ietf-httpapi-ratelimit-headers
+    /// (`quota-exceeded`), naming the policy of the `RateLimit-Policy` field that was exceeded.
+    pub fn quota_exceeded(policy: &str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: QUOTA_EXCEEDED_TYPE.to_owned(),
+            violated_policies: Some(vec![policy.to_owned()]),
+            ..Self::new(ProblemCode::RateLimited, detail)
+        }
+    }
+
+    /// A 400 `invalid_query` for a parameter poem could not parse or validate, for `bad_request_handler`s: names
+    /// the parameter and the rule, without the framework's type names.
     pub fn invalid_parameter(error: &poem::Error) -> Self {
-        Self::new(ProblemCode::InvalidQuery, error.to_string())
+        use poem_openapi::error::{ParseParamError, ParsePathError};
+        let detail = if let Some(param) = error.downcast_ref::<ParseParamError>() {
+            format!("parameter `{}`: {}", param.name, plain_reason(&param.reason))
+        } else if let Some(path) = error.downcast_ref::<ParsePathError>() {
+            format!("path: {}", plain_reason(&path.reason))
+        } else {
+            plain_reason(&error.to_string())
+        };
+        Self::new(ProblemCode::InvalidQuery, detail)
     }
 
     /// A 500 that says nothing of its cause; the caller logs the cause.
@@ -211,6 +254,8 @@ pub fn from_poem_error(error: &poem::Error) -> Problem {
         StatusCode::TOO_MANY_REQUESTS => ProblemCode::RateLimited,
         StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ProblemCode::Timeout,
         StatusCode::SERVICE_UNAVAILABLE => ProblemCode::ServiceUnavailable,
+        StatusCode::URI_TOO_LONG => ProblemCode::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ProblemCode::HeadersTooLarge,
         s if s.is_client_error() => ProblemCode::InvalidQuery,
         _ => ProblemCode::InternalError,
     };
@@ -224,4 +269,44 @@ pub fn from_poem_error(error: &poem::Error) -> Problem {
         _ => error.to_string(),
     };
     Problem::new(code, detail)
+}
+
+/// A framework parse error's reason without the framework's own type names: `failed to parse
+/// "optional_integer(uint32)": invalid digit found in string` reads `invalid digit found in string`.
+fn plain_reason(reason: &str) -> String {
+    let mut out = reason.to_owned();
+    for (start, end) in [("failed to parse \"", "\": "), (" (occurred while parsing \"", "\")")] {
+        while let Some(at) = out.find(start) {
+            let Some(len) = out[at + start.len()..].find(end) else { break };
+            out.replace_range(at..at + start.len() + len + end.len(), "");
+        }
+    }
+    if let Some(rest) = out.strip_prefix("Expected input type \"") {
+        if let Some((_, found)) = rest.split_once("\", found ") {
+            out = format!("not an accepted value: {}", found.trim_end_matches('.'));
+        }
+    }
+    if out.starts_with("Type \"") && out.ends_with("expects an input value.") {
+        out = "a value is required".to_owned();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_reason;
+
+    #[test]
+    fn framework_type_names_are_left_out_of_details() {
+        assert_eq!(
+            plain_reason("failed to parse \"optional_integer(uint32)\": invalid digit found in string"),
+            "invalid digit found in string"
+        );
+        assert_eq!(plain_reason("Expected input type \"SortOrder\", found \"up\"."), "not an accepted value: \"up\"");
+        assert_eq!(plain_reason("Type \"integer(uint64)\" expects an input value."), "a value is required");
+        assert_eq!(
+            plain_reason("verification failed. maximum(100, exclusive: false) (occurred while parsing \"optional_integer(uint32)\")"),
+            "verification failed. maximum(100, exclusive: false)"
+        );
+    }
 }

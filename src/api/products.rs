@@ -2,17 +2,21 @@
 
 use std::sync::Arc;
 
+use poem::http::header::CACHE_CONTROL;
+use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, Response as WithHeaders};
 use poem_openapi::{ApiResponse, Enum, OpenApi};
 
 use super::dto::{self, CategoryList, ProductDto, ProductPage};
+use super::encoding::{Coding, Effort};
 use super::params::CategoryParam;
 use super::payload::JsonBytes;
 use super::problem::Problem;
+use super::representation::{self, none_match, representation_tag};
 use super::tags::ApiTags;
 use crate::app::catalogue::CatalogueError;
-use crate::app::response_cache::{CacheStatus, Rendered, Served};
+use crate::app::response_cache::{tag_of, CacheStatus, Rendered, Served, SERVE_STALE_FOR};
 use crate::app::Services;
 use crate::domain::{
     cache_key, CategorySlug, Limit, Money, ProductFilter, ProductId, QueryError, SearchText, Sort, SortField,
@@ -67,16 +71,23 @@ pub enum ListProductsResponse {
         /// `HIT`, `MISS` or `STALE`.
         #[oai(header = "X-Cache")]
         String,
-        /// Entity tag of this page; send it back as `If-None-Match`.
+        /// Entity tag of this representation (each content coding has its own); send it back as
+        /// `If-None-Match`.
         #[oai(header = "ETag")]
         String,
         /// `<url>; rel="next"` when a next page exists.
         #[oai(header = "Link")]
         Option<String>,
+        /// `br`, `zstd` or `gzip` when the body is compressed (per `Accept-Encoding`).
+        #[oai(header = "Content-Encoding")]
+        Option<String>,
+        /// Seconds since the page was read from the store.
+        #[oai(header = "Age")]
+        u64,
     ),
     /// The page has not changed since the `If-None-Match` tag.
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
+    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Age")] u64),
     /// A parameter breaks its rule (`invalid_query`) or the cursor is not valid for this query (`invalid_cursor`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -98,7 +109,18 @@ fn list_bad_request(error: poem::Error) -> ListProductsResponse {
 pub enum GetProductResponse {
     /// The product.
     #[oai(status = 200)]
-    Ok(JsonBytes<ProductDto>),
+    Ok(
+        JsonBytes<ProductDto>,
+        /// Entity tag of this representation; send it back as `If-None-Match` to revalidate.
+        #[oai(header = "ETag")]
+        String,
+        /// `br`, `zstd` or `gzip` when the body is compressed (per `Accept-Encoding`).
+        #[oai(header = "Content-Encoding")]
+        Option<String>,
+    ),
+    /// The product has not changed since the `If-None-Match` tag.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
     /// The id is not a positive integer (`invalid_query`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -122,7 +144,24 @@ fn get_bad_request(error: poem::Error) -> GetProductResponse {
 pub enum CategoriesResponse {
     /// Every category with its product count.
     #[oai(status = 200)]
-    Ok(JsonBytes<CategoryList>, #[oai(header = "X-Cache")] String),
+    Ok(
+        JsonBytes<CategoryList>,
+        /// `HIT`, `MISS` or `STALE`, as for listings.
+        #[oai(header = "X-Cache")]
+        String,
+        /// Entity tag of this representation; send it back as `If-None-Match`.
+        #[oai(header = "ETag")]
+        String,
+        /// `br`, `zstd` or `gzip` when the body is compressed (per `Accept-Encoding`).
+        #[oai(header = "Content-Encoding")]
+        Option<String>,
+        /// Seconds since the list was read from the store.
+        #[oai(header = "Age")]
+        u64,
+    ),
+    /// The list has not changed since the `If-None-Match` tag.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Age")] u64),
     /// Too many requests from this client (`rate_limited`).
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -152,20 +191,20 @@ fn example_sort() -> Option<SortOrder> {
 fn example_limit() -> Option<u32> {
     Some(20)
 }
-fn example_cursor() -> Option<String> {
-    Some("MTcwNDA2NzIwMAAxAKdGcNM8a1vL0l0o_wJ3tlI".into())
-}
-fn example_etag() -> Option<String> {
-    Some("\"5f2b7c1e9a0d4c3b8e6f1a2b3c4d5e6f\"".into())
-}
 fn example_id() -> u64 {
     1
 }
 
-/// Whether an `If-None-Match` header matches an entity tag (RFC 9110 weak comparison).
-fn etag_matches(if_none_match: &str, etag: &str) -> bool {
-    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    if_none_match.split(',').any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
+/// `Cache-Control` of a shared page (a listing or the categories): public, fresh for what is left of the
+/// served copy's freshness (0 for a stale copy), then usable stale while revalidating for one TTL, or while the
+/// service fails for as long as the service itself would serve it stale.
+fn shared_cache_control(served: &Served, ttl: std::time::Duration) -> String {
+    format!(
+        "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+        served.fresh_for.as_secs(),
+        ttl.as_secs(),
+        SERVE_STALE_FOR.as_secs()
+    )
 }
 
 /// The catalogue endpoints.
@@ -175,14 +214,19 @@ pub struct ProductsApi {
 
 impl ProductsApi {
     /// One page of a listing: its fresh copy from the response cache, or read from the catalogue and rendered.
-    async fn listing_page(&self, params: &ListParams, cursor: Option<&str>) -> Result<Served, CatalogueError> {
+    async fn listing_page(
+        &self,
+        params: &ListParams,
+        cursor: Option<&str>,
+        coding: Option<Coding>,
+    ) -> Result<Served, CatalogueError> {
         let catalogue = &self.services.catalogue;
         let (filter, sort, limit) = params.filter_sort_limit()?;
         let query = catalogue.query(filter, sort, limit, cursor)?;
         let key = cache_key::listing(&query, cursor);
         self.services
             .pages
-            .get_or_render(key, || async {
+            .get_or_render(key, coding.map(representation::variant), || async {
                 let page = catalogue.list(&query).await?;
                 let body = dto::render_page(&page.products, page.next_cursor.as_deref());
                 Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
@@ -191,11 +235,11 @@ impl ProductsApi {
     }
 
     /// The category list, cached like a listing page.
-    async fn categories_page(&self) -> Result<Served, CatalogueError> {
+    async fn categories_page(&self, coding: Option<Coding>) -> Result<Served, CatalogueError> {
         let catalogue = &self.services.catalogue;
         self.services
             .pages
-            .get_or_render(cache_key::categories().to_owned(), || async {
+            .get_or_render(cache_key::categories().to_owned(), coding.map(representation::variant), || async {
                 let categories = catalogue.categories().await?;
                 Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
             })
@@ -203,7 +247,49 @@ impl ProductsApi {
     }
 }
 
-#[OpenApi]
+#[OpenApi(
+    response_header(
+        name = "X-Request-Id",
+        ty = "String",
+        description = "The request's id (the caller's when valid, else generated); our logs carry it."
+    ),
+    response_header(
+        name = "Cache-Control",
+        ty = "String",
+        description = "How long the answer may be kept: listings and categories are `public` with `max-age` up to the cache TTL; a product is `no-cache`; an estimate is `private`; errors and webhook answers are `no-store`."
+    ),
+    response_header(
+        name = "Vary",
+        ty = "String",
+        description = "`accept-encoding` (and `origin` when CORS is on): the request headers the answer depends on."
+    ),
+    response_header(name = "X-Content-Type-Options", ty = "String", description = "Always `nosniff`."),
+    response_header(
+        name = "RateLimit-Policy",
+        ty = "Option<String>",
+        description = "The quota (`q`) per window (`w`, seconds) of the `per-ip` policy (draft-ietf-httpapi-ratelimit-headers)."
+    ),
+    response_header(
+        name = "RateLimit",
+        ty = "Option<String>",
+        description = "What is left of the quota (`r`) and seconds until it resets (`t`)."
+    ),
+    response_header(
+        name = "RateLimit-Limit",
+        ty = "Option<u64>",
+        description = "Requests allowed per window (the earlier draft's field, same number as `q`)."
+    ),
+    response_header(
+        name = "RateLimit-Remaining",
+        ty = "Option<u64>",
+        description = "Requests left in this window (same number as `r`)."
+    ),
+    response_header(
+        name = "RateLimit-Reset",
+        ty = "Option<u64>",
+        description = "Seconds until the window resets (same number as `t`)."
+    )
+)]
 impl ProductsApi {
     /// List products
     ///
@@ -213,6 +299,7 @@ impl ProductsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list_products(
         &self,
+        request: &Request,
         /// Only products of this category slug.
         #[oai(example = "example_category")]
         category: Query<Option<CategoryParam>>,
@@ -233,12 +320,12 @@ impl ProductsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")), example = "example_limit")]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page, with the same filters and sort.
-        #[oai(validator(max_length = 512), example = "example_cursor")]
+        #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
-        /// An `ETag` from an earlier answer; a match gives 304.
-        #[oai(name = "If-None-Match", example = "example_etag")]
+        /// `ETag`s from earlier answers (or `*`); a match gives 304.
+        #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> ListProductsResponse {
+    ) -> WithHeaders<ListProductsResponse> {
         let params = ListParams {
             category: category.0.map(|c| c.0),
             min_price: min_price.0,
@@ -247,21 +334,26 @@ impl ProductsApi {
             sort: sort.0,
             limit: limit.0,
         };
-        let served = self.listing_page(&params, cursor.0.as_deref()).await;
-        match served {
-            Ok(page) => {
-                if if_none_match.0.as_deref().is_some_and(|tag| etag_matches(tag, &page.tag)) {
-                    return ListProductsResponse::NotModified(page.tag);
-                }
-                let link = page.next_cursor.as_deref().map(|cursor| params.next_link(cursor));
-                let Served { body, tag, status, .. } = page;
-                ListProductsResponse::Ok(JsonBytes::new(body), x_cache(status), tag, link)
-            }
+        let served = self.listing_page(&params, cursor.0.as_deref(), representation::accepted(request)).await;
+        let page = match served {
+            Ok(page) => page,
             Err(error @ CatalogueError::Unavailable(_)) => {
-                ListProductsResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS)
+                let answer = ListProductsResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS);
+                return WithHeaders::new(answer);
             }
-            Err(error) => ListProductsResponse::BadRequest(Json((&error).into())),
-        }
+            Err(error) => return WithHeaders::new(ListProductsResponse::BadRequest(Json((&error).into()))),
+        };
+        let cache_control = shared_cache_control(&page, self.services.pages.ttl());
+        let tag = representation_tag(&page.tag, page.coding);
+        let age = page.age.as_secs();
+        let answer = if if_none_match.0.as_deref().is_some_and(|candidates| none_match(candidates, &tag)) {
+            ListProductsResponse::NotModified(tag, age)
+        } else {
+            let link = page.next_cursor.as_deref().map(|cursor| params.next_link(cursor));
+            let coding = page.coding.map(str::to_owned);
+            ListProductsResponse::Ok(JsonBytes::new(page.body), x_cache(page.status), tag, link, coding, age)
+        };
+        WithHeaders::new(answer).header(CACHE_CONTROL, cache_control)
     }
 
     /// Get one product
@@ -270,30 +362,74 @@ impl ProductsApi {
     #[oai(path = "/products/:id", method = "get", operation_id = "getProduct", tag = "ApiTags::Catalogue")]
     async fn get_product(
         &self,
+        request: &Request,
         /// The product id.
         #[oai(validator(minimum(value = "1")), example = "example_id")]
         id: Path<u64>,
-    ) -> GetProductResponse {
+        /// `ETag`s from earlier answers (or `*`); a match gives 304.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> WithHeaders<GetProductResponse> {
         let Ok(id) = ProductId::new(id.0) else {
-            return GetProductResponse::NotFound(Json((&CatalogueError::NotFound).into()));
+            return WithHeaders::new(GetProductResponse::NotFound(Json((&CatalogueError::NotFound).into())));
         };
-        match self.services.catalogue.get(id).await {
-            Ok(product) => GetProductResponse::Ok(JsonBytes::new(dto::render_product(&product).into())),
-            Err(error @ CatalogueError::NotFound) => GetProductResponse::NotFound(Json((&error).into())),
-            Err(error) => GetProductResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
-        }
+        let product = match self.services.catalogue.get(id).await {
+            Ok(product) => product,
+            Err(error @ CatalogueError::NotFound) => {
+                return WithHeaders::new(GetProductResponse::NotFound(Json((&error).into())))
+            }
+            Err(error) => {
+                let answer = GetProductResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS);
+                return WithHeaders::new(answer);
+            }
+        };
+        // Stock is live: a client may keep the product but must revalidate it (a 304 when unchanged).
+        let body = dto::render_product(&product);
+        let content_tag = tag_of(&body);
+        let coding = representation::accepted(request);
+        let encoded = coding.and_then(|coding| Some((coding.token(), coding.encode(&body, Effort::PerResponse)?)));
+        let tag = representation_tag(&content_tag, encoded.as_ref().map(|(token, _)| *token));
+        let answer = if if_none_match.0.as_deref().is_some_and(|candidates| none_match(candidates, &tag)) {
+            GetProductResponse::NotModified(tag)
+        } else {
+            match encoded {
+                Some((token, bytes)) => {
+                    GetProductResponse::Ok(JsonBytes::new(bytes.into()), tag, Some(token.to_owned()))
+                }
+                None => GetProductResponse::Ok(JsonBytes::new(body.into()), tag, None),
+            }
+        };
+        WithHeaders::new(answer).header(CACHE_CONTROL, "no-cache")
     }
 
     /// List categories
     ///
     /// Every category that has products, ordered by slug, with its product count.
     #[oai(path = "/categories", method = "get", operation_id = "listCategories", tag = "ApiTags::Catalogue")]
-    async fn list_categories(&self) -> CategoriesResponse {
-        let served = self.categories_page().await;
-        match served {
-            Ok(list) => CategoriesResponse::Ok(JsonBytes::new(list.body), x_cache(list.status)),
-            Err(error) => CategoriesResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS),
-        }
+    async fn list_categories(
+        &self,
+        request: &Request,
+        /// `ETag`s from earlier answers (or `*`); a match gives 304.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> WithHeaders<CategoriesResponse> {
+        let list = match self.categories_page(representation::accepted(request)).await {
+            Ok(list) => list,
+            Err(error) => {
+                let answer = CategoriesResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS);
+                return WithHeaders::new(answer);
+            }
+        };
+        let cache_control = shared_cache_control(&list, self.services.pages.ttl());
+        let tag = representation_tag(&list.tag, list.coding);
+        let age = list.age.as_secs();
+        let answer = if if_none_match.0.as_deref().is_some_and(|candidates| none_match(candidates, &tag)) {
+            CategoriesResponse::NotModified(tag, age)
+        } else {
+            let coding = list.coding.map(str::to_owned);
+            CategoriesResponse::Ok(JsonBytes::new(list.body), x_cache(list.status), tag, coding, age)
+        };
+        WithHeaders::new(answer).header(CACHE_CONTROL, cache_control)
     }
 }
 
@@ -359,19 +495,5 @@ impl ListParams {
         pairs.push(("cursor", cursor.to_owned()));
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         format!("</products?{query}>; rel=\"next\"")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_none_match_compares_tags_weakly_and_accepts_lists_and_star() {
-        assert!(etag_matches("\"a\"", "\"a\""));
-        assert!(etag_matches("W/\"a\"", "\"a\""));
-        assert!(etag_matches("\"b\", \"a\"", "\"a\""));
-        assert!(etag_matches("*", "\"a\""));
-        assert!(!etag_matches("\"b\"", "\"a\""));
     }
 }

@@ -18,7 +18,7 @@ use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::client_ip;
-use super::problem::{self, Problem, ProblemCode};
+use super::problem::{self, Problem};
 use super::settings::HttpSettings;
 use crate::app::rate_limit::RateDecision;
 use crate::app::Services;
@@ -94,7 +94,7 @@ pub async fn limit<E: Endpoint>(next: E, request: Request, limiter: Limiter) -> 
         let wait = whole_seconds_up(decision.retry_after.unwrap_or(decision.reset_after)).max(1);
         tracing::debug!(%client, wait, "rate limited");
         let detail = format!("more than {} requests in a minute from this client; retry in {wait} s", decision.limit);
-        let mut response = Problem::new(ProblemCode::RateLimited, detail).into_poem_response();
+        let mut response = Problem::quota_exceeded(POLICY_NAME, detail).into_poem_response();
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
         response
     };

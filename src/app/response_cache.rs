@@ -6,6 +6,10 @@
 //! served as [`CacheStatus::Stale`] instead of an error. Concurrent misses of one key in one process render
 //! once (single flight).
 //!
+//! An entry also keeps the page in the content codings clients asked for ([`Variant`]s: the codec is the
+//! caller's). A coding is encoded the first time a request asks for it, then written back with the entry, so
+//! every later hit in that coding costs no compression work.
+//!
 //! Two tiers: the shared `Cache` port (Redis in a fleet) and a small in-process tier in front of it that keeps a
 //! page for at most [`LOCAL_FOR`] and never past its freshness, so a hot page costs no network round trip while
 //! every entry still expires when the TTL says. The in-process tier is bounded by bytes, not entries.
@@ -51,14 +55,30 @@ pub struct Rendered {
     pub next_cursor: Option<String>,
 }
 
+/// A coding the cache may keep a page in beside its own bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    /// The coding's name, as the caller will announce it (`br`).
+    pub name: &'static str,
+    /// The page in this coding, or `None` when it is better sent as it is (too short to gain).
+    pub encode: fn(&[u8]) -> Option<Vec<u8>>,
+}
+
 /// A page ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
+    /// The page, in the coding `coding` names (its own bytes when `None`).
     pub body: Bytes,
-    /// A strong validator of `body`: the first 128 bits of its SHA-256, hex, in double quotes.
+    /// The variant `body` is encoded in.
+    pub coding: Option<&'static str>,
+    /// A strong validator of the page's own bytes: the first 128 bits of their SHA-256, hex, in double quotes.
     pub tag: String,
     pub next_cursor: Option<String>,
     pub status: CacheStatus,
+    /// How long ago the page was rendered.
+    pub age: Duration,
+    /// How much longer the page stays fresh (zero for a stale copy).
+    pub fresh_for: Duration,
 }
 
 /// The two-tier cache of rendered pages whose rendering fails with `E` (shared by every caller that waited on
@@ -76,17 +96,18 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
     pub fn new(shared: Arc<dyn Cache>, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let local = moka::sync::Cache::builder()
             .max_capacity(LOCAL_BYTES)
-            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.body.len()).unwrap_or(u32::MAX))
+            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
             .build();
         Self { shared, ttl, clock, local, flights: SingleFlight::new() }
     }
 
-    /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it.
+    /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it; in
+    /// `variant`'s coding when given and the variant encodes it.
     ///
     /// # Errors
     /// `render`'s error when it fails and no copy of the page, however old, is kept.
-    pub async fn get_or_render<F, Fut>(&self, key: String, render: F) -> Result<Served, E>
+    pub async fn get_or_render<F, Fut>(&self, key: String, variant: Option<Variant>, render: F) -> Result<Served, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Rendered, E>>,
@@ -95,14 +116,14 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         if let Some(entry) = self.local.get(&key).filter(|entry| entry.is_fresh(now)) {
             metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
             metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
-            return Ok(entry.served(CacheStatus::Hit));
+            return Ok(self.serve(&key, entry, variant, CacheStatus::Hit, now).await);
         }
         let stale = match self.shared.get(&key).await {
             Ok(Some(bytes)) => match Entry::decode(&bytes) {
                 Some(entry) if entry.is_fresh(now) => {
                     metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
-                    self.local.insert(key, entry.clone());
-                    return Ok(entry.served(CacheStatus::Hit));
+                    self.local.insert(key.clone(), entry.clone());
+                    return Ok(self.serve(&key, entry, variant, CacheStatus::Hit, now).await);
                 }
                 entry => entry,
             },
@@ -117,30 +138,63 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .flights
             .run(key.clone(), || async {
                 let rendered = render().await?;
-                let entry = Entry::new(rendered, self.ttl, self.clock.now());
-                if let Err(error) = self.shared.set(&key, &entry.encode(), self.ttl + SERVE_STALE_FOR).await {
-                    tracing::debug!(error = %error, "response cache unavailable; page not cached");
+                let mut entry = Entry::new(rendered, self.ttl, self.clock.now());
+                // The coding asked for is encoded before the entry is stored: a miss writes once.
+                if let Some(variant) = variant {
+                    entry.add(variant);
                 }
-                self.local.insert(key.clone(), entry.clone());
+                self.store(&key, &entry).await;
                 Ok(entry)
             })
             .await;
         match (rendered, stale) {
             (Ok(entry), _) => {
                 metrics::counter!("farmlokal_cache_requests_total", "result" => "miss").increment(1);
-                Ok(entry.served(CacheStatus::Miss))
+                Ok(self.serve(&key, entry, variant, CacheStatus::Miss, self.clock.now()).await)
             }
             (Err(error), Some(stale)) => {
                 tracing::warn!(error = %ErrorChain(&error), "rendering a page failed; serving a stale copy");
                 metrics::counter!("farmlokal_cache_requests_total", "result" => "stale").increment(1);
-                Ok(stale.served(CacheStatus::Stale))
+                Ok(stale.served(variant, CacheStatus::Stale, now))
             }
             (Err(error), None) => Err(error),
         }
     }
+
+    /// `entry` as served in `variant`, first encoding the variant and keeping it with the entry in both tiers
+    /// when the entry lacks it (the encoding is known to be worth keeping only when it is one).
+    async fn serve(
+        &self,
+        key: &str,
+        mut entry: Entry,
+        variant: Option<Variant>,
+        status: CacheStatus,
+        now: DateTime<Utc>,
+    ) -> Served {
+        if let Some(variant) = variant {
+            if !entry.has(variant.name) && entry.add(variant) {
+                self.store(key, &entry).await;
+            }
+        }
+        entry.served(variant, status, now)
+    }
+
+    /// Keeps `entry` in the shared tier for the rest of its freshness plus [`SERVE_STALE_FOR`], and locally.
+    async fn store(&self, key: &str, entry: &Entry) {
+        let fresh_for = entry.fresh_for(self.clock.now());
+        if let Err(error) = self.shared.set(key, &entry.encode(), fresh_for + SERVE_STALE_FOR).await {
+            tracing::debug!(error = %error, "response cache unavailable; page not cached");
+        }
+        self.local.insert(key.to_owned(), entry.clone());
+    }
 }
 
 impl<E> ResponseCache<E> {
+    /// How long a page stays fresh.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Drops every page of the in-process tier, so the next request reads the shared `Cache`: for a test that
     /// changed the catalogue and cleared that cache. A render in flight still keeps its page when it finishes.
     pub fn clear(&self) {
@@ -163,48 +217,133 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
-/// A cached page: `fresh_until_ms \n tag \n next_cursor \n body`. Lines, not JSON, so decoding a hit does not
-/// parse the body.
+/// A cached page. Encoded as lines, then the bodies, so decoding a hit parses no JSON and copies nothing:
+/// `v2\n fresh_until_ms \n rendered_at_ms \n tag \n next_cursor \n name:len,name:len \n` + the page + each variant.
+/// Anything else (an entry of an earlier release) decodes to `None`, a miss.
 #[derive(Clone)]
 struct Entry {
     fresh_until_ms: i64,
+    rendered_at_ms: i64,
     tag: String,
     next_cursor: Option<String>,
     body: Bytes,
+    /// The page in other codings, by name.
+    variants: Vec<(String, Bytes)>,
 }
+
+const FORMAT: &[u8] = b"v2";
 
 impl Entry {
     /// `rendered`, fresh for `ttl` from `now`.
     fn new(rendered: Rendered, ttl: Duration, now: DateTime<Utc>) -> Self {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let fresh_until_ms = now.timestamp_millis().saturating_add(ttl_ms);
-        Self { fresh_until_ms, tag: tag_of(&rendered.body), next_cursor: rendered.next_cursor, body: rendered.body }
+        let rendered_at_ms = now.timestamp_millis();
+        Self {
+            fresh_until_ms: rendered_at_ms.saturating_add(ttl_ms),
+            rendered_at_ms,
+            tag: tag_of(&rendered.body),
+            next_cursor: rendered.next_cursor,
+            body: rendered.body,
+            variants: Vec::new(),
+        }
     }
 
     fn is_fresh(&self, now: DateTime<Utc>) -> bool {
         self.fresh_until_ms > now.timestamp_millis()
     }
 
+    fn fresh_for(&self, now: DateTime<Utc>) -> Duration {
+        Duration::from_millis(u64::try_from(self.fresh_until_ms - now.timestamp_millis()).unwrap_or(0))
+    }
+
+    /// Bytes of the page in every coding kept.
+    fn size(&self) -> usize {
+        self.body.len() + self.variants.iter().map(|(_, body)| body.len()).sum::<usize>()
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.variants.iter().any(|(n, _)| n == name)
+    }
+
+    /// Encodes the page in `variant`; `false` when the variant declines (the page is sent as it is).
+    fn add(&mut self, variant: Variant) -> bool {
+        match (variant.encode)(&self.body) {
+            Some(encoded) => {
+                self.variants.push((variant.name.to_owned(), encoded.into()));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
-        let head = format!("{}\n{}\n{}\n", self.fresh_until_ms, self.tag, self.next_cursor.as_deref().unwrap_or(""));
-        let mut out = Vec::with_capacity(head.len() + self.body.len());
+        let lengths: Vec<String> = self.variants.iter().map(|(name, body)| format!("{name}:{}", body.len())).collect();
+        let head = format!(
+            "v2\n{}\n{}\n{}\n{}\n{}\n",
+            self.fresh_until_ms,
+            self.rendered_at_ms,
+            self.tag,
+            self.next_cursor.as_deref().unwrap_or(""),
+            lengths.join(",")
+        );
+        let mut out = Vec::with_capacity(head.len() + self.size());
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(&self.body);
+        for (_, body) in &self.variants {
+            out.extend_from_slice(body);
+        }
         out
     }
 
     /// `None` for anything that is not an entry this code wrote; such an entry is treated as a miss.
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut parts = bytes.splitn(4, |b| *b == b'\n');
-        let fresh_until_ms = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-        let tag = std::str::from_utf8(parts.next()?).ok()?.to_owned();
-        let next_cursor = std::str::from_utf8(parts.next()?).ok().filter(|c| !c.is_empty()).map(str::to_owned);
-        let body = Bytes::copy_from_slice(parts.next()?);
-        Some(Self { fresh_until_ms, tag, next_cursor, body })
+        let mut lines = bytes.splitn(7, |b| *b == b'\n');
+        if lines.next()? != FORMAT {
+            return None;
+        }
+        let mut text = || std::str::from_utf8(lines.next()?).ok();
+        let fresh_until_ms = text()?.parse().ok()?;
+        let rendered_at_ms = text()?.parse().ok()?;
+        let tag = text()?.to_owned();
+        let next_cursor = text().filter(|c| !c.is_empty()).map(str::to_owned);
+        let lengths = text()?;
+        let rest = lines.next()?;
+        let mut named = Vec::new();
+        for item in lengths.split(',').filter(|item| !item.is_empty()) {
+            let (name, len) = item.split_once(':')?;
+            named.push((name.to_owned(), len.parse::<usize>().ok()?));
+        }
+        let variants_len = named.iter().try_fold(0usize, |sum, (_, len)| sum.checked_add(*len))?;
+        let body_len = rest.len().checked_sub(variants_len)?;
+        let all = Bytes::copy_from_slice(rest);
+        let body = all.slice(..body_len);
+        let mut at = body_len;
+        let variants = named
+            .into_iter()
+            .map(|(name, len)| {
+                let part = all.slice(at..at + len);
+                at += len;
+                (name, part)
+            })
+            .collect();
+        Some(Self { fresh_until_ms, rendered_at_ms, tag, next_cursor, body, variants })
     }
 
-    fn served(self, status: CacheStatus) -> Served {
-        Served { body: self.body, tag: self.tag, next_cursor: self.next_cursor, status }
+    fn served(self, variant: Option<Variant>, status: CacheStatus, now: DateTime<Utc>) -> Served {
+        let age = Duration::from_millis(u64::try_from(now.timestamp_millis() - self.rendered_at_ms).unwrap_or(0));
+        let fresh_for = if status == CacheStatus::Stale { Duration::ZERO } else { self.fresh_for(now) };
+        let encoded = variant.and_then(|v| {
+            let found = self.variants.iter().find(|(name, _)| name == v.name).map(|(_, body)| body.clone());
+            // A stale copy is served without being written back, so a missing coding is encoded here.
+            found
+                .or_else(|| (status == CacheStatus::Stale).then(|| (v.encode)(&self.body).map(Bytes::from)).flatten())
+                .map(|body| (v.name, body))
+        });
+        let (coding, body) = match encoded {
+            Some((name, body)) => (Some(name), body),
+            None => (None, self.body),
+        };
+        Served { body, coding, tag: self.tag, next_cursor: self.next_cursor, status, age, fresh_for }
     }
 }
 
@@ -220,18 +359,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_round_trips_and_garbage_is_a_miss() {
-        let entry = Entry {
-            fresh_until_ms: 17,
-            tag: "\"e\"".into(),
-            next_cursor: Some("c".into()),
-            body: Bytes::from_static(b"{\"a\":\n1}"),
-        };
-        let decoded = Entry::decode(&entry.encode()).map(|e| e.served(CacheStatus::Hit));
+    fn an_entry_round_trips_with_its_variants_and_garbage_is_a_miss() {
+        let now = DateTime::from_timestamp_millis(1_000).expect("a valid time");
+        let rendered = Rendered { body: Bytes::from_static(b"{\"a\":\n1}"), next_cursor: Some("c".into()) };
+        let mut entry = Entry::new(rendered, Duration::from_secs(60), now);
+        let upper = Variant { name: "upper", encode: |b| Some(b.to_ascii_uppercase()) };
+        assert!(entry.add(upper));
+        let decoded = Entry::decode(&entry.encode()).expect("an entry decodes");
+        let later = DateTime::from_timestamp_millis(3_500).expect("a valid time");
+        let plain = decoded.clone().served(None, CacheStatus::Hit, later);
         assert_eq!(
-            decoded.as_ref().map(|d| (&d.body[..], d.tag.as_str(), d.next_cursor.as_deref())),
-            Some((&b"{\"a\":\n1}"[..], "\"e\"", Some("c")))
+            (&plain.body[..], plain.tag.as_str(), plain.next_cursor.as_deref(), plain.coding),
+            (&b"{\"a\":\n1}"[..], tag_of(b"{\"a\":\n1}").as_str(), Some("c"), None)
         );
+        assert_eq!((plain.age, plain.fresh_for), (Duration::from_millis(2_500), Duration::from_millis(57_500)));
+        let upper_served = decoded.served(Some(upper), CacheStatus::Hit, later);
+        assert_eq!((&upper_served.body[..], upper_served.coding), (&b"{\"A\":\n1}"[..], Some("upper")));
         assert!(Entry::decode(b"not an entry").is_none());
+        assert!(Entry::decode(b"17\n\"e\"\nc\n{}").is_none(), "the format of the first release is a miss");
+        assert!(Entry::decode(b"v2\n1\n1\n\"e\"\n\nbr:99\n{}").is_none(), "lengths past the end");
     }
 }

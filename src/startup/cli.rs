@@ -91,10 +91,11 @@ fn mysql_url(config: &Config) -> anyhow::Result<String> {
 /// The spec as committed in `openapi/`: YAML, or JSON.
 pub fn openapi_spec(json: bool) -> String {
     let service = AppBuilder::in_memory(Settings::default()).build().api_service();
+    let published = crate::api::spec::Published::of(&service);
     if json {
-        service.spec()
+        published.json
     } else {
-        service.spec_yaml()
+        published.yaml
     }
 }
 

@@ -30,6 +30,33 @@ impl Reply {
         self.headers.keys().any(|k| k.as_str().starts_with("ratelimit-") || k == "retry-after")
     }
 
+    /// The body with its `Content-Encoding` (`br`, `zstd`, `gzip` or none) undone, as a client decodes it;
+    /// panics (with the reply) when it does not decode.
+    #[track_caller]
+    pub fn decoded(&self) -> Bytes {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        let decoded = match self.header("content-encoding") {
+            None => return self.body.clone(),
+            Some("br") => brotli::Decompressor::new(&self.body[..], 4096).read_to_end(&mut out).map(drop),
+            Some("zstd") => zstd::stream::copy_decode(&self.body[..], &mut out),
+            Some("gzip") => flate2::read::GzDecoder::new(&self.body[..]).read_to_end(&mut out).map(drop),
+            Some(other) => panic!("unexpected Content-Encoding {other}"),
+        };
+        decoded.unwrap_or_else(|e| panic!("the body does not decode ({e}): {:?}", self.headers));
+        out.into()
+    }
+
+    /// Whether the `Vary` fields name `header` (case-insensitive).
+    pub fn varies_on(&self, header: &str) -> bool {
+        self.headers
+            .get_all("vary")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|name| name.trim().eq_ignore_ascii_case(header))
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }

@@ -1,0 +1,235 @@
+//! Representations and HTTP caching against DESIGN §6, in process: content codings chosen by q-values, an
+//! entity tag per representation and 304s, `Cache-Control` and `Age` per route, `HEAD` on every GET route, and
+//! cached pages kept compressed (one encoding per coding, shared by every instance).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use farmlokal::adapters::memory::cache::MemoryCache;
+use farmlokal::adapters::memory::clock::ManualClock;
+use farmlokal::adapters::sample;
+use farmlokal::app::response_cache::{Rendered, ResponseCache, Variant};
+use farmlokal::ports::Clock;
+use poem::http::{Method, StatusCode};
+
+use crate::harness::{spawn_app, Run, TestApp, World};
+
+const LISTING: &str = "/products?sort=price&limit=20";
+
+/// A memory world of `products` and its service in process, on a clock that stands still: freshness and
+/// `Age` are the same for every request of the test.
+async fn frozen_app(products: u64) -> (World, TestApp) {
+    let world = World::memory(products);
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let app = TestApp::start(world.builder().clock(clock), Run::InProcess).await;
+    (world, app)
+}
+
+fn accept(coding: &str) -> [(&'static str, &str); 1] {
+    [("accept-encoding", coding)]
+}
+
+#[tokio::test]
+async fn a_listing_comes_in_the_coding_the_client_ranks_highest_and_decodes_to_the_same_page() {
+    let (_world, app) = spawn_app(500).await;
+    let identity = app.get(LISTING).await;
+
+    for (accept_encoding, coding) in [
+        ("gzip, deflate, br, zstd", Some("br")),
+        ("gzip;q=1.0, br;q=0.5", Some("gzip")),
+        ("zstd, gzip", Some("zstd")),
+        ("br;q=0, *;q=0.3", Some("zstd")),
+        ("identity;q=1, gzip;q=0.5", None),
+        ("deflate", None),
+    ] {
+        let reply = app.get_with(LISTING, &accept(accept_encoding)).await;
+
+        assert_eq!(reply.status, StatusCode::OK, "{accept_encoding}: {}", reply.describe());
+        assert_eq!(reply.header("content-encoding"), coding, "{accept_encoding}");
+        assert!(reply.varies_on("accept-encoding"), "{accept_encoding}: {:?}", reply.headers);
+        assert_eq!(reply.decoded(), identity.body, "{accept_encoding}");
+        if coding.is_some() {
+            assert!(reply.body.len() * 4 <= identity.body.len(), "{accept_encoding}: {} bytes", reply.body.len());
+        }
+    }
+    assert!(identity.varies_on("accept-encoding"), "identity answers vary too: {:?}", identity.headers);
+}
+
+#[tokio::test]
+async fn each_coding_has_its_own_etag_and_revalidates_to_a_304_with_the_same_headers() {
+    let (_world, app) = frozen_app(500).await;
+    let plain = app.get(LISTING).await;
+    let brotli = app.get_with(LISTING, &accept("br")).await;
+    let (plain_tag, br_tag) = (plain.header("etag").expect("an etag"), brotli.header("etag").expect("an etag"));
+    assert_ne!(plain_tag, br_tag, "a cache must never answer one coding's tag with another coding's body");
+
+    for candidates in [br_tag.to_owned(), format!("\"nope\", {br_tag}"), format!("W/{br_tag}"), "*".to_owned()] {
+        let revalidated = app.get_with(LISTING, &[("accept-encoding", "br"), ("if-none-match", &candidates)]).await;
+
+        assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED, "{candidates}: {}", revalidated.describe());
+        assert!(revalidated.body.is_empty());
+        assert_eq!(revalidated.header("etag"), Some(br_tag));
+        assert_eq!(revalidated.header("cache-control"), brotli.header("cache-control"));
+        assert!(revalidated.varies_on("accept-encoding"));
+    }
+    let other_coding = app.get_with(LISTING, &[("accept-encoding", "br"), ("if-none-match", plain_tag)]).await;
+    assert_eq!(other_coding.status, StatusCode::OK, "the identity tag does not validate the br body");
+    assert_eq!(other_coding.header("content-encoding"), Some("br"));
+}
+
+#[tokio::test]
+async fn listing_freshness_counts_down_in_max_age_and_age_and_a_stale_copy_has_max_age_zero() {
+    let clock = ManualClock::starting_now();
+    let world = World::memory(50).configure(|s| s.policy.cache_ttl = Duration::from_secs(60));
+    let port: Arc<dyn Clock> = Arc::new(clock.clone());
+    let app = TestApp::start(world.builder().clock(port), Run::InProcess).await;
+
+    let first = app.get(LISTING).await;
+    clock.advance(Duration::from_secs(25));
+    let later = app.get(LISTING).await;
+    clock.advance(Duration::from_secs(40));
+    world.memory_catalogue().faults().set_down(true);
+    let stale = app.get(LISTING).await;
+    world.memory_catalogue().faults().set_down(false);
+    let categories = app.get("/categories").await;
+
+    let policy = |max_age: u64| format!("public, max-age={max_age}, stale-while-revalidate=60, stale-if-error=600");
+    assert_eq!((first.header("cache-control"), first.number("age")), (Some(&*policy(60)), 0));
+    assert_eq!((later.header("x-cache"), later.header("cache-control")), (Some("HIT"), Some(&*policy(35))));
+    assert_eq!(later.number("age"), 25);
+    assert_eq!((stale.header("x-cache"), stale.header("cache-control")), (Some("STALE"), Some(&*policy(0))));
+    assert_eq!(stale.number("age"), 65);
+    assert_eq!(categories.header("cache-control"), Some(&*policy(60)), "{}", categories.describe());
+    assert!(categories.header("etag").is_some());
+}
+
+#[tokio::test]
+async fn a_product_must_be_revalidated_and_unchanged_it_is_a_304() {
+    let (world, app) = spawn_app(50).await;
+    let product = app.get("/products/7").await;
+    let tag = product.header("etag").expect("a product has an etag").to_owned();
+
+    let unchanged = app.get_with("/products/7", &[("if-none-match", &tag)]).await;
+    let mut restocked = sample::products(50).find(|p| p.id.get() == 7).expect("product 7 exists");
+    restocked.stock += 1;
+    world.memory_catalogue().insert(restocked);
+    let changed = app.get_with("/products/7", &[("if-none-match", &tag)]).await;
+
+    assert_eq!(product.header("cache-control"), Some("no-cache"));
+    assert_eq!((unchanged.status, unchanged.header("etag")), (StatusCode::NOT_MODIFIED, Some(&*tag)));
+    assert_eq!(unchanged.header("cache-control"), Some("no-cache"));
+    assert_eq!(changed.status, StatusCode::OK, "a changed stock is a new representation");
+    assert_ne!(changed.header("etag"), Some(&*tag));
+}
+
+#[tokio::test]
+async fn errors_rate_limits_webhooks_and_operations_are_never_stored_and_nothing_is_sniffed() {
+    let world = World::memory(20).configure(|s| s.policy.rate_limit_per_minute = 2);
+    let app = world.app(Run::InProcess).await;
+    let mut replies = vec![
+        app.get("/products?limit=0").await,
+        app.get("/products/999999").await,
+        app.get("/nowhere").await,
+        app.request(Method::POST, "/webhooks/partner-b").body("{}").send().await,
+        app.get("/health/live").await,
+        app.get("/metrics").await,
+    ];
+    replies.push(app.get("/products").await);
+    replies.push(app.get("/products").await);
+    assert_eq!(replies.last().map(|r| r.status), Some(StatusCode::TOO_MANY_REQUESTS));
+
+    for reply in &replies {
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{}", reply.describe());
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"), "{}", reply.describe());
+    }
+    let estimate = World::memory(0).app(Run::InProcess).await.estimate("560001").await;
+    assert_eq!(estimate.header("cache-control"), Some("private, max-age=60"), "{}", estimate.describe());
+}
+
+#[tokio::test]
+async fn head_answers_every_get_route_with_the_gets_headers_and_no_body() {
+    let (_world, app) = frozen_app(50).await;
+    for path in [
+        LISTING,
+        "/products/3",
+        "/categories",
+        "/delivery/estimate?pincode=560001",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+        "/openapi.yaml",
+    ] {
+        let get = app.get_with(path, &accept("gzip")).await;
+        let head = app.request(Method::HEAD, path).header("accept-encoding", "gzip").send().await;
+
+        assert_eq!(head.status, get.status, "{path}");
+        assert!(head.body.is_empty(), "{path}: HEAD has no body");
+        if path == "/metrics" {
+            // Its counters move between the two requests.
+            assert!(head.number("content-length") > 0);
+        } else {
+            assert_eq!(head.number("content-length"), get.body.len() as u64, "{path}");
+        }
+        for name in ["content-type", "content-encoding", "etag", "cache-control", "vary"] {
+            assert_eq!(head.header(name), get.header(name), "{path}: {name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_docs_and_the_spec_are_sent_compressed_and_revalidate() {
+    let (_world, app) = spawn_app(10).await;
+    for path in ["/docs", "/openapi.json", "/openapi.yaml"] {
+        let plain = app.get(path).await;
+        let brotli = app.get_with(path, &accept("br, gzip")).await;
+        let tag = brotli.header("etag").expect("an etag").to_owned();
+        let again = app.get_with(path, &[("accept-encoding", "br, gzip"), ("if-none-match", &tag)]).await;
+
+        assert_eq!(brotli.header("content-encoding"), Some("br"), "{path}");
+        assert_eq!(brotli.decoded(), plain.body, "{path}");
+        assert!(brotli.body.len() * 3 < plain.body.len(), "{path}: {} of {}", brotli.body.len(), plain.body.len());
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
+    }
+}
+
+/// Counts the encodings a variant performs, so a test sees whether a hit compressed again.
+static ENCODINGS: AtomicUsize = AtomicUsize::new(0);
+
+fn counting_variant() -> Variant {
+    Variant {
+        name: "rev",
+        encode: |body| {
+            ENCODINGS.fetch_add(1, Ordering::SeqCst);
+            Some(body.iter().rev().copied().collect())
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_page_is_encoded_once_per_coding_and_every_instance_serves_that_encoding() {
+    let shared = Arc::new(MemoryCache::new());
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let ttl = Duration::from_secs(60);
+    let instances: Vec<ResponseCache<std::fmt::Error>> =
+        (0..2).map(|_| ResponseCache::new(shared.clone(), ttl, clock.clone())).collect();
+    let render = || async { Ok(Rendered { body: Bytes::from_static(b"the page"), next_cursor: None }) };
+
+    // The first request renders the page as it is; the first one in the coding encodes it and keeps that.
+    let mut served = Vec::new();
+    for instance in instances.iter().chain(&instances) {
+        served.push(instance.get_or_render("k".into(), None, render).await);
+        served.push(instance.get_or_render("k".into(), Some(counting_variant()), render).await);
+    }
+
+    assert_eq!(ENCODINGS.load(Ordering::SeqCst), 1, "one encoding for two instances and four requests");
+    for (index, page) in served.iter().enumerate() {
+        let page = page.as_ref().expect("rendered");
+        let expected: &[u8] = if index % 2 == 1 { b"egap eht" } else { b"the page" };
+        assert_eq!(&page.body[..], expected, "request {index}");
+        assert_eq!(page.coding, (index % 2 == 1).then_some("rev"), "request {index}");
+    }
+}
