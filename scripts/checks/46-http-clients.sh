@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# HTTP clients a user already has, against a listing (DESIGN.md §6): curl --compressed and Python requests with
-# brotli and zstandard decode br, zstd and gzip answers to the identity page and revalidate with If-None-Match ->
-# 304 (no body, same ETag). A curl built without zstd skips that coding and says so.
+# HTTP clients a user already has, against a listing (DESIGN.md §6): curl --compressed, Python requests with brotli
+# and backports.zstd (clients/python/http_caching.py) and Node's fetch (node-fetch.mjs) decode br, zstd and gzip
+# answers to the identity page and revalidate with If-None-Match -> 304 (no body, same ETag); HEAD has the GET's
+# headers; /docs (1.6 MB) comes compressed. A curl or Node without zstd skips that coding and says so.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/lib/ensure.sh
 source scripts/lib/service.sh
 source scripts/lib/python-env.sh
 ensure_command curl curl
+ensure_command node nodejs
 PYTHON_VENV=target/py-client python_tools -r clients/python/requirements.txt
 
 # FARMLOKAL_CHECK_URL points the check at a service already running (e.g. a release build); else it starts one.
@@ -71,7 +73,17 @@ else
     fail "HEAD: answered $status; against the GET:${differ:- no difference}"
 fi
 
+# /docs, the largest answer, as a browser or curl --compressed fetches it.
+status="$(curl -sS --compressed -D "$scratch/docs-headers" -o "$scratch/docs" -w '%{http_code} %{size_download}' "$SERVICE_URL/docs")"
+encoding="$(header "$scratch/docs-headers" content-encoding)"
+if [ "${status%% *}" = 200 ] && [[ " ${codings[*]} " == *" $encoding "* ]]; then
+    pass "/docs: Content-Encoding $encoding, ${status#* } bytes on the wire for $(wc -c <"$scratch/docs") decoded"
+else
+    fail "/docs: answered ${status%% *} with Content-Encoding '${encoding}', ${status#* } bytes on the wire"
+fi
+
 FARMLOKAL_URL="$SERVICE_URL" python clients/python/http_caching.py || failed=1
+FARMLOKAL_URL="$SERVICE_URL" node scripts/checks/node-fetch.mjs || failed=1
 
 if [ "$failed" != 0 ]; then
     echo "FAIL scripts/checks/46-http-clients.sh (the FAIL lines above say what)" >&2
