@@ -20,12 +20,13 @@ trap 'rm -rf "$scratch"; if [ -n "$SERVICE_PID" ]; then kill "$SERVICE_PID" 2>/d
 failed=0
 pass() { echo "PASS curl: $*"; }
 fail() { echo "FAIL curl: $*"; failed=1; }
-header() { tr -d '\r' <"$1" | awk -v name="$2" 'index(tolower($0), tolower(name) ":") == 1 { sub(/^[^:]*:[ \t]*/, ""); print; exit }'; }
+header() { tr -d '\r' <"$1" | awk -v name="$2" '!found && index(tolower($0), tolower(name) ":") == 1 { sub(/^[^:]*:[ \t]*/, ""); print; found = 1 }'; }
 
 curl -sS -o "$scratch/identity" -H 'Accept-Encoding: identity' "$listing"
-echo "$(curl --version | head -n 1)"
+curl_version="$(curl --version)"
+echo "${curl_version%%$'\n'*}"
 codings=(br zstd gzip)
-if ! curl --version | grep -qiw zstd; then
+if ! grep -qiw zstd <<<"$curl_version"; then
     echo "SKIP curl: zstd: this curl was built without zstd (curl --version lists no zstd feature)"
     codings=(br gzip)
 fi
@@ -50,7 +51,7 @@ for offer in default "${codings[@]}"; do
     if [ -z "$etag" ]; then fail "$offer: no ETag"; continue; fi
     args=(--compressed -sS -D "$scratch/headers304" -o "$scratch/body304" -w '%{http_code}' -H "If-None-Match: $etag")
     [ "$offer" = default ] || args+=(-H "Accept-Encoding: $offer")
-    status="$(curl "${args[@]}" "$listing")"
+    status="$(curl "${args[@]}" "$listing")" || status="(curl failed)"
     if [ "$status" != 304 ]; then fail "$offer: If-None-Match $etag answered $status"; continue; fi
     if [ -s "$scratch/body304" ]; then fail "$offer: the 304 has a body"; continue; fi
     if [ "$(header "$scratch/headers304" etag)" != "$etag" ]; then fail "$offer: the 304 has another ETag"; continue; fi
@@ -59,7 +60,7 @@ done
 
 # HEAD answers with the GET's headers and no body (curl -I reads no body, so only the headers are compared).
 curl -sS --compressed -D "$scratch/get" -o /dev/null "$listing"
-status="$(curl -sS -I --compressed -o "$scratch/head" -w '%{http_code}' "$listing")"
+status="$(curl -sS -I --compressed -o "$scratch/head" -w '%{http_code}' "$listing")" || status="(curl failed)"
 differ=""
 for name in etag content-type content-encoding cache-control vary; do
     [ "$(header "$scratch/head" "$name")" = "$(header "$scratch/get" "$name")" ] || differ+=" $name"
@@ -74,7 +75,7 @@ else
 fi
 
 # /docs, the largest answer, as a browser or curl --compressed fetches it.
-status="$(curl -sS --compressed -D "$scratch/docs-headers" -o "$scratch/docs" -w '%{http_code} %{size_download}' "$SERVICE_URL/docs")"
+status="$(curl -sS --compressed -D "$scratch/docs-headers" -o "$scratch/docs" -w '%{http_code} %{size_download}' "$SERVICE_URL/docs")" || status="(curl failed) 0"
 encoding="$(header "$scratch/docs-headers" content-encoding)"
 if [ "${status%% *}" = 200 ] && [[ " ${codings[*]} " == *" $encoding "* ]]; then
     pass "/docs: Content-Encoding $encoding, ${status#* } bytes on the wire for $(wc -c <"$scratch/docs") decoded"
