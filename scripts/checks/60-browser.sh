@@ -13,6 +13,10 @@ ensure_command curl curl
 [ -x /usr/bin/chromium ] || ensure_command __chromium__ chromium
 
 playwright_version=1.65.1
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+    echo "FAIL scripts/checks/60-browser.sh: playwright-core $playwright_version needs Node >= 20, this is $(node --version)" >&2
+    exit 1
+fi
 playwright_dir="$PWD/target/playwright-core-$playwright_version"
 if [ ! -f "$playwright_dir/node_modules/playwright-core/package.json" ]; then
     mkdir -p "$playwright_dir"
