@@ -16,6 +16,7 @@ import traceback
 
 URL = os.environ.get("FARMLOKAL_URL", "http://127.0.0.1:8080")
 PAGE = 100
+CODINGS_SEEN = set()  # Content-Encoding of the pages (httpx offers gzip, deflate, br and zstd)
 
 
 class CheckFailed(Exception):
@@ -49,6 +50,7 @@ def walk(**filters):
     while True:
         extra = {"cursor": cursor} if cursor is not None else {}
         answer = list_products.sync_detailed(client=client(), limit=PAGE, **filters, **extra)
+        CODINGS_SEEN.add(answer.headers.get("content-encoding", "identity"))
         expect(answer.status_code == 200, f"page {pages + 1} answered {answer.status_code}: {answer.content[:200]!r}")
         page = answer.parsed
         expect(isinstance(page, ProductPage), f"page {pages + 1} did not parse as ProductPage: {page!r}")
@@ -106,7 +108,7 @@ def check_full_walk():
     newest_first = [(p.created_at, p.id) for p in products]
     expect(newest_first == sorted(newest_first, reverse=True), "the default order is not newest first")
     ALL_PRODUCTS.extend(products)
-    return f"{len(ids)} products once each in {pages} pages of {PAGE}"
+    return f"{len(ids)} products once each in {pages} pages of {PAGE}, sent as {', '.join(sorted(CODINGS_SEEN))}"
 
 
 def check_filtered_walk():
