@@ -57,7 +57,10 @@ def walk(**filters):
         pages += 1
         products.extend(page.data)
         next_cursor = page.next_cursor if isinstance(page.next_cursor, str) else None
-        expect(page.has_more == (next_cursor is not None), f"page {pages}: has_more={page.has_more} but next_cursor={next_cursor!r}")
+        expect(
+            page.has_more == (next_cursor is not None),
+            f"page {pages}: has_more={page.has_more} but next_cursor={next_cursor!r}",
+        )
         if next_cursor is None:
             return products, pages
         expect(len(page.data) == PAGE, f"page {pages} has {len(page.data)} products but a next page")
@@ -140,7 +143,10 @@ def check_problems():
         problem = answer.parsed
         expect(answer.status_code == status, f"answered {answer.status_code}, expected {status}")
         expect(isinstance(problem, Problem), f"a {status} did not parse as Problem: {problem!r}")
-        expect(problem.code == code and problem.status == status, f"expected {code}/{status}, got {problem.code}/{problem.status}")
+        expect(
+            problem.code == code and problem.status == status,
+            f"expected {code}/{status}, got {problem.code}/{problem.status}",
+        )
         seen.append(f"{status} {problem.code.value}")
     return ", ".join(seen)
 
