@@ -1,6 +1,7 @@
 # Sourced by checks: a Python virtualenv under target/ (rebuildable, never committed) with the given tools.
+# PYTHON_VENV picks another one (default target/py), for tools whose dependencies must not meet the others'.
 python_tools() {
-    local venv="target/py"
+    local venv="${PYTHON_VENV:-target/py}"
     ensure_command python3 python3 python3-venv
     python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_command __venv__ python3-venv
     if [ ! -x "$venv/bin/pip" ]; then
