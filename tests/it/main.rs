@@ -14,6 +14,7 @@ mod delivery_estimate;
 mod delivery_http;
 mod event_ledger_contract;
 mod hardening;
+mod listing_answers;
 mod metrics_http;
 mod mysql_explain;
 mod openapi_spec;
