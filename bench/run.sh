@@ -10,7 +10,8 @@
 # Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
 # BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_B_RATE (2000: the steady
 # rate of (b)'s latency row, sent by oha, installed into target/bench/tools when missing), BENCH_ONLY (e.g. "e a"),
-# BENCH_DATABASE (farmlokal_bench: the database seeded and measured), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
+# BENCH_DATABASE (farmlokal_bench: the database seeded and measured), BENCH_RATE (1; 0 skips the oha rows
+# b_rate and f_rate and the oha install), BENCH_ESTIMATES (200: queries of row (h)), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
 # size it; the server's own value is restored at exit; "default" leaves the server as it is).
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
 # Knobs for bench/compare.sh (unset: the behaviour above): BENCH_BIN (measure this binary, skip the build),
@@ -24,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
-    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA; do
+    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA BENCH_DATABASE BENCH_RATE BENCH_ESTIMATES; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -37,6 +38,7 @@ PRODUCTS="${BENCH_PRODUCTS:-1000000}"
 DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
 ONLY="${BENCH_ONLY:-e a b c d f g h}"
 B_RATE="${BENCH_B_RATE:-2000}"
+ESTIMATES="${BENCH_ESTIMATES:-200}"
 OHA_VERSION=1.16.0
 C_CONNECTIONS=4
 C_DELAY_MS=60
@@ -66,7 +68,8 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 section "tools"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
 OHA="$(command -v oha || echo "$CARGO_TARGET_DIR/tools/bin/oha")"
-if wants b && [ ! -x "$OHA" ]; then
+RATE_ROWS="${BENCH_RATE:-1}"
+if [ "$RATE_ROWS" = 1 ] && wants b && [ ! -x "$OHA" ]; then
     note "installing oha $OHA_VERSION into $CARGO_TARGET_DIR/tools (about 3 minutes, once)"
     cargo install oha --locked --quiet --version "$OHA_VERSION" --root "$CARGO_TARGET_DIR/tools"
 fi
@@ -266,16 +269,20 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
     elif wants b; then
         sleep 2 # every page the walks cached has expired
         measure b / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1
-        sleep 2
-        measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
+        if [ "$RATE_ROWS" = 1 ]; then
+            sleep 2
+            measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
+        fi
     fi
     if wants f && [ "$CURSORS_OK" = 1 ]; then
         # Side by side with (b): the same URLs, each asking for totals and facets too.
         python3 bench/tool.py facets "$WORK_DIR/urls-f.txt" "$WORK_DIR/urls-b.txt" >/dev/null
         sleep 2
         measure f / BENCH_URLS="$WORK_DIR/urls-f.txt" BENCH_TRACK=1
-        sleep 2
-        measure_rate f_rate "$B_RATE" "$WORK_DIR/urls-f.txt"
+        if [ "$RATE_ROWS" = 1 ]; then
+            sleep 2
+            measure_rate f_rate "$B_RATE" "$WORK_DIR/urls-f.txt"
+        fi
     fi
     if wants c; then
         python3 bench/tool.py deep "$WORK_DIR/urls-c1.txt" "$WORK_DIR/urls-c2.txt" "$DEEP_WALK" "$DEEP_PAGE"
@@ -304,8 +311,8 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
         measure g / BENCH_URLS="$WORK_DIR/urls-g.txt" BENCH_TRACK=1 -- -t"$THREADS" -c"$SEARCH_CONNECTIONS"
     fi
     if wants h; then
-        note "(h): estimate error of 200 queries against COUNT(*) from MySQL"
-        python3 bench/tool.py estimates "$APP_URL" 200 \
+        note "(h): estimate error of $ESTIMATES queries against COUNT(*) from MySQL"
+        python3 bench/tool.py estimates "$APP_URL" "$ESTIMATES" \
             "$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B $DATABASE -e" \
             "$RESULTS"
         note "h: $(tail -1 "$RESULTS")"
