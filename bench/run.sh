@@ -4,12 +4,14 @@
 # the service on 127.0.0.1 and drives it with wrk:
 #   (e) /health/live, the framework ceiling        (a) one hot listing URL (cached)
 #   (b) thousands of distinct listings (misses)     (c) page 1 versus page BENCH_DEEP_PAGE reached by cursor
-#   (d) `q` searches
+#   (d) `q` searches                                (f) the (b) URLs with include=total,facets (misses)
+#   (g) searches in Hindi and romanised Hindi        (h) the estimate's error of totals and facets vs COUNT(*)
 # Writes the Markdown table to bench/results/latest.md and bench/results/YYYY-MM-DD-HHMM.md.
 # Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
 # BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_B_RATE (2000: the steady
 # rate of (b)'s latency row, sent by oha, installed into target/bench/tools when missing), BENCH_ONLY (e.g. "e a"),
-# BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
+# BENCH_DATABASE (farmlokal_bench: the database seeded and measured), BENCH_RATE (1; 0 skips the oha rows
+# b_rate and f_rate and the oha install), BENCH_ESTIMATES (200: queries of row (h)), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
 # size it; the server's own value is restored at exit; "default" leaves the server as it is).
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
 # Knobs for bench/compare.sh (unset: the behaviour above): BENCH_BIN (measure this binary, skip the build),
@@ -23,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
-    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA; do
+    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA BENCH_DATABASE BENCH_RATE BENCH_ESTIMATES; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -34,13 +36,14 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 SEARCH_CONNECTIONS="${BENCH_SEARCH_CONNECTIONS:-8}"
 PRODUCTS="${BENCH_PRODUCTS:-1000000}"
 DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
-ONLY="${BENCH_ONLY:-e a b c d}"
+ONLY="${BENCH_ONLY:-e a b c d f g h}"
 B_RATE="${BENCH_B_RATE:-2000}"
+ESTIMATES="${BENCH_ESTIMATES:-200}"
 OHA_VERSION=1.16.0
 C_CONNECTIONS=4
 C_DELAY_MS=60
 HOT_PATH="/products?category=vegetables&sort=price&limit=20"
-DATABASE=farmlokal_bench
+DATABASE="${BENCH_DATABASE:-farmlokal_bench}"
 CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
 RUN_ID="${BENCH_RUN_ID:-$(date +%s)}"
 STAMP="$(date +%Y-%m-%d-%H%M)"
@@ -65,7 +68,8 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 section "tools"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
 OHA="$(command -v oha || echo "$CARGO_TARGET_DIR/tools/bin/oha")"
-if wants b && [ ! -x "$OHA" ]; then
+RATE_ROWS="${BENCH_RATE:-1}"
+if [ "$RATE_ROWS" = 1 ] && wants b && [ ! -x "$OHA" ]; then
     note "installing oha $OHA_VERSION into $CARGO_TARGET_DIR/tools (about 3 minutes, once)"
     cargo install oha --locked --quiet --version "$OHA_VERSION" --root "$CARGO_TARGET_DIR/tools"
 fi
@@ -215,7 +219,7 @@ fi
 
 B_URLS=0
 D_URLS=0
-if wants b || wants c || wants d || wants prepare; then
+if wants b || wants c || wants d || wants f || wants g || wants h || wants prepare; then
     section "walks, URL sets and (b) (c) (d): cache TTL 1 s"
     start_app miss 1
     DEEP_WALK="$WORK_DIR/walk-price.txt"
@@ -234,11 +238,11 @@ if wants b || wants c || wants d || wants prepare; then
             if [ "$rejected" -gt 0 ]; then CURSORS_OK=0; fi
         fi
     else
-        if wants b || wants c || [ -n "$DATA_DIR" ]; then
+        if wants b || wants c || wants f || [ -n "$DATA_DIR" ]; then
             note "walking $((DEEP_PAGE - 1)) pages of /products?sort=price&limit=20"
             python3 bench/tool.py walk "$APP_URL" "/products?sort=price&limit=20" "$((DEEP_PAGE - 1))" "$DEEP_WALK"
         fi
-        if wants b || [ -n "$DATA_DIR" ]; then
+        if wants b || wants f || [ -n "$DATA_DIR" ]; then
             walks=("$DEEP_WALK")
             for sort in -created_at created_at price -price name -name; do
                 for category in "" "category=vegetables&" "category=dairy&"; do
@@ -265,8 +269,20 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
     elif wants b; then
         sleep 2 # every page the walks cached has expired
         measure b / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1
+        if [ "$RATE_ROWS" = 1 ]; then
+            sleep 2
+            measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
+        fi
+    fi
+    if wants f && [ "$CURSORS_OK" = 1 ]; then
+        # Side by side with (b): the same URLs, each asking for totals and facets too.
+        python3 bench/tool.py facets "$WORK_DIR/urls-f.txt" "$WORK_DIR/urls-b.txt" >/dev/null
         sleep 2
-        measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
+        measure f / BENCH_URLS="$WORK_DIR/urls-f.txt" BENCH_TRACK=1
+        if [ "$RATE_ROWS" = 1 ]; then
+            sleep 2
+            measure_rate f_rate "$B_RATE" "$WORK_DIR/urls-f.txt"
+        fi
     fi
     if wants c; then
         python3 bench/tool.py deep "$WORK_DIR/urls-c1.txt" "$WORK_DIR/urls-c2.txt" "$DEEP_WALK" "$DEEP_PAGE"
@@ -288,6 +304,20 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
         D_URLS="$(python3 bench/tool.py search "$WORK_DIR/urls-d.txt")"
         note "(d): $D_URLS search URLs"
         measure d / BENCH_URLS="$WORK_DIR/urls-d.txt" BENCH_TRACK=1 -- -t"$THREADS" -c"$SEARCH_CONNECTIONS"
+    fi
+    if wants g; then
+        # Right after (d), with the same shapes and connections: the same produce typed in Hindi and romanised Hindi.
+        python3 bench/tool.py search_hindi "$WORK_DIR/urls-g.txt" >/dev/null
+        measure g / BENCH_URLS="$WORK_DIR/urls-g.txt" BENCH_TRACK=1 -- -t"$THREADS" -c"$SEARCH_CONNECTIONS"
+    fi
+    if wants h; then
+        note "(h): estimate error of $ESTIMATES queries against COUNT(*) from MySQL"
+        python3 bench/tool.py estimates "$APP_URL" "$ESTIMATES" \
+            "$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B $DATABASE -e" \
+            "$RESULTS"
+        note "h: $(tail -1 "$RESULTS")"
+    fi
+    if wants d; then
         start_app cold 1
         python3 bench/tool.py cold "$APP_URL" "$RESULTS"
         note "d_cold: $(tail -1 "$RESULTS")"

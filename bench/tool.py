@@ -5,6 +5,11 @@
                                            line: the URL of page 2, 3, ..., PAGES+1 (line k = page k+1)
   tool.py misses OUT WALK...              URL set of scenario (b): random filters/sorts/limits + walked cursors
   tool.py search OUT                      URL set of scenario (d): realistic `q` terms across sorts and limits
+  tool.py search_hindi OUT                the same for scenario (g): the same produce in Hindi and romanised Hindi
+  tool.py facets OUT URLS_B               URL set of scenario (f): every URL of (b) with include=total,facets
+  tool.py estimates BASE N MYSQL_CMD RESULTS_JSONL   scenario (h): N listing filters of (b)'s mix, each asked
+                                           with include=total,facets; every count compared with the true count
+                                           from MySQL (MYSQL_CMD runs a query given as its last argument)
   tool.py oha NAME RATE REPORT BEFORE AFTER   results line from an oha JSON report and /metrics before/after
   tool.py cold BASE RESULTS_JSONL          scenario (d) cold: the first search of each term on a fresh instance
   tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
@@ -45,6 +50,13 @@ SEARCH_TERMS = [
     "tomato", "organic", "honey", "ragi", "fresh mango", "paneer", "ghee", "millet", "cow milk", "jaggery",
     "mango pickle", "brown rice", "turmeric", "coconut oil", "hoskote", "country eggs", "forest honey", "a2 milk",
     "banana", "spinach", "organic tomatoes", "kolar", "curd", "groundnut oil",
+]
+
+# The same produce as a shopper types it in Hindi (Devanagari) and romanised Hindi: scenario (g) against (d).
+HINDI_TERMS = [
+    "टमाटर", "jaivik", "शहद", "रागी", "taaza aam", "पनीर", "घी", "मिलेट", "गाय का दूध", "gud",
+    "aam ka achar", "भूरा चावल", "haldi", "nariyal tel", "tamatar", "desi ande", "jangli shahad", "doodh",
+    "kela", "palak", "जैविक टमाटर", "pyaaz", "dahi", "मूंगफली तेल",
 ]
 
 
@@ -108,12 +120,12 @@ def misses(out, walks):
     print(len(urls))
 
 
-def search(out):
+def search(out, terms=None):
     """Every term with every sort, limits 5-100, alone, in its likeliest category and under a price cap: enough
     distinct URLs that each is revisited only after its 1 s cached page expired, even at 10,000 req/s."""
     rng = random.Random(7)
     urls = []
-    for term in SEARCH_TERMS:
+    for term in terms or SEARCH_TERMS:
         for sort in SORTS:
             for limit in range(5, 101):
                 base = [("q", term), ("sort", sort), ("limit", limit)]
@@ -124,6 +136,85 @@ def search(out):
     with open(out, "w") as f:
         f.writelines(u + "\n" for u in urls)
     print(len(urls))
+
+
+def facets(out, urls_b):
+    """Scenario (f): the URLs of (b), each asking for totals and facets as well (so each is a miss of its own)."""
+    with open(urls_b) as f:
+        urls = [line.strip() for line in f if line.strip()]
+    with open(out, "w") as f:
+        f.writelines(u + "&include=total,facets\n" for u in urls)
+    print(len(urls))
+
+
+def estimates(base, n, mysql_cmd, out_json):
+    """Scenario (h): the estimate's error on (b)'s query mix (category, price range) with and without in_stock.
+    Every count the service gives (total, each category, each price bucket) is compared with COUNT(*) from
+    MySQL; the record holds the median and max ratio (larger / smaller) over the estimated counts, the number of
+    counts, how many were estimates, and any count breaking the rule (exact above 10,000, estimate at or below
+    10,000 or off by more than 1.5x)."""
+    import shlex
+    import subprocess
+    rng = random.Random(11)
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    truths = {}
+
+    def true_count(where):
+        if where not in truths:
+            sql = "SELECT COUNT(*) FROM products" + (" WHERE " + " AND ".join(where) if where else "")
+            out = subprocess.run(shlex.split(mysql_cmd) + [sql], capture_output=True, text=True, check=True)
+            truths[where] = int(out.stdout.strip())
+        return truths[where]
+
+    ratios, counts, estimated, broken = [], 0, 0, []
+    for _ in range(n):
+        params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(random_listing(rng)).query))
+        stock = rng.choice([None, "true", "false"])
+        where = []
+        if "category" in params:
+            where.append(f"category = '{params['category']}'")
+        if "min_price" in params:
+            where.append(f"price_paise >= {int(params['min_price'])}")
+        if "max_price" in params:
+            where.append(f"price_paise <= {int(params['max_price'])}")
+        if stock:
+            where.append("stock > 0" if stock == "true" else "stock = 0")
+        query = [(k, v) for k, v in params.items() if k in ("category", "min_price", "max_price")]
+        if stock:
+            query.append(("in_stock", stock))
+        conn.request("GET", "/products?" + urllib.parse.urlencode(query + [("limit", 1), ("include", "total,facets")]))
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        if resp.status != 200:
+            sys.exit(f"estimates: {query} answered {resp.status}: {body}")
+        checks = [(body["total"], tuple(where))]
+        others = [w for w in where if not w.startswith("category")]
+        for c in body["facets"]["category"]:
+            checks.append(({"value": c["count"], "exact": c["exact"]}, tuple(others + [f"category = '{c['value']}'"])))
+        unpriced = [w for w in where if not w.startswith("price")]
+        for b in body["facets"]["price"]:
+            bounds = [f"price_paise >= {b['min']}"] + ([f"price_paise < {b['max']}"] if b["max"] is not None else [])
+            checks.append(({"value": b["count"], "exact": b["exact"]}, tuple(unpriced + bounds)))
+        for got, where_key in checks:
+            truth = true_count(where_key)
+            counts += 1
+            if got["exact"]:
+                if got["value"] != truth or truth > 10000:
+                    broken.append((where_key, got, truth))
+                continue
+            estimated += 1
+            ratio = max(got["value"], truth) / max(1, min(got["value"], truth))
+            ratios.append(ratio)
+            if truth <= 10000 or got["value"] <= 10000 or ratio > 1.5:
+                broken.append((where_key, got, truth))
+    conn.close()
+    for b in broken[:10]:
+        print(f"estimates: rule broken: {b}", file=sys.stderr)
+    append_record(out_json, {
+        "name": "h", "queries": n, "counts": counts, "estimated": estimated, "broken": len(broken),
+        "median_ratio": statistics.median(ratios) if ratios else None, "max_ratio": max(ratios) if ratios else None,
+    })
 
 
 def cold(base, out_json):
@@ -339,6 +430,31 @@ def table(results_file, meta_file):
         ok = srch["p95_ms"] < 200 and errors(srch) == 0
         row(f"(d) `q` search, {meta['d_urls']:,} URLs, {meta['d_connections']} conns", srch, "p95 < 200 ms",
             verdict(ok), p95=True)
+    with_facets, hindi, est = runs.get("f"), runs.get("g"), runs.get("h")
+    if with_facets and miss:
+        share = with_facets["rps"] / miss["rps"] if miss["rps"] else 0
+        ok = share >= 0.5 and errors(with_facets) == 0
+        row(f"(f) the (b) URLs with `include=total,facets` (misses), {100 * share:.0f}% of (b)", with_facets,
+            ">= 50% of (b)'s req/s", verdict(ok))
+    facets_rate = runs.get("f_rate")
+    if facets_rate and steady:
+        ratio = facets_rate["p99_ms"] / steady["p99_ms"] if steady["p99_ms"] else 0
+        ok = ratio <= 1.5 and facets_rate["rps"] >= 0.98 * facets_rate["rate"] and errors(facets_rate) == 0
+        row(f"(f) the same at a steady {facets_rate['rate']:,} req/s (oha); p99 x{ratio:.2f} of (b)'s", facets_rate,
+            "p99 <= 1.5x (b) at the same rate", verdict(ok), p95=True)
+    if hindi and srch:
+        ratio = hindi["p95_ms"] / srch["p95_ms"] if srch["p95_ms"] else 0
+        ok = ratio <= 1.5 and errors(hindi) == 0
+        row(f"(g) Hindi and romanised-Hindi `q`, same shapes as (d); p95 x{ratio:.2f} of (d)", hindi,
+            "p95 <= 1.5x (d)", verdict(ok), p95=True)
+    if est:
+        ok = est["broken"] == 0 and (est["max_ratio"] or 1) <= 1.5
+        rows.append(
+            f"| (h) estimate error over {est['queries']} queries of (b)'s mix with `include=total,facets`: "
+            f"{est['counts']:,} counts, {est['estimated']:,} estimated; median ratio "
+            f"{fmt(est['median_ratio'], 3)}, max {fmt(est['max_ratio'], 3)}; {est['broken']} broke the rule "
+            f"| - | - | - | - | - | - | every estimate within 1.5x, never <= 10,000 | {verdict(ok)} |"
+        )
     cold_run = runs.get("d_cold")
     if cold_run:
         row(f"(d) first search of each of {cold_run['requests']} terms on a fresh instance (database warm), one "
@@ -515,6 +631,12 @@ def main():
         misses(args[0], args[1:])
     elif cmd == "search":
         search(args[0])
+    elif cmd == "search_hindi":
+        search(args[0], HINDI_TERMS)
+    elif cmd == "facets":
+        facets(args[0], args[1])
+    elif cmd == "estimates":
+        estimates(args[0], int(args[1]), args[2], args[3])
     elif cmd == "cold":
         cold(args[0], args[1])
     elif cmd == "deep":

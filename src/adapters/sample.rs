@@ -200,6 +200,94 @@ pub const CATEGORIES: [SampleCategory; 10] = [
     },
 ];
 
+/// Adjectives of the products named in Hindi.
+const HINDI_ADJECTIVES: [&str; 8] = ["ताज़ा", "देसी", "जैविक", "प्राकृतिक", "गाँव का", "पहाड़ी", "घरेलू", "खेत का"];
+
+/// One product in [`HINDI_SHARE`] is named in Hindi: an adjective and the item's Hindi name.
+pub const HINDI_SHARE: u64 = 5;
+
+/// The Hindi (Devanagari) name of every item of the catalogue.
+pub const HINDI_ITEMS: [(&str, &str); 73] = [
+    ("Tomatoes", "टमाटर"),
+    ("Potatoes", "आलू"),
+    ("Onions", "प्याज़"),
+    ("Brinjal", "बैंगन"),
+    ("Okra", "भिंडी"),
+    ("Spinach", "पालक"),
+    ("Carrots", "गाजर"),
+    ("Beans", "सेम फली"),
+    ("Cabbage", "पत्तागोभी"),
+    ("Cauliflower", "फूलगोभी"),
+    ("Capsicum", "शिमला मिर्च"),
+    ("Drumsticks", "सहजन"),
+    ("Bitter Gourd", "करेला"),
+    ("Cucumber", "खीरा"),
+    ("Radish", "मूली"),
+    ("Coriander", "धनिया"),
+    ("Mangoes", "आम"),
+    ("Bananas", "केला"),
+    ("Papaya", "पपीता"),
+    ("Guava", "अमरूद"),
+    ("Pomegranate", "अनार"),
+    ("Sapota", "चीकू"),
+    ("Grapes", "अंगूर"),
+    ("Jackfruit", "कटहल"),
+    ("Pineapple", "अनानास"),
+    ("Watermelon", "तरबूज़"),
+    ("Oranges", "संतरा"),
+    ("Custard Apple", "सीताफल"),
+    ("Cow Milk", "गाय का दूध"),
+    ("Buffalo Milk", "भैंस का दूध"),
+    ("A2 Milk", "A2 दूध"),
+    ("Curd", "दही"),
+    ("Paneer", "पनीर"),
+    ("Ghee", "घी"),
+    ("Butter", "मक्खन"),
+    ("Buttermilk", "छाछ"),
+    ("Ragi", "रागी"),
+    ("Sona Masoori Rice", "सोना मसूरी चावल"),
+    ("Brown Rice", "भूरा चावल"),
+    ("Jowar", "ज्वार"),
+    ("Toor Dal", "तूर दाल"),
+    ("Moong Dal", "मूंग दाल"),
+    ("Foxtail Millet", "कंगनी मिलेट"),
+    ("Wheat Flour", "गेहूं का आटा"),
+    ("Turmeric", "हल्दी"),
+    ("Black Pepper", "काली मिर्च"),
+    ("Cardamom", "इलायची"),
+    ("Red Chilli", "लाल मिर्च"),
+    ("Cumin", "जीरा"),
+    ("Coriander Seeds", "धनिया बीज"),
+    ("Cloves", "लौंग"),
+    ("Country Eggs", "देसी अंडे"),
+    ("Brown Eggs", "भूरे अंडे"),
+    ("Duck Eggs", "बत्तख के अंडे"),
+    ("Free-range Chicken", "फ्री रेंज मुर्गा"),
+    ("Forest Honey", "जंगली शहद"),
+    ("Multiflora Honey", "बहुपुष्प शहद"),
+    ("Jaggery", "गुड़"),
+    ("Jaggery Powder", "गुड़ पाउडर"),
+    ("Palm Jaggery", "ताड़ गुड़"),
+    ("Millet Bread", "मिलेट ब्रेड"),
+    ("Rusk", "रस्क"),
+    ("Ragi Cookies", "रागी बिस्कुट"),
+    ("Banana Bread", "केला ब्रेड"),
+    ("Whole Wheat Bread", "साबुत गेहूं ब्रेड"),
+    ("Groundnut Oil", "मूंगफली तेल"),
+    ("Coconut Oil", "नारियल तेल"),
+    ("Sesame Oil", "तिल का तेल"),
+    ("Mustard Oil", "सरसों का तेल"),
+    ("Mango Pickle", "आम का अचार"),
+    ("Lemon Pickle", "नींबू का अचार"),
+    ("Gongura Pickle", "गोंगुरा अचार"),
+    ("Amla Murabba", "आंवला मुरब्बा"),
+];
+
+/// The Hindi name of an item (the item itself when it has none).
+pub fn hindi_item(item: &'static str) -> &'static str {
+    HINDI_ITEMS.iter().find(|(english, _)| *english == item).map_or(item, |(_, hindi)| hindi)
+}
+
 /// 2024-01-01T00:00:00Z: the oldest sample product.
 const EPOCH: i64 = 1_704_067_200;
 /// Creation times spread over two years, on whole minutes so many products share one.
@@ -241,9 +329,14 @@ pub fn product(id: ProductId) -> Product {
     let rupees = category.rupees.0 + (mix(n, 6) % (steps + 1)) * category.step;
     let created = EPOCH + ((mix(n, 7) % SPAN_MINUTES) * 60) as i64;
     let created_at = DateTime::from_timestamp(created, 0).unwrap_or_default();
+    let name = if mix(n, 10).is_multiple_of(HINDI_SHARE) {
+        format!("{} {}", pick(&HINDI_ADJECTIVES, n, 3), hindi_item(item))
+    } else {
+        format!("{adjective} {item}")
+    };
     Product {
         id,
-        name: format!("{adjective} {item}"),
+        name,
         description: format!(
             "{item} from {village}, {practice}. Sold per {unit} by a FarmLokal producer near you.",
             unit = category.unit
@@ -268,6 +361,48 @@ pub fn products(count: u64) -> impl Iterator<Item = Product> {
 mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn every_item_has_a_hindi_name_found_by_its_english_searches_and_back() {
+        use crate::domain::SearchText;
+        for category in &CATEGORIES {
+            for item in category.items {
+                let hindi = hindi_item(item);
+                assert_ne!(hindi, *item, "{item} has no Hindi name");
+                let named = |name: &str| Product {
+                    name: name.to_owned(),
+                    description: String::new(),
+                    ..product(ProductId::new(1).unwrap_or_else(|_| unreachable!()))
+                };
+                // Both ways, wherever a name finds itself (`A2` is too short a Latin word to be indexed).
+                for (query, other) in [(*item, hindi), (hindi, *item)] {
+                    let search = SearchText::parse(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+                    if search.matches(&named(query)) {
+                        assert!(search.matches(&named(other)), "searching {query:?} misses a product named {other:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_share_of_products_is_named_in_hindi() {
+        let hindi = products(10_000).filter(|p| crate::domain::search::is_indic_word(&p.name)).count();
+        assert!((1_500..=2_500).contains(&hindi), "{hindi}");
+    }
+
+    #[test]
+    fn the_price_buckets_split_the_sample_catalogue_evenly_enough() {
+        let products: Vec<_> = products(20_000).collect();
+        for bucket in crate::domain::summary::price_buckets() {
+            let share = products
+                .iter()
+                .filter(|p| p.price.paise() >= bucket.min && bucket.max.is_none_or(|m| p.price.paise() < m))
+                .count() as f64
+                / products.len() as f64;
+            assert!((0.10..=0.25).contains(&share), "{bucket:?}: {share:.3}");
+        }
+    }
 
     #[test]
     fn the_same_id_gives_the_same_product() {

@@ -18,6 +18,7 @@ use super::tags::ApiTags;
 use crate::app::catalogue::CatalogueError;
 use crate::app::response_cache::{tag_of, CacheStatus, Rendered, Served, SERVE_STALE_FOR};
 use crate::app::Services;
+use crate::domain::summary::Include;
 use crate::domain::{
     cache_key, CategorySlug, Limit, Money, ProductFilter, ProductId, QueryError, SearchText, Sort, SortField,
 };
@@ -191,6 +192,12 @@ fn example_sort() -> Option<SortOrder> {
 fn example_limit() -> Option<u32> {
     Some(20)
 }
+fn example_in_stock() -> Option<bool> {
+    Some(true)
+}
+fn example_include() -> Option<String> {
+    Some("total,facets".into())
+}
 fn example_id() -> u64 {
     1
 }
@@ -222,13 +229,16 @@ impl ProductsApi {
     ) -> Result<Served, CatalogueError> {
         let catalogue = &self.services.catalogue;
         let (filter, sort, limit) = params.filter_sort_limit()?;
+        let include = params.include()?;
         let query = catalogue.query(filter, sort, limit, cursor)?;
-        let key = cache_key::listing(&query, cursor);
+        let key = cache_key::listing_with(&query, include, cursor);
         self.services
             .pages
             .get_or_render(key, coding.map(representation::variant), || async {
                 let page = catalogue.list(&query).await?;
-                let body = dto::render_page(&page.products, page.next_cursor.as_deref());
+                let summary = if include.any() { Some(catalogue.summarize(&query, include).await?) } else { None };
+                let body =
+                    dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
                 Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
             })
             .await
@@ -310,7 +320,9 @@ impl ProductsApi {
         #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")), example = "example_max_price")]
         max_price: Query<Option<u64>>,
         /// Full-text search in name and description: every word (two or more letters or digits, at most 8
-        /// distinct words) must start a word of the product.
+        /// distinct words) must start a word of the product, or one of its synonyms must: Hindi, romanised Hindi
+        /// and Kannada names of produce (`tamatar`, `टमाटर`, `pyaaz`, `doodh`, `ಟೊಮೆಟೊ`). Devanagari and the other
+        /// Indic scripts are matched as whole words, vowel signs and virama included (`घी` is searchable).
         #[oai(validator(min_length = 2, max_length = 100), example = "example_q")]
         q: Query<Option<String>>,
         /// Sort order; default `-created_at`.
@@ -322,6 +334,13 @@ impl ProductsApi {
         /// `next_cursor` of the previous page, with the same filters and sort.
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
+        /// `true`: only products in stock (stock above zero); `false`: only sold-out ones.
+        #[oai(example = "example_in_stock")]
+        in_stock: Query<Option<bool>>,
+        /// Adds to the page `total` (how many products match) and/or `facets` (counts per category and per price
+        /// bucket): `total`, `facets` or `total,facets`. Counts are exact up to 10,000, estimates above.
+        #[oai(validator(max_length = 32), example = "example_include")]
+        include: Query<Option<String>>,
         /// `ETag`s from earlier answers (or `*`); a match gives 304.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
@@ -333,6 +352,8 @@ impl ProductsApi {
             q: q.0,
             sort: sort.0,
             limit: limit.0,
+            in_stock: in_stock.0,
+            include: include.0,
         };
         let served = self.listing_page(&params, cursor.0.as_deref(), representation::accepted(request)).await;
         let page = match served {
@@ -451,6 +472,8 @@ struct ListParams {
     q: Option<String>,
     sort: Option<SortOrder>,
     limit: Option<u32>,
+    in_stock: Option<bool>,
+    include: Option<String>,
 }
 
 impl ListParams {
@@ -463,12 +486,20 @@ impl ListParams {
         let min_price = price("min_price", self.min_price)?;
         let max_price = price("max_price", self.max_price)?;
         let search = self.q.as_deref().map(SearchText::parse).transpose().map_err(|e| invalid("q", e.to_string()))?;
-        let filter = ProductFilter::new(self.category.clone(), min_price, max_price, search)?;
+        let filter =
+            ProductFilter::new(self.category.clone(), min_price, max_price, search)?.with_in_stock(self.in_stock);
         let limit = match self.limit {
             Some(n) => Limit::new(i64::from(n)).map_err(|e| invalid("limit", e.to_string()))?,
             None => Limit::default(),
         };
         Ok((filter, self.sort.map_or(Sort::DEFAULT, Sort::from), limit))
+    }
+
+    /// What `include` asks for (nothing when absent).
+    fn include(&self) -> Result<Include, CatalogueError> {
+        let Some(raw) = self.include.as_deref() else { return Ok(Include::default()) };
+        Include::parse(raw)
+            .map_err(|e| CatalogueError::Query(QueryError::Invalid { parameter: "include", reason: e.to_string() }))
     }
 
     /// The relative URL of the next page: the same parameters with the new cursor, in canonical order.
@@ -491,6 +522,12 @@ impl ListParams {
         }
         if let Some(l) = self.limit {
             pairs.push(("limit", l.to_string()));
+        }
+        if let Some(in_stock) = self.in_stock {
+            pairs.push(("in_stock", in_stock.to_string()));
+        }
+        if let Some(include) = &self.include {
+            pairs.push(("include", include.clone()));
         }
         pairs.push(("cursor", cursor.to_owned()));
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();

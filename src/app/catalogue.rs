@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::summary::{Include, Summary, SummaryQuery};
 use crate::domain::{Category, CursorCodec, Limit, Product, ProductFilter, ProductId, ProductQuery, QueryError, Sort};
 use crate::ports::{ProductRepository, RepositoryError};
 
@@ -75,6 +76,15 @@ impl CatalogueService {
             _ => None,
         };
         Ok(Page { products, next_cursor })
+    }
+
+    /// The totals and facet counts `include` asks for, over the query's filters (not its page).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    pub async fn summarize(&self, query: &ProductQuery, include: Include) -> Result<Summary, CatalogueError> {
+        let summary_query = SummaryQuery { filter: query.filter.clone(), include };
+        Ok(self.products.summarize(&summary_query).await?)
     }
 
     /// Every category that has products, with its count.

@@ -2,13 +2,23 @@
 //! reach it.
 
 use super::query::ProductQuery;
+use super::summary::Include;
 
 /// Bump when the cached listing body changes shape, so old entries are never read by new code.
 const LISTING_VERSION: &str = "v1";
 
 /// The key of one listing page: the canonical filters and sort, the page size and the raw cursor.
 pub fn listing(query: &ProductQuery, cursor: Option<&str>) -> String {
+    listing_with(query, Include::default(), cursor)
+}
+
+/// The key of one listing page with what `include` adds to its body (totals and facets are cached with it).
+pub fn listing_with(query: &ProductQuery, include: Include, cursor: Option<&str>) -> String {
     let mut key = format!("products:{LISTING_VERSION}:{}&limit={}", query.binding(), query.limit.get());
+    if include.any() {
+        key.push_str("&include=");
+        key.push_str(include.canonical());
+    }
     if let Some(cursor) = cursor {
         key.push_str("&cursor=");
         key.push_str(cursor);

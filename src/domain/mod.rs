@@ -12,6 +12,8 @@ pub mod order;
 pub mod query;
 pub mod retry;
 pub mod search;
+pub mod summary;
+pub mod synonyms;
 pub mod token;
 pub mod webhook;
 

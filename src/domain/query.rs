@@ -7,12 +7,14 @@ use super::catalogue::{CategorySlug, Product};
 use super::cursor::{CursorCodec, CursorError};
 use super::money::Money;
 use super::order::{Sort, SortPosition};
-use super::search;
+use super::{search, synonyms};
 
-/// A validated search text: 2 to 100 characters with at least one search term.
+/// A validated search text: 2 to 100 characters with at least one search term. Each term carries its
+/// alternatives from the synonym table (see [`search`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchText {
     terms: Vec<String>,
+    alternatives: Vec<Vec<String>>,
 }
 
 /// Why a text is not a search; the messages are shown to API clients as they are.
@@ -20,29 +22,36 @@ pub struct SearchText {
 pub enum SearchTextError {
     #[error("q must be 2 to 100 characters")]
     Length,
-    #[error("q must contain a word of at least two letters or digits")]
+    #[error("q must contain a word of at least two letters or digits; a single letter (such as क) is not a word")]
     NoWord,
+    #[error(
+        "q holds only combining marks (vowel signs, virama, nukta, anusvara); they are part of a word only after \
+         a letter"
+    )]
+    OnlyMarks,
     #[error("q may contain at most {} distinct words", search::MAX_TERMS)]
     TooManyWords,
 }
 
 impl SearchText {
     /// # Errors
-    /// `Length` when the text is not 2 to 100 characters, `NoWord` when it has no word of two or more letters or
-    /// digits, `TooManyWords` when it has more than [`search::MAX_TERMS`] distinct words.
+    /// `Length` when the text is not 2 to 100 characters, `OnlyMarks` when it holds only combining marks,
+    /// `NoWord` when it has no word of two or more characters, `TooManyWords` when it has more than
+    /// [`search::MAX_TERMS`] distinct words.
     pub fn parse(raw: &str) -> Result<Self, SearchTextError> {
         let length = raw.chars().count();
         if !(2..=100).contains(&length) {
             return Err(SearchTextError::Length);
         }
-        let terms = search::terms(raw);
-        if terms.is_empty() {
-            return Err(SearchTextError::NoWord);
-        }
+        let terms = search::query_terms(raw).map_err(|e| match e {
+            search::NoTerm::OnlyMarks => SearchTextError::OnlyMarks,
+            search::NoTerm::TooShort => SearchTextError::NoWord,
+        })?;
         if terms.len() > search::MAX_TERMS {
             return Err(SearchTextError::TooManyWords);
         }
-        Ok(Self { terms })
+        let alternatives = terms.iter().map(|t| synonyms::alternatives(t)).collect();
+        Ok(Self { terms, alternatives })
     }
 
     /// The distinct lowercase terms; every one must match.
@@ -50,8 +59,13 @@ impl SearchText {
         &self.terms
     }
 
+    /// For each term, the words that satisfy it as prefixes: the term and its synonyms.
+    pub fn alternatives(&self) -> &[Vec<String>] {
+        &self.alternatives
+    }
+
     pub fn matches(&self, product: &Product) -> bool {
-        search::matches(&self.terms, &[&product.name, &product.description])
+        search::matches(&self.alternatives, &[&product.name, &product.description])
     }
 }
 
@@ -97,6 +111,8 @@ pub struct ProductFilter {
     pub min_price: Option<Money>,
     pub max_price: Option<Money>,
     pub search: Option<SearchText>,
+    /// `Some(true)`: only products with stock above zero; `Some(false)`: only those with none.
+    pub in_stock: Option<bool>,
 }
 
 impl ProductFilter {
@@ -118,18 +134,27 @@ impl ProductFilter {
                 });
             }
         }
-        Ok(Self { category, min_price, max_price, search })
+        Ok(Self { category, min_price, max_price, search, in_stock: None })
+    }
+
+    /// The same filters, keeping only products in stock (`true`) or out of stock (`false`) when set.
+    #[must_use]
+    pub fn with_in_stock(self, in_stock: Option<bool>) -> Self {
+        Self { in_stock, ..self }
     }
 
     pub fn matches(&self, product: &Product) -> bool {
-        self.admits(&product.category, product.price) && self.search.as_ref().is_none_or(|s| s.matches(product))
+        self.admits(&product.category, product.price, product.stock > 0)
+            && self.search.as_ref().is_none_or(|s| s.matches(product))
     }
 
-    /// The category and price-range part of [`ProductFilter::matches`], for callers that hold only those keys.
-    pub fn admits(&self, category: &CategorySlug, price: Money) -> bool {
+    /// The category, price-range and stock part of [`ProductFilter::matches`], for callers that hold only
+    /// those keys.
+    pub fn admits(&self, category: &CategorySlug, price: Money, in_stock: bool) -> bool {
         self.category.as_ref().is_none_or(|c| category == c)
             && self.min_price.is_none_or(|min| price >= min)
             && self.max_price.is_none_or(|max| price <= max)
+            && self.in_stock.is_none_or(|wanted| wanted == in_stock)
     }
 
     /// A canonical text of the filters and sort, identical for equal queries however they were spelled.
@@ -148,6 +173,9 @@ impl ProductFilter {
         if let Some(s) = &self.search {
             // Terms are letters and digits only, so '+' cannot be part of one.
             out.push_str(&format!("&q={}", s.terms().join("+")));
+        }
+        if let Some(in_stock) = self.in_stock {
+            out.push_str(&format!("&in_stock={in_stock}"));
         }
         out
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::summary::{Summary, SummaryQuery};
 use crate::domain::webhook::InventoryEvent;
 use crate::domain::{Category, ListQuery, Product, ProductId};
 
@@ -34,6 +35,21 @@ pub trait ProductRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store cannot answer; never `NotFound` (no match is an empty list).
     async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError>;
+
+    /// The totals and facet counts `query.include` asks for, over the products matching `query.filter`
+    /// (DESIGN §8): `total` counts every filter; each category count (one per category of the catalogue, in
+    /// slug order, zeros included) replaces the filter's category with its own; each price bucket count (every
+    /// bucket of `summary::price_buckets`, in order) replaces the filter's price range with the bucket's.
+    /// Parts not asked for are empty (`None`, no entries).
+    ///
+    /// Every count follows `summary::Plan`: a count of at most `summary::EXACT_LIMIT` MUST be exact (equal to
+    /// the number of matching products) and say so; a larger one is an estimate marked not exact, never below
+    /// `EXACT_LIMIT + 1` and within a factor of 1.5 of the truth. No call reads more than `EXACT_LIMIT + 1`
+    /// matches per count, and none counts the whole catalogue.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot answer; never `NotFound` (no match is a count of zero).
+    async fn summarize(&self, query: &SummaryQuery) -> Result<Summary, RepositoryError>;
 
     /// One product.
     ///

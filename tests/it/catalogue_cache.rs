@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
+use farmlokal::domain::summary::{Summary, SummaryQuery};
 use farmlokal::domain::webhook::InventoryEvent;
 use farmlokal::domain::{Category, ListQuery, Product, ProductId};
 use farmlokal::ports::{ApplyOutcome, ProductRepository, RepositoryError};
@@ -153,6 +154,9 @@ impl ProductRepository for CountingRepository {
     async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list(query).await
+    }
+    async fn summarize(&self, query: &SummaryQuery) -> Result<Summary, RepositoryError> {
+        self.inner.summarize(query).await
     }
     async fn get(&self, id: ProductId) -> Result<Product, RepositoryError> {
         self.inner.get(id).await

@@ -103,12 +103,60 @@ async fn walking_every_page_of_a_search_yields_exactly_the_matching_products() {
 #[tokio::test]
 async fn walking_every_page_of_combined_filters_yields_exactly_the_products_matching_all() {
     let (world, app) = spawn_app(N).await;
-    let all = Filter { category: Some("vegetables"), min: Some(4_000), max: Some(9_000), q: Some("fresh") };
+    let all = Filter {
+        category: Some("vegetables"),
+        min: Some(4_000),
+        max: Some(9_000),
+        q: Some("fresh"),
+        in_stock: Some(true),
+        ..Filter::default()
+    };
     let price_and_search = Filter { min: Some(20_000), q: Some("milk"), ..Filter::default() };
 
     assert_walks(&world, &app, all, &[1, 7, 100]).await;
     assert_walks(&world, &app, price_and_search, &[7, 100]).await;
     assert_walks(&world, &app, Filter { category: Some("fruits"), max: Some(10_000), ..Filter::default() }, &[7]).await;
+}
+
+#[tokio::test]
+async fn walking_every_page_of_a_hindi_romanised_or_kannada_search_yields_exactly_the_matching_products() {
+    let (world, app) = spawn_app(N).await;
+
+    for q in ["tamatar", "टमाटर", "ಟೊಮೆಟೊ", "doodh", "घी", "pyaaz", "aam ka achar"] {
+        assert_walks(&world, &app, Filter { q: Some(q), ..Filter::default() }, &[7]).await;
+    }
+}
+
+#[tokio::test]
+async fn walking_every_page_of_an_in_stock_filter_yields_exactly_the_products_with_or_without_stock() {
+    let (world, app) = spawn_app(N).await;
+
+    assert_walks(&world, &app, Filter { in_stock: Some(false), ..Filter::default() }, &[1, 100]).await;
+    let dairy_in_stock = Filter { category: Some("dairy"), in_stock: Some(true), ..Filter::default() };
+    assert_walks(&world, &app, dairy_in_stock, &[7, 100]).await;
+}
+
+#[tokio::test]
+async fn walking_every_page_with_totals_and_facets_yields_each_product_once_and_counts_them_exactly() {
+    let (world, app) = spawn_app(N).await;
+    let searches = [
+        Filter { q: Some("tamatar"), include: Some("total,facets"), ..Filter::default() },
+        Filter { category: Some("dairy"), q: Some("doodh"), include: Some("total"), ..Filter::default() },
+        Filter { max: Some(9_000), in_stock: Some(true), include: Some("facets"), ..Filter::default() },
+    ];
+
+    for filter in searches {
+        assert_walks(&world, &app, filter, &[7]).await;
+        let page = app.get(&format!("/products?{}limit=5", filter.query())).await;
+        let body = page.json();
+        if filter.include.is_some_and(|i| i.contains("total")) {
+            let want = filter.expected(&world.sample, "-created_at").len();
+            assert_eq!(body["total"], json!({"value": want, "exact": true}), "{filter:?}");
+        } else {
+            assert!(body.get("total").is_none(), "{filter:?}: total only when asked for");
+        }
+        assert_eq!(body.get("facets").is_some(), filter.include.is_some_and(|i| i.contains("facets")), "{filter:?}");
+    }
 }
 
 #[tokio::test]

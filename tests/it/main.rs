@@ -15,6 +15,7 @@ mod delivery_http;
 mod event_ledger_contract;
 mod hardening;
 mod http_edges;
+mod listing_answers;
 mod metrics_http;
 mod mysql_explain;
 mod openapi_spec;

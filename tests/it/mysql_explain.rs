@@ -1,13 +1,14 @@
 //! The listing plans: every shape `list()` sends (built by the same `listing::list_statement`) finds its page's
 //! ids by walking the index of its sort alone (`Using index`: no row is read to check a filter), never the
 //! whole table and never with a filesort, then reads just those rows by primary key. The only full scan is of
-//! the derived table of at most `fetch` ids. `q` is read through the FULLTEXT index, all its matches at once
-//! (see `adapters::mysql::matches`).
+//! the derived table of at most `fetch` ids, for every filter including `in_stock`. `q` is read through the
+//! FULLTEXT index, all its matches at once (see `adapters::mysql::matches`). The capped counts of totals and
+//! facets read the price index alone.
 
-use farmlokal::adapters::mysql::listing::{boolean_query, index_for, list_statement};
+use farmlokal::adapters::mysql::listing::{boolean_query, count_statement, index_for, list_statement};
 use farmlokal::adapters::mysql::matches;
 use farmlokal::adapters::sample;
-use farmlokal::domain::{CategorySlug, ListQuery, Money, ProductFilter, SearchText, Sort};
+use farmlokal::domain::{CategorySlug, ListQuery, Money, ProductFilter, SearchText, Sort, SortField};
 use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 
@@ -62,12 +63,16 @@ fn shapes() -> Vec<ListQuery> {
                 (Money::from_paise(5_000).ok(), Money::from_paise(8_000).ok()),
             ];
             for (min_price, max_price) in prices {
-                let filter = ProductFilter { category: category.clone(), min_price, max_price, search: None };
-                for after in [None, position(&filter, sort)] {
-                    out.push(ListQuery { filter: filter.clone(), sort, after, fetch: 21 });
+                for in_stock in [None, Some(true), Some(false)] {
+                    let filter =
+                        ProductFilter { category: category.clone(), min_price, max_price, ..ProductFilter::default() }
+                            .with_in_stock(in_stock);
+                    for after in [None, position(&filter, sort)] {
+                        out.push(ListQuery { filter: filter.clone(), sort, after, fetch: 21 });
+                    }
+                    // The longest stretch a search walk reads.
+                    out.push(ListQuery { filter: filter.clone(), sort, after: None, fetch: 6_000 });
                 }
-                // The longest stretch a search walk reads.
-                out.push(ListQuery { filter: filter.clone(), sort, after: None, fetch: 6_000 });
             }
         }
     }
@@ -107,17 +112,48 @@ async fn every_listing_shape_uses_its_index_without_filesort() {
     }
     // `q`: its matches are read through the FULLTEXT index (see `adapters::mysql::matches`), and so is a search
     // too broad for a match set (then with its filters, sort and LIMIT, and a filesort of the matches).
-    let search = SearchText::parse("organic tom").expect("a valid search");
-    let load = format!("EXPLAIN {}", matches::load_sql(matches::MAX_MATCHES));
-    let rows: Vec<Row> = conn.exec(load, (boolean_query(search.terms()),)).await.expect("EXPLAIN runs");
-    if !rows.iter().any(|r| text(r, "type").eq_ignore_ascii_case("fulltext")) {
-        failures.push(format!("{}\n  -> expected the FULLTEXT index", matches::load_sql(matches::MAX_MATCHES)));
+    // Hindi and synonyms too: `tamatar घी` is `+(hex* hex* ..) +hex*` over the service's own words.
+    for text_of_q in ["organic tom", "tamatar घी"] {
+        let search = SearchText::parse(text_of_q).expect("a valid search");
+        let load = format!("EXPLAIN {}", matches::load_sql(matches::MAX_MATCHES));
+        let rows: Vec<Row> = conn.exec(load, (boolean_query(search.alternatives()),)).await.expect("EXPLAIN runs");
+        if !rows.iter().any(|r| text(r, "type").eq_ignore_ascii_case("fulltext")) {
+            failures.push(format!("{}\n  -> expected the FULLTEXT index", matches::load_sql(matches::MAX_MATCHES)));
+        }
+        for sort in Sort::ALL {
+            let filter = ProductFilter { search: Some(search.clone()), ..ProductFilter::default() };
+            let (sql, plans) = explain(&mut conn, &ListQuery { filter, sort, after: None, fetch: 21 }).await;
+            if !plans.iter().any(|p| p.access.eq_ignore_ascii_case("fulltext")) {
+                failures.push(format!("{sql}\n  -> {plans:?} (expected the FULLTEXT index)"));
+            }
+        }
     }
-    for sort in Sort::ALL {
-        let filter = ProductFilter { search: Some(search.clone()), ..ProductFilter::default() };
-        let (sql, plans) = explain(&mut conn, &ListQuery { filter, sort, after: None, fetch: 21 }).await;
-        if !plans.iter().any(|p| p.access.eq_ignore_ascii_case("fulltext")) {
-            failures.push(format!("{sql}\n  -> {plans:?} (expected the FULLTEXT index)"));
+    // Totals and facets: a capped count of every (category, price range, stock) shape reads the price index (of
+    // the category when filtered) alone, never the table.
+    for category in [None, CategorySlug::parse("vegetables").ok()] {
+        for (min_price, max_price) in [(None, None), (Money::from_paise(5_000).ok(), Money::from_paise(9_999).ok())] {
+            for in_stock in [None, Some(true), Some(false)] {
+                let filter =
+                    ProductFilter { category: category.clone(), min_price, max_price, ..ProductFilter::default() }
+                        .with_in_stock(in_stock);
+                let statement = count_statement(&filter, 10_001);
+                let rows: Vec<Row> =
+                    conn.exec(format!("EXPLAIN {}", statement.sql), statement.params).await.expect("EXPLAIN runs");
+                let index = index_for(SortField::Price, category.is_some());
+                let inner = rows.iter().find(|r| text(r, "table") == "products");
+                let fits = inner.is_some_and(|r| {
+                    text(r, "key") == index
+                        && text(r, "Extra").split("; ").any(|note| note == "Using index")
+                        && text(r, "type") != "ALL"
+                });
+                if !fits {
+                    let plans: Vec<_> = rows
+                        .iter()
+                        .map(|r| (text(r, "table"), text(r, "type"), text(r, "key"), text(r, "Extra")))
+                        .collect();
+                    failures.push(format!("{}\n  -> {plans:?} (expected {index}, index only)", statement.sql));
+                }
+            }
         }
     }
     conn.disconnect().await.expect("disconnect");

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
 use farmlokal::adapters::mysql::{self as mysql_adapter, MysqlProductRepository};
 use farmlokal::adapters::sample;
+use farmlokal::domain::summary::{self, Count, Include, Limits, PriceBucket, SummaryQuery};
 use farmlokal::domain::webhook::{InventoryChange, InventoryEvent, WebhookId};
 use farmlokal::domain::{CategorySlug, ListQuery, Money, Product, ProductFilter, ProductId, SearchText, Sort};
 use farmlokal::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
@@ -63,7 +64,82 @@ fn filter_shapes() -> Vec<ProductFilter> {
         q("women"),
         q("zzzz"),
         ProductFilter { search: Some(search("milk")), min_price: Some(money(5_000)), ..category("dairy") },
+        // Stock, alone and with every other filter.
+        none.clone().with_in_stock(Some(true)),
+        none.clone().with_in_stock(Some(false)),
+        ProductFilter { min_price: Some(money(4_000)), max_price: Some(money(9_000)), ..category("fruits") }
+            .with_in_stock(Some(true)),
+        ProductFilter { search: Some(search("fresh")), ..category("vegetables") }.with_in_stock(Some(true)),
+        // Hindi, romanised Hindi and Kannada, through the synonym table; two-letter Devanagari words.
+        q("tamatar"),
+        q("टमाटर"),
+        q("ಟೊಮೆಟೊ"),
+        q("pyaaz"),
+        q("doodh"),
+        q("घी"),
+        q("दूध"),
+        q("aam ka achar"),
+        q("ताज़ा"),
+        ProductFilter { search: Some(search("gobhi")), max_price: Some(money(8_000)), ..none.clone() },
     ]
+}
+
+/// The counts a summary must give, by brute force over `catalogue`.
+fn brute_count(catalogue: &[Product], filter: &ProductFilter) -> u64 {
+    catalogue.iter().filter(|p| filter.matches(p)).count() as u64
+}
+
+/// Checks one count against the truth: equal and exact when the truth is at most `limit`, otherwise an
+/// estimate above `limit` within a factor of 1.5.
+fn check_count(what: &str, got: Count, truth: u64, limit: u64) {
+    if truth <= limit {
+        assert_eq!(got, Count { value: truth, exact: true }, "{what}: at most {limit}, so exact");
+    } else {
+        assert!(!got.exact, "{what}: {truth} is above {limit}, so an estimate ({got:?})");
+        assert!(got.value > limit, "{what}: an estimate is never at or below {limit} ({got:?})");
+        let ratio = got.value.max(truth) as f64 / got.value.min(truth) as f64;
+        assert!(ratio <= 1.5, "{what}: estimate {} for {truth} is off by {ratio:.2}", got.value);
+    }
+}
+
+/// The summary contract for every filter shape: total, category facet (every category, slug order, the filter's
+/// category replaced) and price facet (every bucket, in order, the filter's price range replaced).
+async fn summary_contract(repo: &dyn ProductRepository, catalogue: &[Product], limit: u64) {
+    let mut categories: Vec<CategorySlug> = catalogue.iter().map(|p| p.category.clone()).collect();
+    categories.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    categories.dedup();
+    let everything = Include { total: true, facets: true };
+    for filter in filter_shapes() {
+        let name = filter.canonical(Sort::DEFAULT);
+        // The search part once (it is the costly part of the brute force), the rest per count.
+        let catalogue: Vec<Product> =
+            catalogue.iter().filter(|p| filter.search.as_ref().is_none_or(|s| s.matches(p))).cloned().collect();
+        let catalogue = catalogue.as_slice();
+        let query = SummaryQuery { filter: filter.clone(), include: everything };
+        let filter = ProductFilter { search: None, ..filter };
+        let got = repo.summarize(&query).await.expect("summarize never fails here");
+        check_count(&format!("{name} total"), got.total.expect("a total"), brute_count(catalogue, &filter), limit);
+        let slugs: Vec<&CategorySlug> = got.categories.iter().map(|(c, _)| c).collect();
+        assert_eq!(slugs, categories.iter().collect::<Vec<_>>(), "{name}: every category, in slug order");
+        for (category, count) in &got.categories {
+            let with = ProductFilter { category: Some(category.clone()), ..filter.clone() };
+            check_count(&format!("{name} category {category}"), *count, brute_count(catalogue, &with), limit);
+        }
+        let buckets: Vec<PriceBucket> = got.prices.iter().map(|(b, _)| *b).collect();
+        assert_eq!(buckets, summary::price_buckets(), "{name}: every bucket, in order");
+        for (bucket, count) in &got.prices {
+            let in_bucket = |p: &Product| {
+                let with = ProductFilter { min_price: None, max_price: None, ..filter.clone() };
+                with.matches(p) && p.price.paise() >= bucket.min && bucket.max.is_none_or(|m| p.price.paise() < m)
+            };
+            let truth = catalogue.iter().filter(|p| in_bucket(p)).count() as u64;
+            check_count(&format!("{name} price {bucket:?}"), *count, truth, limit);
+        }
+        // Only what is asked for.
+        let total_only = SummaryQuery { filter: query.filter.clone(), include: Include { total: true, facets: false } };
+        let got = repo.summarize(&total_only).await.expect("summarize");
+        assert!(got.total.is_some() && got.categories.is_empty() && got.prices.is_empty(), "{name}: total only");
+    }
 }
 
 fn expected(catalogue: &[Product], filter: &ProductFilter, sort: Sort) -> Vec<Product> {
@@ -98,8 +174,9 @@ async fn product_repository_contract(repo: &dyn ProductRepository, count: u64) {
 
     // list: order, tie-break by id in the same direction, strictly after the position, every filter.
     for filter in filter_shapes() {
+        let matching: Vec<Product> = catalogue.iter().filter(|p| filter.matches(p)).cloned().collect();
         for sort in Sort::ALL {
-            check_walk(repo, &catalogue, &filter, sort).await;
+            check_walk(repo, &matching, &filter, sort).await;
         }
     }
 
@@ -139,6 +216,8 @@ async fn product_repository_contract(repo: &dyn ProductRepository, count: u64) {
         .map(|c| (c.slug.as_str().to_owned(), c.name, c.product_count))
         .collect();
     assert_eq!(got, want);
+
+    summary_contract(repo, &catalogue, summary::EXACT_LIMIT).await;
 
     apply_event_contract(repo, count).await;
 }
@@ -267,8 +346,9 @@ async fn mysql_searches_from_match_sets_honour_the_contract() {
     let repo = MysqlProductRepository::new(&url, None).expect("valid URL").without_search_walk();
     let catalogue: Vec<Product> = sample::products(PRODUCTS).collect();
     for filter in filter_shapes().into_iter().filter(|f| f.search.is_some()) {
+        let matching: Vec<Product> = catalogue.iter().filter(|p| filter.matches(p)).cloned().collect();
         for sort in Sort::ALL {
-            check_walk(&repo, &catalogue, &filter, sort).await;
+            check_walk(&repo, &matching, &filter, sort).await;
         }
     }
 
@@ -307,8 +387,9 @@ async fn mysql_searches_too_broad_for_a_match_set_honour_the_contract() {
     for filter in filter_shapes().into_iter().filter(|f| f.search.is_some()) {
         let matches = catalogue.iter().filter(|p| filter.search.as_ref().is_some_and(|s| s.matches(p))).count();
         too_broad += usize::from(matches > 3);
+        let matching: Vec<Product> = catalogue.iter().filter(|p| filter.matches(p)).cloned().collect();
         for sort in Sort::ALL {
-            check_walk(&repo, &catalogue, &filter, sort).await;
+            check_walk(&repo, &matching, &filter, sort).await;
         }
     }
     assert!(too_broad >= 5, "most searches here are too broad for a set of 3 ({too_broad})");
@@ -371,6 +452,37 @@ async fn a_match_set_another_instance_made_stale_still_fills_pages_and_reloads()
     // Every page of the search, from the reloaded set, with the fresh prices.
     check_walk(&reader, &catalogue, &filter, query.sort).await;
     for repo in [writer, reader] {
+        repo.disconnect().await.expect("disconnect");
+    }
+    servers::drop_mysql_database(&url).await;
+}
+
+/// Small limits so the estimates above them are exercised on a small catalogue: exact up to 100, estimates from a
+/// sample of about 2,000 of the 3,000 ids above that.
+const SMALL_LIMITS: Limits = Limits { exact: 100, surely_above: 250, sample_ids: 2_000 };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_totals_and_facets_estimate_within_the_bound_above_the_exact_limit() {
+    let repo = MemoryProductRepository::sample(PRODUCTS).with_summary_limits(SMALL_LIMITS);
+    let catalogue: Vec<Product> = sample::products(PRODUCTS).collect();
+    summary_contract(&repo, &catalogue, SMALL_LIMITS.exact).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_totals_and_facets_estimate_within_the_bound_above_the_exact_limit() {
+    let Some(url) = servers::seeded_mysql("mysql_totals_and_facets_estimate_within_the_bound", PRODUCTS).await else {
+        return;
+    };
+    let catalogue: Vec<Product> = sample::products(PRODUCTS).collect();
+    let repo = MysqlProductRepository::new(&url, None).expect("valid URL").with_summary_limits(SMALL_LIMITS);
+    summary_contract(&repo, &catalogue, SMALL_LIMITS.exact).await;
+    // A search too broad for a match set is counted through FULLTEXT, under the same rule.
+    let broad = MysqlProductRepository::new(&url, None)
+        .expect("valid URL")
+        .with_summary_limits(SMALL_LIMITS)
+        .with_match_limit(3);
+    summary_contract(&broad, &catalogue, SMALL_LIMITS.exact).await;
+    for repo in [repo, broad] {
         repo.disconnect().await.expect("disconnect");
     }
     servers::drop_mysql_database(&url).await;

@@ -96,14 +96,18 @@ impl CatalogueIndex {
         }
     }
 
-    /// Slots of products holding a word that starts with every term (sorted, deduplicated).
-    fn search(&self, terms: &[String]) -> Vec<Slot> {
+    /// Slots of products that, for every term, hold a word starting with one of its alternatives (sorted,
+    /// deduplicated).
+    fn search(&self, terms: &[Vec<String>]) -> Vec<Slot> {
         let mut result: Option<Vec<Slot>> = None;
-        for term in terms {
-            let mut hits: Vec<Slot> = self
-                .words
-                .range::<str, _>((std::ops::Bound::Included(term.as_str()), std::ops::Bound::Unbounded))
-                .take_while(|(word, _)| word.starts_with(term.as_str()))
+        for alternatives in terms {
+            let mut hits: Vec<Slot> = alternatives
+                .iter()
+                .flat_map(|term| {
+                    self.words
+                        .range::<str, _>((std::ops::Bound::Included(term.as_str()), std::ops::Bound::Unbounded))
+                        .take_while(move |(word, _)| word.starts_with(term.as_str()))
+                })
                 .flat_map(|(_, slots)| slots.iter().copied())
                 .collect();
             hits.sort_unstable();
@@ -119,6 +123,41 @@ impl CatalogueIndex {
         result.unwrap_or_default()
     }
 
+    /// The categories that have products, in slug order.
+    pub fn categories(&self) -> Vec<CategorySlug> {
+        let mut out: Vec<CategorySlug> = self.by_category.keys().cloned().collect();
+        out.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        out
+    }
+
+    /// How many products match `filter`, counting no further than `cap`: a search counts its word-index
+    /// candidates; anything else walks the price ordering (of its category) inside its price range, so the
+    /// walk reads the products of the range and stops at `cap` matches.
+    pub fn count(&self, products: &[Product], filter: &ProductFilter, cap: u64) -> u64 {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        if let Some(search) = &filter.search {
+            let others = ProductFilter { search: None, ..filter.clone() };
+            return self
+                .search(search.alternatives())
+                .into_iter()
+                .filter(|slot| others.matches(&products[*slot as usize]))
+                .take(cap)
+                .count() as u64;
+        }
+        let orderings = match &filter.category {
+            Some(category) => match self.by_category.get(category) {
+                Some(orderings) => orderings,
+                None => return 0,
+            },
+            None => &self.all,
+        };
+        let column = orderings.column(SortField::Price);
+        let at = |s: &Slot| &products[*s as usize];
+        let lo = filter.min_price.map_or(0, |min| column.partition_point(|s| at(s).price < min));
+        let hi = filter.max_price.map_or(column.len(), |max| column.partition_point(|s| at(s).price <= max));
+        column.get(lo..hi.max(lo)).unwrap_or_default().iter().filter(|s| filter.matches(at(s))).take(cap).count() as u64
+    }
+
     /// Answers a list query: the products matching its filter, in its order, after its position.
     pub fn list(&self, products: &[Product], query: &ListQuery) -> Vec<Product> {
         let filter = &query.filter;
@@ -128,7 +167,7 @@ impl CatalogueIndex {
             // index has already applied every term, so only the other filters are checked per candidate.
             let others = ProductFilter { search: None, ..filter.clone() };
             let mut hits: Vec<&Product> = self
-                .search(search.terms())
+                .search(search.alternatives())
                 .into_iter()
                 .map(|slot| &products[slot as usize])
                 .filter(|p| {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::summary::{Summary, SummaryQuery};
 use crate::domain::webhook::{InventoryEvent, WebhookId};
 use crate::domain::{AccessToken, Category, ListQuery, Pincode, Product, ProductId, Serviceability};
 use crate::ports::{
@@ -47,6 +48,11 @@ impl<P: ProductRepository> ProductRepository for Delayed<P> {
     async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
         self.wait().await;
         self.inner.list(query).await
+    }
+
+    async fn summarize(&self, query: &SummaryQuery) -> Result<Summary, RepositoryError> {
+        self.wait().await;
+        self.inner.summarize(query).await
     }
 
     async fn get(&self, id: ProductId) -> Result<Product, RepositoryError> {

@@ -5,7 +5,7 @@
 //! replace and remove products after it is built (`insert`, `remove`); each rebuilds the indexes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -14,6 +14,7 @@ use super::catalogue_index::{CatalogueIndex, Slot};
 use super::faults::Faults;
 use crate::adapters::sample;
 use crate::domain::catalogue::whole_seconds;
+use crate::domain::summary::{self, Limits, Plan, Sample, Summary, SummaryQuery};
 use crate::domain::webhook::{InventoryChange, InventoryEvent};
 use crate::domain::{Category, ListQuery, Product, ProductId};
 use crate::ports::{ApplyOutcome, ProductRepository, RepositoryError};
@@ -24,6 +25,9 @@ struct Store {
     slots: HashMap<ProductId, Slot>,
     index: CatalogueIndex,
     processed_events: HashSet<String>,
+    /// The sample totals and facets are estimated from, taken on first use after each reindex (stock and price
+    /// changes do not refresh it: it only ever estimates).
+    sample: OnceLock<Arc<Sample>>,
 }
 
 impl Store {
@@ -31,6 +35,24 @@ impl Store {
     fn reindex(&mut self) {
         self.slots = self.products.iter().enumerate().map(|(slot, p)| (p.id, slot as Slot)).collect();
         self.index = CatalogueIndex::build(&self.products);
+        self.sample = OnceLock::new();
+    }
+
+    /// The products in the sample windows of the id range.
+    fn sample(&self, sample_ids: u64) -> Arc<Sample> {
+        let take = || {
+            let ids = self.products.iter().map(|p| p.id.get());
+            let (min, max) = (ids.clone().min().unwrap_or(1), ids.max().unwrap_or(0));
+            let (windows, scale) = summary::sample_windows(min, max, sample_ids);
+            let products = windows
+                .iter()
+                .flat_map(|(start, end)| *start..=*end)
+                .filter_map(|id| ProductId::new(id).ok())
+                .filter_map(|id| self.slots.get(&id).map(|slot| self.products[*slot as usize].clone()))
+                .collect();
+            Arc::new(Sample { products, scale, categories: self.index.categories() })
+        };
+        Arc::clone(self.sample.get_or_init(take))
     }
 }
 
@@ -39,6 +61,7 @@ impl Store {
 pub struct MemoryProductRepository {
     store: Arc<RwLock<Store>>,
     faults: Faults,
+    limits: Limits,
 }
 
 impl MemoryProductRepository {
@@ -50,7 +73,7 @@ impl MemoryProductRepository {
         }
         let mut store = Store { products: by_id.into_values().collect(), ..Store::default() };
         store.reindex();
-        Self { store: Arc::new(RwLock::new(store)), faults: Faults::new() }
+        Self { store: Arc::new(RwLock::new(store)), faults: Faults::new(), limits: Limits::CONTRACT }
     }
 
     /// Adds `product`, or replaces the product with its id, and returns the one replaced. Every read after this
@@ -82,6 +105,14 @@ impl MemoryProductRepository {
     /// The deterministic sample catalogue of `count` products (see `adapters::sample`).
     pub fn sample(count: u64) -> Self {
         Self::with_products(sample::products(count))
+    }
+
+    /// Counts exactly only up to `limits.exact` (the contract's 10,000 otherwise), so a test can exercise
+    /// estimates on a small catalogue.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_summary_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The switches that make this catalogue fail or slow down, for tests of unhappy paths.
@@ -119,6 +150,19 @@ impl ProductRepository for MemoryProductRepository {
         self.check_faults().await?;
         let store = self.read();
         Ok(store.index.list(&store.products, query))
+    }
+
+    async fn summarize(&self, query: &SummaryQuery) -> Result<Summary, RepositoryError> {
+        self.check_faults().await?;
+        let store = self.read();
+        let sample = store.sample(self.limits.sample_ids);
+        let plan = Plan::new(query, &sample, self.limits);
+        let counts: Vec<Option<u64>> = plan
+            .slots
+            .iter()
+            .map(|slot| slot.needs_count.then(|| store.index.count(&store.products, &slot.filter, plan.cap())))
+            .collect();
+        Ok(plan.finish(&counts))
     }
 
     async fn get(&self, id: ProductId) -> Result<Product, RepositoryError> {

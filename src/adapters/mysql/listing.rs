@@ -28,7 +28,8 @@
 
 use mysql_async::Value;
 
-use crate::domain::{ListQuery, SortField, SortValue};
+use crate::domain::search::hex;
+use crate::domain::{ListQuery, ProductFilter, SortField, SortValue};
 
 /// The columns a product is read from, in the order `repository::product_from_row` expects.
 pub const PRODUCT_COLUMNS: &str = "id, name, description, category, price_paise, unit, stock, producer_id, \
@@ -62,17 +63,31 @@ fn sort_column(field: SortField) -> &'static str {
     }
 }
 
-/// The boolean-mode search text: every term required, each as a prefix (`+tom* +org*`). Terms are letters
-/// and digits only (see `domain::search`), so they cannot carry boolean operators.
-pub fn boolean_query(terms: &[String]) -> String {
-    terms.iter().map(|t| format!("+{t}*")).collect::<Vec<_>>().join(" ")
+/// The boolean-mode search text over `search_words`: every term required, each as any of its alternatives,
+/// each a prefix, all written in hex as the column stores words (`+(746f6d* e0a49f..*)`, see
+/// `domain::search::encoded_words`). Hex digits cannot carry boolean operators.
+pub fn boolean_query(alternatives: &[Vec<String>]) -> String {
+    alternatives
+        .iter()
+        .map(|alts| match alts.as_slice() {
+            [one] => format!("+{}*", hex(one)),
+            many => format!("+({})", many.iter().map(|a| format!("{}*", hex(a))).collect::<Vec<_>>().join(" ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-/// The statement that answers `query`. Its rows come back in no promised order: sort them by `query.sort`.
-pub fn list_statement(query: &ListQuery) -> Statement {
-    let filter = &query.filter;
-    let sort = query.sort;
-    let column = sort_column(sort.field);
+/// The condition of the `in_stock` filter (checked on index entries: every listing index ends in `stock`).
+pub fn stock_condition(in_stock: bool) -> &'static str {
+    if in_stock {
+        "stock > 0"
+    } else {
+        "stock = 0"
+    }
+}
+
+/// The filter conditions of a count (category, price range, stock; not `q`) and their parameters.
+pub fn filter_conditions(filter: &ProductFilter) -> (Vec<String>, Vec<Value>) {
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     if let Some(category) = &filter.category {
@@ -87,9 +102,38 @@ pub fn list_statement(query: &ListQuery) -> Statement {
         conditions.push("price_paise <= ?".to_owned());
         params.push(Value::from(max.paise()));
     }
+    if let Some(in_stock) = filter.in_stock {
+        conditions.push(stock_condition(in_stock).to_owned());
+    }
+    (conditions, params)
+}
+
+/// A count of the products matching `filter` (without `q`) that reads at most `cap` index entries that match:
+/// `SELECT COUNT(*) FROM (SELECT 1 FROM products FORCE INDEX (ix_price | ix_cat_price) WHERE .. LIMIT cap)`.
+/// The price index (of the category when filtered) turns the category and price range into one range of the
+/// index and checks the stock on its entries, so the count reads the range's entries, stopping at `cap`.
+pub fn count_statement(filter: &ProductFilter, cap: u64) -> Statement {
+    let (conditions, params) = filter_conditions(filter);
+    let index = index_for(SortField::Price, filter.category.is_some());
+    let where_clause =
+        if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    Statement {
+        sql: format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM products FORCE INDEX ({index}){where_clause} LIMIT {cap}) AS c"
+        ),
+        params,
+    }
+}
+
+/// The statement that answers `query`. Its rows come back in no promised order: sort them by `query.sort`.
+pub fn list_statement(query: &ListQuery) -> Statement {
+    let filter = &query.filter;
+    let sort = query.sort;
+    let column = sort_column(sort.field);
+    let (mut conditions, mut params) = filter_conditions(filter);
     if let Some(search) = &filter.search {
-        conditions.push("MATCH(name, description) AGAINST (? IN BOOLEAN MODE)".to_owned());
-        params.push(Value::from(boolean_query(search.terms())));
+        conditions.push("MATCH(search_words) AGAINST (? IN BOOLEAN MODE)".to_owned());
+        params.push(Value::from(boolean_query(search.alternatives())));
     }
     if let Some(after) = &query.after {
         let value = match &after.value {
@@ -144,6 +188,27 @@ mod tests {
     }
 
     #[test]
+    fn a_term_with_synonyms_accepts_any_of_them() {
+        let search = SearchText::parse("tamatar").ok();
+        let s = list_statement(&query(ProductFilter { search, ..ProductFilter::default() }, Sort::DEFAULT, None));
+        let text = match &s.params[0] {
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert!(text.starts_with("+(") && text.ends_with(')'), "{text}");
+        assert!(text.contains(&format!("{}*", hex("tomato"))) && text.contains(&format!("{}*", hex("टमाटर"))));
+    }
+
+    #[test]
+    fn in_stock_is_checked_on_the_index_entries() {
+        let filter = ProductFilter::default().with_in_stock(Some(false));
+        let s = list_statement(&query(filter.clone(), Sort::DEFAULT, None));
+        assert!(s.sql.contains("FORCE INDEX (ix_created) WHERE stock = 0 ORDER BY"), "{}", s.sql);
+        let c = count_statement(&filter.with_in_stock(Some(true)), 10_001);
+        assert!(c.sql.contains("FORCE INDEX (ix_price) WHERE stock > 0 LIMIT 10001) AS c"), "{}", c.sql);
+    }
+
+    #[test]
     fn a_category_picks_the_category_index() {
         let category = CategorySlug::parse("dairy").ok();
         let filter = ProductFilter { category, ..ProductFilter::default() };
@@ -156,8 +221,8 @@ mod tests {
     fn a_search_is_a_fulltext_condition_with_required_prefixes_and_no_forced_index() {
         let search = SearchText::parse("Tom org").ok();
         let s = list_statement(&query(ProductFilter { search, ..ProductFilter::default() }, Sort::DEFAULT, None));
-        assert!(s.sql.contains("WHERE MATCH(name, description) AGAINST (? IN BOOLEAN MODE) ORDER BY"), "{}", s.sql);
+        assert!(s.sql.contains("WHERE MATCH(search_words) AGAINST (? IN BOOLEAN MODE) ORDER BY"), "{}", s.sql);
         assert!(!s.sql.contains("FORCE INDEX"));
-        assert_eq!(s.params, vec![Value::from("+tom* +org*")]);
+        assert_eq!(s.params, vec![Value::from(format!("+{}* +{}*", hex("tom"), hex("org")))]);
     }
 }

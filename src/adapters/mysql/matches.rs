@@ -43,6 +43,8 @@ pub struct Entry {
     pub price: Money,
     /// Index into [`MatchSet::categories`].
     pub category: u16,
+    /// Stock above zero (the `in_stock` filter).
+    pub in_stock: bool,
     pub name: Box<[u8]>,
 }
 
@@ -110,6 +112,18 @@ impl MatchSet {
         self.entries.len()
     }
 
+    /// How many matches `filter`'s category, price range and stock admit, counting no further than `cap`.
+    pub fn count(&self, filter: &crate::domain::ProductFilter, cap: u64) -> u64 {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        self.entries
+            .iter()
+            .filter(|e| {
+                self.categories.get(usize::from(e.category)).is_some_and(|c| filter.admits(c, e.price, e.in_stock))
+            })
+            .take(cap)
+            .count() as u64
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -121,7 +135,9 @@ impl MatchSet {
     }
 
     fn admits(&self, entry: &Entry, query: &ListQuery) -> bool {
-        self.categories.get(usize::from(entry.category)).is_some_and(|c| query.filter.admits(c, entry.price))
+        self.categories
+            .get(usize::from(entry.category))
+            .is_some_and(|c| query.filter.admits(c, entry.price, entry.in_stock))
     }
 
     /// The first `count` matches of `query` (its category and price range, after its cursor, in its sort), in
@@ -220,8 +236,8 @@ impl MatchSets {
 /// most `max_matches` holds.
 pub fn load_sql(max_matches: usize) -> String {
     format!(
-        "SELECT id, created_at, price_paise, category, name_key FROM products \
-         WHERE MATCH(name, description) AGAINST (? IN BOOLEAN MODE) LIMIT {}",
+        "SELECT id, created_at, price_paise, category, name_key, stock > 0 FROM products \
+         WHERE MATCH(search_words) AGAINST (? IN BOOLEAN MODE) LIMIT {}",
         max_matches.saturating_add(1)
     )
 }
@@ -239,7 +255,7 @@ pub async fn load(conn: &mut mysql_async::Conn, text: &str, max_matches: usize) 
     let mut categories: Vec<CategorySlug> = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
-        let (id, created_at, price_paise, category, name): (u64, i64, u64, String, Vec<u8>) =
+        let (id, created_at, price_paise, category, name, in_stock): (u64, i64, u64, String, Vec<u8>, bool) =
             mysql_async::from_row_opt(row).map_err(|e| anyhow::anyhow!("a search match row: {e}"))?;
         let category = match categories.iter().position(|c| c.as_str() == category) {
             Some(index) => index,
@@ -253,6 +269,7 @@ pub async fn load(conn: &mut mysql_async::Conn, text: &str, max_matches: usize) 
             created_at,
             price: Money::from_paise(price_paise)?,
             category: u16::try_from(category)?,
+            in_stock,
             name: name.into_boxed_slice(),
         });
     }
@@ -281,6 +298,7 @@ mod tests {
                     created_at: p.created_at.timestamp(),
                     price: p.price,
                     category: category as u16,
+                    in_stock: p.stock > 0,
                     name: p.name.as_bytes().into(),
                 }
             })

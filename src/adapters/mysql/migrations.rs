@@ -20,38 +20,59 @@ use anyhow::{bail, Context as _};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
+use crate::domain::search;
+
 /// One schema version: statements that are each safe to re-run.
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
-    pub statements: &'static [&'static str],
+    pub statements: &'static [Step],
+}
+
+/// One statement of a migration, skipped when its `unless` query (a count) is above zero: MySQL 8 has no
+/// `ADD COLUMN IF NOT EXISTS`, so a step that could not run twice says how to see it already ran.
+pub struct Step {
+    pub unless: Option<&'static str>,
+    pub sql: &'static str,
+}
+
+impl Step {
+    const fn always(sql: &'static str) -> Self {
+        Self { unless: None, sql }
+    }
 }
 
 /// The secondary indexes of `products` other than FULLTEXT: (name, columns). The seeder drops and rebuilds them
-/// around a bulk load; a unit test checks that migration 1 creates exactly these.
+/// around a bulk load; a unit test checks that the migrations leave exactly these. `stock` is last in each, so
+/// an `in_stock` filter is checked on index entries like the price range.
 pub const PRODUCT_INDEXES: [(&str, &str); 6] = [
-    ("ix_created", "created_at, id, price_paise"),
-    ("ix_price", "price_paise, id"),
-    ("ix_name", "name_key, id, price_paise"),
-    ("ix_cat_created", "category, created_at, id, price_paise"),
-    ("ix_cat_price", "category, price_paise, id"),
-    ("ix_cat_name", "category, name_key, id, price_paise"),
+    ("ix_created", "created_at, id, price_paise, stock"),
+    ("ix_price", "price_paise, id, stock"),
+    ("ix_name", "name_key, id, price_paise, stock"),
+    ("ix_cat_created", "category, created_at, id, price_paise, stock"),
+    ("ix_cat_price", "category, price_paise, id, stock"),
+    ("ix_cat_name", "category, name_key, id, price_paise, stock"),
 ];
 
-/// The FULLTEXT index behind `q`.
-pub const FULLTEXT_INDEX: (&str, &str) = ("ft_search", "name, description");
+/// The FULLTEXT index behind `q`: over the words the service itself extracted (`domain::search::encoded_words`).
+pub const FULLTEXT_INDEX: (&str, &str) = ("ft_words", "search_words");
+
+/// The FULLTEXT index of migration 1, over InnoDB's own tokens of name and description; migration 2 drops it.
+#[cfg(test)]
+const OLD_FULLTEXT_INDEX: &str = "ft_search";
 
 /// Every migration, oldest first. Never edit an applied one: add a new version.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "catalogue and processed events",
     statements: &[
-        "CREATE TABLE IF NOT EXISTS categories (
+        Step::always("CREATE TABLE IF NOT EXISTS categories (
             slug VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
             name VARCHAR(100) NOT NULL,
             PRIMARY KEY (slug)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-        "CREATE TABLE IF NOT EXISTS products (
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"),
+        Step::always("CREATE TABLE IF NOT EXISTS products (
             id BIGINT UNSIGNED NOT NULL,
             name VARCHAR(200) NOT NULL,
             name_key VARBINARY(800) GENERATED ALWAYS AS (CAST(name AS BINARY)) STORED,
@@ -72,16 +93,55 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             KEY ix_cat_price (category, price_paise, id),
             KEY ix_cat_name (category, name_key, id, price_paise),
             FULLTEXT KEY ft_search (name, description)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-        "CREATE TABLE IF NOT EXISTS processed_events (
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"),
+        Step::always("CREATE TABLE IF NOT EXISTS processed_events (
             event_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
             product_id BIGINT UNSIGNED NOT NULL,
             event_type VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
             processed_at BIGINT NOT NULL,
             PRIMARY KEY (event_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"),
     ],
-}];
+    },
+    Migration {
+        version: 2,
+        name: "in-stock filter and Indic search",
+        statements: &[
+            // The listing indexes gain `stock` (dropped and added in one statement: safe to run again).
+            Step::always(
+                "ALTER TABLE products \
+                 DROP INDEX ix_created, ADD KEY ix_created (created_at, id, price_paise, stock), \
+                 DROP INDEX ix_price, ADD KEY ix_price (price_paise, id, stock), \
+                 DROP INDEX ix_name, ADD KEY ix_name (name_key, id, price_paise, stock), \
+                 DROP INDEX ix_cat_created, ADD KEY ix_cat_created (category, created_at, id, price_paise, stock), \
+                 DROP INDEX ix_cat_price, ADD KEY ix_cat_price (category, price_paise, id, stock), \
+                 DROP INDEX ix_cat_name, ADD KEY ix_cat_name (category, name_key, id, price_paise, stock)",
+            ),
+            // The words search reads, written by the service (NULL until `backfill_search_words` fills them).
+            Step {
+                unless: Some(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
+                     AND table_name = 'products' AND column_name = 'search_words'",
+                ),
+                sql: "ALTER TABLE products ADD COLUMN search_words TEXT CHARACTER SET ascii COLLATE ascii_general_ci NULL",
+            },
+            Step {
+                unless: Some(
+                    "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() \
+                     AND table_name = 'products' AND index_name = 'ft_words'",
+                ),
+                sql: "ALTER TABLE products ADD FULLTEXT INDEX ft_words (search_words)",
+            },
+            Step {
+                unless: Some(
+                    "SELECT COUNT(*) = 0 FROM information_schema.statistics WHERE table_schema = DATABASE() \
+                     AND table_name = 'products' AND index_name = 'ft_search'",
+                ),
+                sql: "ALTER TABLE products DROP INDEX ft_search",
+            },
+        ],
+    },
+];
 
 /// The database named in a URL, checked to be a plain identifier so it can be quoted safely.
 ///
@@ -132,10 +192,15 @@ async fn apply_pending(conn: &mut Conn) -> anyhow::Result<()> {
     .await?;
     let applied: Vec<u32> = conn.query("SELECT version FROM schema_migrations").await?;
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        for statement in migration.statements {
-            conn.query_drop(*statement)
-                .await
-                .with_context(|| format!("migration {} ({}) failed", migration.version, migration.name))?;
+        let failed = || format!("migration {} ({}) failed", migration.version, migration.name);
+        for step in migration.statements {
+            if let Some(unless) = step.unless {
+                let done: Option<i64> = conn.query_first(unless).await.with_context(failed)?;
+                if done.unwrap_or(0) > 0 {
+                    continue;
+                }
+            }
+            conn.query_drop(step.sql).await.with_context(failed)?;
         }
         conn.exec_drop(
             "INSERT IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, UNIX_TIMESTAMP())",
@@ -143,6 +208,39 @@ async fn apply_pending(conn: &mut Conn) -> anyhow::Result<()> {
         )
         .await?;
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    backfill_search_words(conn).await
+}
+
+/// Rows read and written per round of [`backfill_search_words`].
+const BACKFILL_BATCH: usize = 2_000;
+
+/// Writes `search_words` for every product that has none (rows from before migration 2), in batches, so a
+/// catalogue migrated in place is searchable. A no-op once every row has its words.
+async fn backfill_search_words(conn: &mut Conn) -> anyhow::Result<()> {
+    let mut filled = 0usize;
+    loop {
+        let rows: Vec<(u64, String, String)> = conn
+            .query(format!(
+                "SELECT id, name, description FROM products WHERE search_words IS NULL LIMIT {BACKFILL_BATCH}"
+            ))
+            .await
+            .context("reading products without search words")?;
+        if rows.is_empty() {
+            break;
+        }
+        let updates: Vec<(String, u64)> =
+            rows.iter().map(|(id, name, description)| (search::encoded_words(name, description), *id)).collect();
+        conn.exec_batch("UPDATE products SET search_words = ? WHERE id = ?", updates)
+            .await
+            .context("writing search words")?;
+        filled += rows.len();
+        if rows.len() < BACKFILL_BATCH {
+            break;
+        }
+    }
+    if filled > 0 {
+        tracing::info!(products = filled, "wrote search words of existing products");
     }
     Ok(())
 }
@@ -152,14 +250,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migration_one_creates_exactly_the_indexes_the_seeder_rebuilds() {
-        let products = MIGRATIONS[0].statements.iter().find(|s| s.contains("TABLE IF NOT EXISTS products"));
-        let products = products.copied().unwrap_or_default();
-        for (name, columns) in PRODUCT_INDEXES {
-            assert!(products.contains(&format!("KEY {name} ({columns})")), "{name} missing");
-        }
-        assert!(products.contains(&format!("FULLTEXT KEY {} ({})", FULLTEXT_INDEX.0, FULLTEXT_INDEX.1)));
+    fn the_migrations_leave_exactly_the_indexes_the_seeder_rebuilds() {
+        let products =
+            MIGRATIONS[0].statements.iter().map(|s| s.sql).find(|s| s.contains("TABLE IF NOT EXISTS products"));
+        let products = products.unwrap_or_default();
         assert_eq!(products.matches("KEY ").count(), PRODUCT_INDEXES.len() + 2, "PRIMARY + 6 + FULLTEXT");
+        assert!(products.contains(&format!("FULLTEXT KEY {OLD_FULLTEXT_INDEX} (name, description)")));
+        let two: Vec<&str> = MIGRATIONS[1].statements.iter().map(|s| s.sql).collect();
+        for (name, columns) in PRODUCT_INDEXES {
+            assert!(products.contains(&format!("KEY {name} (")), "{name} missing from migration 1");
+            assert!(two[0].contains(&format!("DROP INDEX {name}, ADD KEY {name} ({columns})")), "{name} not rebuilt");
+        }
+        assert!(two.iter().any(|s| s.contains(&format!("FULLTEXT INDEX {} ({})", FULLTEXT_INDEX.0, FULLTEXT_INDEX.1))));
+        assert!(two.iter().any(|s| s.contains(&format!("DROP INDEX {OLD_FULLTEXT_INDEX}"))));
     }
 
     #[test]

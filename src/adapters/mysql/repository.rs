@@ -10,12 +10,13 @@ use chrono::{DateTime, Utc};
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{IsolationLevel, Pool, Row, TxOpts, Value};
 
-use super::listing::{boolean_query, list_statement, PRODUCT_COLUMNS};
+use super::listing::{boolean_query, count_statement, filter_conditions, list_statement, Statement, PRODUCT_COLUMNS};
 use super::matches::{self, Entry, MatchSet, MatchSets};
 use super::{
     build_pool, is_duplicate_key, repository_error, timed_out, CALL_TIMEOUT, CONNECT_TIMEOUT, STATEMENT_TIMEOUT,
 };
 
+use crate::domain::summary::{self, Limits, Plan, Sample, Summary, SummaryQuery};
 use crate::domain::webhook::{InventoryChange, InventoryEvent};
 use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductFilter, ProductId, SearchText};
 use crate::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
@@ -23,6 +24,9 @@ use crate::ports::product_repository::{ApplyOutcome, ProductRepository, Reposito
 /// Largest number of connections each pool opens.
 const READ_POOL_MAX: usize = 32;
 const WRITE_POOL_MAX: usize = 16;
+
+/// A sample for totals and facets and when it was read.
+type HeldSample = (std::time::Instant, Arc<Sample>);
 
 /// The catalogue in MySQL. Cloning shares the pools and the search match sets.
 #[derive(Clone)]
@@ -34,6 +38,10 @@ pub struct MysqlProductRepository {
     search_walk: bool,
     /// The most matches a search's set holds ([`matches::MAX_MATCHES`], but for tests of broader searches).
     max_matches: usize,
+    /// The bounds of totals and facets (the contract's, but for tests of estimates on a small catalogue).
+    limits: Limits,
+    /// The sample totals and facets are estimated from, with when it was read; one reader at a time.
+    sample: Arc<tokio::sync::Mutex<Option<HeldSample>>>,
 }
 
 impl std::fmt::Debug for MysqlProductRepository {
@@ -63,7 +71,15 @@ impl MysqlProductRepository {
         let write = build_pool(write_url, WRITE_POOL_MAX, None).context("FARMLOKAL_MYSQL_URL")?;
         let read = build_pool(read_url.unwrap_or(write_url), READ_POOL_MAX, Some(STATEMENT_TIMEOUT))
             .context("FARMLOKAL_MYSQL_READ_URL")?;
-        Ok(Self { read, write, matches: MatchSets::default(), search_walk: true, max_matches: matches::MAX_MATCHES })
+        Ok(Self {
+            read,
+            write,
+            matches: MatchSets::default(),
+            search_walk: true,
+            max_matches: matches::MAX_MATCHES,
+            limits: Limits::CONTRACT,
+            sample: Arc::default(),
+        })
     }
 
     /// Answers every search from its match set, never by walking the sort order: for tests that hold both ways
@@ -79,6 +95,14 @@ impl MysqlProductRepository {
     #[must_use]
     pub fn with_match_limit(self, max_matches: usize) -> Self {
         Self { max_matches, ..self }
+    }
+
+    /// Counts exactly only up to `limits.exact` and samples `limits.sample_ids` ids, so a test can exercise
+    /// estimates on a small catalogue.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_summary_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// Closes both pools, waiting for connections in use to come back.
@@ -171,7 +195,7 @@ const MATCH_SPARE: usize = 4;
 /// The text a search's match set is filed under: its boolean-mode query with the terms in one order, since
 /// every term is required whatever its place.
 fn match_key(search: &SearchText) -> String {
-    let mut terms = search.terms().to_vec();
+    let mut terms = search.alternatives().to_vec();
     terms.sort_unstable();
     terms.dedup();
     boolean_query(&terms)
@@ -182,7 +206,11 @@ fn agrees(entry: &Entry, product: &Product) -> bool {
     entry.price == product.price
         && entry.created_at == product.created_at.timestamp()
         && *entry.name == *product.name.as_bytes()
+        && entry.in_stock == (product.stock > 0)
 }
+
+/// How long a sample for totals and facets is used before it is read again.
+const SAMPLE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl MysqlProductRepository {
     /// Runs one statement on the read pool and reads its rows as products: prepared when it has parameters,
@@ -304,8 +332,106 @@ impl MysqlProductRepository {
     }
 }
 
+impl MysqlProductRepository {
+    /// The sample of the catalogue (see `domain::summary`), read again when older than [`SAMPLE_FOR`]: the
+    /// products in the sample's id windows (primary key ranges) and the categories (a loose scan of the
+    /// category index).
+    async fn sample(&self) -> Result<Arc<Sample>, RepositoryError> {
+        let mut held = self.sample.lock().await;
+        if let Some((at, sample)) = held.as_ref() {
+            if at.elapsed() < SAMPLE_FOR {
+                return Ok(Arc::clone(sample));
+            }
+        }
+        let sample_ids = self.limits.sample_ids;
+        let sample = with_conn(&self.read, "summary sample", |mut conn| async move {
+            let bounds: Option<(Option<u64>, Option<u64>)> =
+                conn.query_first("SELECT MIN(id), MAX(id) FROM products").await.map_err(repository_error)?;
+            let (min, max) = match bounds {
+                Some((Some(min), Some(max))) => (min, max),
+                _ => return Ok(Sample { products: Vec::new(), scale: 1.0, categories: Vec::new() }),
+            };
+            let (windows, scale) = summary::sample_windows(min, max, sample_ids);
+            let ranges = windows.iter().map(|(a, b)| format!("id BETWEEN {a} AND {b}")).collect::<Vec<_>>();
+            let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE {}", ranges.join(" OR "));
+            let rows: Vec<Row> = conn.query(sql).await.map_err(repository_error)?;
+            let products = rows
+                .into_iter()
+                .map(|r| product_from_row(r).map_err(RepositoryError::Unknown))
+                .collect::<Result<Vec<_>, _>>()?;
+            let slugs: Vec<String> = conn
+                .query("SELECT DISTINCT category FROM products ORDER BY category")
+                .await
+                .map_err(repository_error)?;
+            let categories = slugs
+                .iter()
+                .map(|s| CategorySlug::parse(s).with_context(|| format!("category {s:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(RepositoryError::Unknown)?;
+            Ok(Sample { products, scale, categories })
+        })
+        .await?;
+        let sample = Arc::new(sample);
+        *held = Some((std::time::Instant::now(), Arc::clone(&sample)));
+        Ok(sample)
+    }
+}
+
 #[async_trait]
 impl ProductRepository for MysqlProductRepository {
+    async fn summarize(&self, query: &SummaryQuery) -> Result<Summary, RepositoryError> {
+        let sample = self.sample().await?;
+        let plan = Plan::new(query, &sample, self.limits);
+        let cap = plan.cap();
+        // A search's counts come from its match set (every match with its filter keys), read once like its
+        // pages; one too broad for a set is counted through FULLTEXT, capped like the rest.
+        let set = match &query.filter.search {
+            Some(search) if plan.slots.iter().any(|s| s.needs_count) => {
+                let key = match_key(search);
+                let set = match self.matches.get(&key).await {
+                    Some(set) => set,
+                    None => self.match_set(&key).await?,
+                };
+                Some(set).filter(|s| !s.is_too_broad())
+            }
+            _ => None,
+        };
+        let mut counts: Vec<Option<u64>> = vec![None; plan.slots.len()];
+        let mut statements: Vec<(usize, Statement)> = Vec::new();
+        for (i, slot) in plan.slots.iter().enumerate().filter(|(_, s)| s.needs_count) {
+            match (&set, &slot.filter.search) {
+                (Some(set), Some(_)) => counts[i] = Some(set.count(&slot.filter, cap)),
+                (None, Some(search)) => {
+                    let (mut conditions, mut params) = filter_conditions(&slot.filter);
+                    conditions.push("MATCH(search_words) AGAINST (? IN BOOLEAN MODE)".to_owned());
+                    params.push(Value::from(boolean_query(search.alternatives())));
+                    let sql = format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM products WHERE {} LIMIT {cap}) AS c",
+                        conditions.join(" AND ")
+                    );
+                    statements.push((i, Statement { sql, params }));
+                }
+                (_, None) => statements.push((i, count_statement(&slot.filter, cap))),
+            }
+        }
+        if !statements.is_empty() {
+            let counted = with_conn(&self.read, "summary counts", |mut conn| async move {
+                let mut out = Vec::with_capacity(statements.len());
+                for (i, statement) in statements {
+                    let n: Option<u64> =
+                        conn.exec_first(statement.sql, statement.params).await.map_err(repository_error)?;
+                    out.push((i, n.unwrap_or(0)));
+                }
+                Ok(out)
+            })
+            .await?;
+            for (i, n) in counted {
+                counts[i] = Some(n);
+            }
+        }
+        Ok(plan.finish(&counts))
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
         let Some(search) = &query.filter.search else {
             return self.select(query).await;
@@ -362,10 +488,10 @@ impl ProductRepository for MysqlProductRepository {
 
     async fn apply_event(&self, event: &InventoryEvent) -> Result<ApplyOutcome, RepositoryError> {
         let event = event.clone();
-        let (outcome, price_written) =
+        let (outcome, keys_written) =
             with_conn(&self.write, "apply_event", |mut conn| async move { apply(&mut conn, &event).await }).await?;
-        if price_written {
-            // Match sets hold prices (not stock): this instance drops its own at once.
+        if keys_written {
+            // Match sets hold prices and whether a product is in stock: this instance drops its own at once.
             self.matches.clear();
         }
         Ok(outcome)
@@ -411,8 +537,9 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
         tx.rollback().await.map_err(repository_error)?;
         return Err(RepositoryError::NotFound);
     };
-    let price_written = match &event.change {
+    let keys_written = match &event.change {
         InventoryChange::StockAdjusted { delta, .. } => {
+            let before = stock;
             let stock = i64::from(stock).saturating_add(*delta).clamp(0, i64::from(u32::MAX));
             tx.exec_drop(
                 "UPDATE products SET stock = ?, updated_at = UNIX_TIMESTAMP() WHERE id = ?",
@@ -420,7 +547,7 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
             )
             .await
             .map_err(repository_error)?;
-            false
+            (before == 0) != (stock == 0)
         }
         InventoryChange::PriceUpdated { price, effective_at, .. } => {
             let newer = effective_at.timestamp() >= price_effective_at;
@@ -437,7 +564,7 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
         }
     };
     tx.commit().await.map_err(repository_error)?;
-    Ok((ApplyOutcome::Applied, price_written))
+    Ok((ApplyOutcome::Applied, keys_written))
 }
 
 #[cfg(test)]

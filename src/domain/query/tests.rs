@@ -103,7 +103,13 @@ fn search_text_is_two_to_one_hundred_characters_with_a_word() {
         assert_eq!(SearchText::parse(&bad), Err(why), "{bad}");
     }
     assert_eq!(SearchTextError::Length.to_string(), "q must be 2 to 100 characters");
-    assert_eq!(SearchTextError::NoWord.to_string(), "q must contain a word of at least two letters or digits");
+    assert_eq!(
+        SearchTextError::NoWord.to_string(),
+        "q must contain a word of at least two letters or digits; a single letter (such as क) is not a word"
+    );
+    assert_eq!(SearchText::parse("ा ि"), Err(SearchTextError::OnlyMarks), "marks without a letter");
+    assert_eq!(SearchText::parse("क ख"), Err(SearchTextError::NoWord), "single Devanagari letters");
+    assert!(SearchText::parse("घी").is_ok(), "a two-letter Devanagari word");
     assert_eq!(SearchTextError::TooManyWords.to_string(), "q may contain at most 8 distinct words");
 }
 

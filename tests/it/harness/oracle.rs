@@ -14,10 +14,64 @@ pub const STOPWORDS: [&str; 35] = [
     "www",
 ];
 
-/// The words of a text as search sees them: runs of letters and digits, lower-cased.
+/// The words of a text as search sees them (DESIGN §8): runs of letters, digits and the characters of the Indic
+/// scripts (Devanagari to Malayalam: their vowel signs, virama and nukta belong to the word) except the danda,
+/// double danda and abbreviation sign, lower-cased.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+    let indic = |c: char| ('\u{0900}'..='\u{0D7F}').contains(&c);
+    let punctuation = move |c: char| indic(c) && matches!((u32::from(c) - 0x0900) % 0x80, 0x64 | 0x65 | 0x70);
+    text.split(move |c: char| !(c.is_alphanumeric() || (indic(c) && !punctuation(c))))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
 }
+
+/// Indexed: an Indic word of two or more characters, or another word of three or more that is not a stopword.
+fn indexed(word: &str) -> bool {
+    let length = word.chars().count();
+    if word.chars().any(|c| ('\u{0900}'..='\u{0D7F}').contains(&c)) {
+        length >= 2
+    } else {
+        length >= 3 && !STOPWORDS.contains(&word)
+    }
+}
+
+/// Hindi particles and units a query drops when it has other words.
+const NOISE: [&str; 34] = [
+    "ka",
+    "ki",
+    "ke",
+    "ko",
+    "se",
+    "me",
+    "mein",
+    "aur",
+    "wala",
+    "wali",
+    "wale",
+    "kg",
+    "kilo",
+    "gm",
+    "gram",
+    "grams",
+    "ltr",
+    "litre",
+    "liter",
+    "का",
+    "की",
+    "के",
+    "को",
+    "से",
+    "में",
+    "और",
+    "वाला",
+    "वाली",
+    "वाले",
+    "किलो",
+    "लीटर",
+    "ग्राम",
+    "1kg",
+    "500g",
+];
 
 /// A query-string value, percent-encoded.
 pub fn encode(value: &str) -> String {
@@ -31,6 +85,9 @@ pub struct Filter {
     pub min: Option<u64>,
     pub max: Option<u64>,
     pub q: Option<&'static str>,
+    pub in_stock: Option<bool>,
+    /// `include` as sent (not a filter: it adds totals and facets to the page).
+    pub include: Option<&'static str>,
 }
 
 impl Filter {
@@ -42,16 +99,25 @@ impl Filter {
         self.min.inspect(|p| push("min_price", p.to_string()));
         self.max.inspect(|p| push("max_price", p.to_string()));
         self.q.inspect(|q| push("q", q.to_string()));
+        self.in_stock.inspect(|s| push("in_stock", s.to_string()));
+        self.include.inspect(|i| push("include", i.to_string()));
         out
     }
 
-    /// Every search term (a word of 2+ letters or digits) prefixes an indexed word (3+, not a stopword).
-    fn searched(q: &str, p: &Product) -> bool {
-        let indexed: Vec<String> = words(&p.name)
-            .chain(words(&p.description))
-            .filter(|w| w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str()))
-            .collect();
-        words(q).filter(|t| t.chars().count() >= 2).all(|t| indexed.iter().any(|w| w.starts_with(&t)))
+    /// Every search term (a word of 2+ characters, noise dropped when others remain), or one of its synonyms
+    /// from the service's table, prefixes an indexed word.
+    pub fn searched(q: &str, p: &Product) -> bool {
+        let indexed: Vec<String> = words(&p.name).chain(words(&p.description)).filter(|w| indexed(w)).collect();
+        let mut terms: Vec<String> = words(q).filter(|t| t.chars().count() >= 2).collect();
+        if terms.iter().any(|t| !NOISE.contains(&t.as_str())) {
+            terms.retain(|t| !NOISE.contains(&t.as_str()));
+        }
+        terms.iter().all(|t| {
+            let mut alternatives: Vec<String> =
+                farmlokal::domain::synonyms::of(t).iter().flat_map(|w| words(w)).collect();
+            alternatives.push(t.clone());
+            alternatives.iter().any(|a| indexed.iter().any(|w| w.starts_with(a.as_str())))
+        })
     }
 
     pub fn admits(&self, p: &Product) -> bool {
@@ -59,6 +125,7 @@ impl Filter {
             && self.min.is_none_or(|min| p.price.paise() >= min)
             && self.max.is_none_or(|max| p.price.paise() <= max)
             && self.q.is_none_or(|q| Self::searched(q, p))
+            && self.in_stock.is_none_or(|wanted| wanted == (p.stock > 0))
     }
 
     /// The ids a listing must return, in order: the sort column, then id, both in the sort's direction.

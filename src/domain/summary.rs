@@ -1,0 +1,287 @@
+//! Totals and facet counts of a listing (`include=total,facets`, DESIGN §8): what is asked, the fixed price
+//! buckets, and the rule that decides, for each count, whether it is counted exactly or estimated.
+//!
+//! The rule, the same on every adapter: a count is exact when it is at most [`EXACT_LIMIT`]; above that it is an
+//! estimate, never below `EXACT_LIMIT + 1`. No count ever costs more than reading `EXACT_LIMIT + 1` matches:
+//! 1. Every adapter keeps a [`Sample`] of its catalogue: the products whose ids fall in evenly spaced windows
+//!    of the id range (about [`SAMPLE_IDS`] ids), with the factor that scales a count in the sample to the
+//!    catalogue. A sample estimate costs no read.
+//! 2. A count whose sample estimate is at least [`SURELY_ABOVE`] is reported as that estimate: with a sample
+//!    of 1 in 122 ids at a million products, a true count of 10,000 gives about 82 sample matches, and an
+//!    estimate of 25,000 would need 205 (fifteen standard deviations away).
+//! 3. Any other count is counted, stopping at `EXACT_LIMIT + 1` matches ([`Plan::needed`]): at most the limit
+//!    it is exact; beyond it the estimate is the sample's, raised to `EXACT_LIMIT + 1`.
+
+use super::catalogue::{CategorySlug, Product};
+use super::money::Money;
+use super::query::ProductFilter;
+
+/// Counts up to this are exact.
+pub const EXACT_LIMIT: u64 = 10_000;
+/// A sample estimate at least this large is reported without counting (see the module notes).
+pub const SURELY_ABOVE: u64 = 25_000;
+/// About how many ids a sample covers: 128 windows of 64 ids.
+pub const SAMPLE_IDS: u64 = 8_192;
+const SAMPLE_WINDOWS: u64 = 128;
+
+/// The price bucket edges in paise: ₹0, ₹60, ₹100, ₹150, ₹250, ₹400 and up. The catalogue's prices run from
+/// ₹20 (vegetables) to ₹900 (ghee), most under ₹250: these edges split the sample catalogue into six buckets
+/// of 12% to 22% each (a unit test in `adapters::sample` holds them to 10-25%), at round amounts a shopper reads
+/// at a glance.
+pub const PRICE_EDGES: [u64; 6] = [0, 6_000, 10_000, 15_000, 25_000, 40_000];
+
+/// What `include` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Include {
+    pub total: bool,
+    pub facets: bool,
+}
+
+/// Why an `include` value is refused; the message is shown to API clients as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IncludeError {
+    #[error("include may hold only `total` and `facets`, comma-separated; `{0}` is neither")]
+    Unknown(String),
+    #[error("include names `{0}` more than once")]
+    Repeated(String),
+}
+
+impl Include {
+    /// Parses `total`, `facets` or both, comma-separated, each at most once.
+    ///
+    /// # Errors
+    /// `Unknown` for any other value (an empty one included), `Repeated` for a value given twice.
+    pub fn parse(raw: &str) -> Result<Self, IncludeError> {
+        let mut include = Include::default();
+        for part in raw.split(',') {
+            let flag = match part {
+                "total" => &mut include.total,
+                "facets" => &mut include.facets,
+                other => return Err(IncludeError::Unknown(other.to_owned())),
+            };
+            if *flag {
+                return Err(IncludeError::Repeated(part.to_owned()));
+            }
+            *flag = true;
+        }
+        Ok(include)
+    }
+
+    pub fn any(self) -> bool {
+        self.total || self.facets
+    }
+
+    /// The canonical text for cache keys: `total`, `facets`, `total,facets`, or empty.
+    pub fn canonical(self) -> &'static str {
+        match (self.total, self.facets) {
+            (true, true) => "total,facets",
+            (true, false) => "total",
+            (false, true) => "facets",
+            (false, false) => "",
+        }
+    }
+}
+
+/// A count and whether it is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub value: u64,
+    pub exact: bool,
+}
+
+/// One price bucket: `min` inclusive, `max` exclusive (`None`: no upper bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBucket {
+    pub min: u64,
+    pub max: Option<u64>,
+}
+
+/// The fixed buckets, in order, covering 0 to infinity without overlap.
+pub fn price_buckets() -> Vec<PriceBucket> {
+    PRICE_EDGES
+        .iter()
+        .enumerate()
+        .map(|(i, min)| PriceBucket { min: *min, max: PRICE_EDGES.get(i + 1).copied() })
+        .collect()
+}
+
+/// Totals and facets of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub total: Option<Count>,
+    /// Per category (in slug order), with every filter but the category.
+    pub categories: Vec<(CategorySlug, Count)>,
+    /// Per price bucket, with every filter but the price range.
+    pub prices: Vec<(PriceBucket, Count)>,
+}
+
+/// What a repository is asked to count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryQuery {
+    pub filter: ProductFilter,
+    pub include: Include,
+}
+
+/// The bounds of the rule; [`Limits::CONTRACT`] in service, smaller in tests that exercise estimates on a small
+/// catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub exact: u64,
+    pub surely_above: u64,
+    pub sample_ids: u64,
+}
+
+impl Limits {
+    pub const CONTRACT: Limits = Limits { exact: EXACT_LIMIT, surely_above: SURELY_ABOVE, sample_ids: SAMPLE_IDS };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::CONTRACT
+    }
+}
+
+/// The id windows `[start, end]` (inclusive) a sample of a catalogue whose ids run from `min` to `max` reads,
+/// and the factor from a count in them to the catalogue (id span / ids covered). A small catalogue is sampled
+/// whole (factor 1).
+pub fn sample_windows(min: u64, max: u64, sample_ids: u64) -> (Vec<(u64, u64)>, f64) {
+    let span = max.saturating_sub(min).saturating_add(1);
+    if max < min || span <= sample_ids {
+        return (vec![(min, max)], 1.0);
+    }
+    let windows = SAMPLE_WINDOWS.min(sample_ids).max(1);
+    let width = (sample_ids / windows).max(1);
+    let stride = span / windows;
+    let list: Vec<(u64, u64)> = (0..windows).map(|i| (min + i * stride, min + i * stride + width - 1)).collect();
+    (list, span as f64 / (windows * width) as f64)
+}
+
+/// A sample of the catalogue: its products in the sample windows and the factor to the whole.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub products: Vec<Product>,
+    pub scale: f64,
+    /// Every category of the catalogue, in slug order.
+    pub categories: Vec<CategorySlug>,
+}
+
+impl Sample {
+    /// The estimated number of products matching `filter`.
+    pub fn estimate(&self, filter: &ProductFilter) -> f64 {
+        self.products.iter().filter(|p| filter.matches(p)).count() as f64 * self.scale
+    }
+}
+
+/// One count of a summary: its filter, its sample estimate, and whether it must be counted.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub filter: ProductFilter,
+    estimate: f64,
+    pub needs_count: bool,
+}
+
+/// The counts of a summary before the capped counts are made.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    limits: Limits,
+    total: Option<usize>,
+    categories: Vec<(CategorySlug, usize)>,
+    prices: Vec<(PriceBucket, usize)>,
+    pub slots: Vec<Slot>,
+}
+
+impl Plan {
+    /// The counts `query` asks for, each estimated from `sample` and marked when it must be counted.
+    pub fn new(query: &SummaryQuery, sample: &Sample, limits: Limits) -> Self {
+        let mut plan = Plan { limits, total: None, categories: Vec::new(), prices: Vec::new(), slots: Vec::new() };
+        // Every slot shares the search, the costly part of a match: the sample's matches of it are found once.
+        let searched: Vec<&Product> = match &query.filter.search {
+            Some(search) => sample.products.iter().filter(|p| search.matches(p)).collect(),
+            None => sample.products.iter().collect(),
+        };
+        let mut slot = |filter: ProductFilter| {
+            let keys = ProductFilter { search: None, ..filter.clone() };
+            let estimate = searched.iter().filter(|p| keys.matches(p)).count() as f64 * sample.scale;
+            plan.slots.push(Slot { filter, estimate, needs_count: estimate < limits.surely_above as f64 });
+            plan.slots.len() - 1
+        };
+        let filter = &query.filter;
+        let total = query.include.total.then(|| slot(filter.clone()));
+        let mut categories = Vec::new();
+        let mut prices = Vec::new();
+        if query.include.facets {
+            for category in &sample.categories {
+                categories.push((
+                    category.clone(),
+                    slot(ProductFilter { category: Some(category.clone()), ..filter.clone() }),
+                ));
+            }
+            for bucket in price_buckets() {
+                let min_price = Money::from_paise(bucket.min).ok();
+                let max_price = bucket.max.and_then(|m| Money::from_paise(m - 1).ok());
+                prices.push((bucket, slot(ProductFilter { min_price, max_price, ..filter.clone() })));
+            }
+        }
+        plan.total = total;
+        plan.categories = categories;
+        plan.prices = prices;
+        plan
+    }
+
+    /// The most matches a capped count reads: one past the exact limit.
+    pub fn cap(&self) -> u64 {
+        self.limits.exact + 1
+    }
+
+    /// The summary, given the capped count of every slot that needs one (`counts[i]` for `slots[i]`; `None`
+    /// for the others).
+    pub fn finish(self, counts: &[Option<u64>]) -> Summary {
+        let limits = self.limits;
+        let count = |i: usize| {
+            let estimated =
+                || Count { value: (self.slots[i].estimate.round() as u64).max(limits.exact + 1), exact: false };
+            match counts.get(i).copied().flatten() {
+                Some(n) if n <= limits.exact => Count { value: n, exact: true },
+                _ => estimated(),
+            }
+        };
+        Summary {
+            total: self.total.map(count),
+            categories: self.categories.iter().map(|(c, i)| (c.clone(), count(*i))).collect(),
+            prices: self.prices.iter().map(|(b, i)| (*b, count(*i))).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_takes_total_and_facets_once_each() {
+        assert_eq!(Include::parse("total"), Ok(Include { total: true, facets: false }));
+        assert_eq!(Include::parse("facets,total"), Ok(Include { total: true, facets: true }));
+        assert!(matches!(Include::parse("total,total"), Err(IncludeError::Repeated(_))));
+        assert!(matches!(Include::parse("count"), Err(IncludeError::Unknown(_))));
+        assert!(matches!(Include::parse(""), Err(IncludeError::Unknown(_))));
+        assert!(matches!(Include::parse("total,"), Err(IncludeError::Unknown(_))));
+    }
+
+    #[test]
+    fn buckets_cover_every_price_once() {
+        let buckets = price_buckets();
+        assert_eq!(buckets[0].min, 0);
+        assert_eq!(buckets.last().and_then(|b| b.max), None);
+        assert!(buckets.windows(2).all(|w| w[0].max == Some(w[1].min)));
+    }
+
+    #[test]
+    fn sample_windows_spread_over_the_ids_and_scale_to_the_whole() {
+        let (windows, scale) = sample_windows(1, 1_000_000, SAMPLE_IDS);
+        assert_eq!(windows.len(), 128);
+        assert_eq!(windows[0], (1, 64));
+        assert!(windows.last().is_some_and(|w| w.1 <= 1_000_000 && w.0 > 990_000));
+        assert!((scale - 1_000_000.0 / 8_192.0).abs() < 1e-6);
+        assert_eq!(sample_windows(1, 3_000, SAMPLE_IDS), (vec![(1, 3_000)], 1.0));
+    }
+}
