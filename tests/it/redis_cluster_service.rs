@@ -1,7 +1,8 @@
 //! The service as a process on a Redis Cluster (`FARMLOKAL_REDIS_CLUSTER_NODES`): it is ready, caches listings
 //! and limits clients through the cluster; and it refuses to start when a Redis URL is set as well.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::harness::servers::{self, RedisTopology};
 use crate::harness::{Binary, TestApp};
@@ -41,15 +42,27 @@ fn a_redis_url_and_cluster_nodes_together_stop_the_service_at_start_naming_both(
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("FARMLOKAL_")) {
         command.env_remove(name);
     }
-    let output = command
+    command
         .arg("serve")
         .env("FARMLOKAL_BIND", "127.0.0.1:0")
         .env("FARMLOKAL_REDIS_URL", "redis://127.0.0.1:6379/0")
         .env("FARMLOKAL_REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000,redis://127.0.0.1:7001")
-        .output()
-        .expect("the binary runs");
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the binary runs");
+
+    // A service that started would serve until stopped: give it ten seconds to exit, then stop it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("the child's status").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = child.try_wait().expect("the child's status").is_some();
+    if !exited {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("its output");
 
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "the service must not start: {stderr}");
+    assert!(exited && !output.status.success(), "the service must not start: {stderr}");
     assert!(stderr.contains("FARMLOKAL_REDIS_URL") && stderr.contains("FARMLOKAL_REDIS_CLUSTER_NODES"), "{stderr}");
 }

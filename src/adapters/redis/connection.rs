@@ -15,9 +15,12 @@ use anyhow::Context as _;
 use bb8_redis::RedisConnectionManager;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
-use super::{COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
+/// The longest a pool checkout, or opening the cluster connection (a fresh connect included), may take.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest one command or script may take once a connection is in hand.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How often the cluster client retries one command (after `MOVED`, `ASK`, `TRYAGAIN` or a lost connection)
 /// before giving up; every attempt is also inside [`COMMAND_TIMEOUT`].
@@ -37,6 +40,8 @@ pub(crate) enum Backend {
 pub(crate) struct Cluster {
     client: ClusterClient,
     connection: OnceCell<ClusterConnection>,
+    /// Held while a call opens the connection, so concurrent first calls open it once.
+    opening: Mutex<()>,
 }
 
 impl Cluster {
@@ -54,12 +59,22 @@ impl Cluster {
             .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
             .build()
             .context("invalid Redis Cluster seed nodes")?;
-        Ok(Self { client, connection: OnceCell::new() })
+        Ok(Self { client, connection: OnceCell::new(), opening: Mutex::new(()) })
     }
 
     /// The shared connection, opening it first when no call has yet. Concurrent first calls open it once.
     async fn connection(&self) -> redis::RedisResult<ClusterConnection> {
-        self.connection.get_or_try_init(|| self.client.get_async_connection()).await.cloned()
+        if let Some(open) = self.connection.get() {
+            return Ok(open.clone());
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(open) = self.connection.get() {
+            return Ok(open.clone());
+        }
+        let open = self.client.get_async_connection().await?;
+        // Only this call sets it, under `opening`.
+        let _ = self.connection.set(open.clone());
+        Ok(open)
     }
 }
 

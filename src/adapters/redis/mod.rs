@@ -64,11 +64,8 @@ impl RedisPool {
 }
 
 pub(crate) use connection::RedisConn;
+pub use connection::{COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
 
-/// The longest a pool checkout (including a fresh connect) may take.
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
-/// The longest one command or script may take once a connection is in hand.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// Connections kept open at most.
 const MAX_CONNECTIONS: u32 = 16;
 
