@@ -179,11 +179,16 @@ impl PrivateCluster {
         assert!(settled.is_some(), "the private cluster did not settle with {healthy} healthy nodes within {SETTLE:?}");
     }
 
-    /// The master serving `key` as the first node sees it: its `CLUSTER NODES` line, and every line.
+    /// A node that runs (not killed), to ask about the cluster.
+    fn running(&self) -> u16 {
+        self.nodes.iter().find(|n| n.child.is_some()).expect("a running node").port
+    }
+
+    /// The master serving `key` as a running node sees it: its `CLUSTER NODES` line, and every line.
     async fn master_line(&self, key: &str) -> (NodeLine, Vec<NodeLine>) {
         let slot: u16 =
-            node_cmd(self.nodes[0].port, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await.expect("CLUSTER KEYSLOT");
-        let seen = self.nodes_seen_by(self.nodes[0].port).await.expect("CLUSTER NODES");
+            node_cmd(self.running(), redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await.expect("CLUSTER KEYSLOT");
+        let seen = self.nodes_seen_by(self.running()).await.expect("CLUSTER NODES");
         let master = seen
             .iter()
             .find(|n| n.is_master() && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
@@ -210,7 +215,7 @@ impl PrivateCluster {
     /// A master that does not serve `key`'s slot (a target for moving it).
     pub async fn another_master(&self, key: &str) -> (u16, String) {
         let owner = self.master_of(key).await;
-        let seen = self.nodes_seen_by(self.nodes[0].port).await.expect("CLUSTER NODES");
+        let seen = self.nodes_seen_by(self.running()).await.expect("CLUSTER NODES");
         let other = seen.iter().find(|n| n.is_master() && n.port != owner && n.is_healthy()).expect("three masters");
         (other.port, other.id.clone())
     }
@@ -221,7 +226,7 @@ impl PrivateCluster {
     /// new owner announced to every master (after which the old one answers `MOVED`). Returns the new owner.
     pub async fn move_slot_of(&self, key: &str, batch: usize, pause: Duration) -> u16 {
         let slot: u16 =
-            node_cmd(self.nodes[0].port, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await.expect("CLUSTER KEYSLOT");
+            node_cmd(self.running(), redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await.expect("CLUSTER KEYSLOT");
         let source = self.master_of(key).await;
         let (target, target_id) = self.another_master(key).await;
         let seen = self.nodes_seen_by(source).await.expect("CLUSTER NODES");
