@@ -3,9 +3,11 @@
 //! `TRYAGAIN`, then `MOVED`). Two "instances" (two cluster connections) run the rate limiter and the webhook
 //! ledger throughout, with every key of the test on the slot that the fault hits.
 //!
-//! What is asserted: the rate limiter admits exactly its limit, every webhook id takes effect exactly once
-//! (claim, effect, complete; a redelivery is answered `Done`), and once the cluster has settled operations
-//! succeed again. What is printed (never asserted: timings belong to no test): errors seen and how long they
+//! What is asserted: every webhook id takes effect (claim, effect, complete; a redelivery is answered `Done`),
+//! the rate-limit log fills to exactly the limit, and once the cluster has settled operations succeed again.
+//! Through a planned failover and a slot move also: the limiter admits exactly its limit and no id takes effect
+//! twice. A killed master may lose the writes it acknowledged in its last instant (Redis replicates
+//! asynchronously), so for a crash those two counts are printed, not asserted. What is printed (never asserted: timings belong to no test): errors seen and how long they
 //! lasted, one line per scenario, prefixed `cluster-fault:`.
 
 use std::collections::HashMap;
@@ -169,6 +171,7 @@ async fn finish(
     tally: &Arc<Tally>,
     stop: &AtomicBool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    writes: Writes,
 ) {
     // Recovered: a stretch of 300 operations with no error at all.
     let errors_before = tally.errors.load(Ordering::Relaxed);
@@ -201,10 +204,28 @@ async fn finish(
     );
 
     assert!(delivered > 0, "webhooks were delivered");
-    assert_eq!((lost, doubled), (0, 0), "every webhook id takes effect exactly once");
-    assert_eq!(admitted, LIMIT, "the limit is admitted exactly, no more and no less");
-    assert_eq!(logged, LIMIT, "the log holds exactly the admitted requests");
+    assert_eq!(lost, 0, "every webhook id takes effect");
+    assert_eq!(logged, LIMIT, "the log fills to the limit and never past it");
     assert_eq!(errors_at_end, errors_before, "no error once the cluster had settled");
+    match writes {
+        Writes::Kept => {
+            assert_eq!(doubled, 0, "every webhook id takes effect once");
+            assert_eq!(admitted, LIMIT, "the limit is admitted exactly, no more and no less");
+        }
+        // Replication is asynchronous: a write the master acknowledged just before it died may never reach the
+        // replica (a done marker, or a log entry: the service's MySQL record and the next checks make up for
+        // them). The counts are printed above.
+        Writes::MayLoseTheLastAcknowledged => {}
+    }
+}
+
+/// Whether the fault keeps every write Redis acknowledged.
+#[derive(Clone, Copy)]
+enum Writes {
+    /// A planned failover or a slot move: nothing acknowledged is lost.
+    Kept,
+    /// A master crash: writes acknowledged in its last instant may not have reached the replica.
+    MayLoseTheLastAcknowledged,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -222,7 +243,7 @@ async fn a_master_failover_under_load_keeps_the_limit_exact_and_every_webhook_ef
     cluster.settle(6).await;
     assert_eq!(cluster.master_and_replica_of(&fleet.prefix).await, (replica, master), "the replica took over");
 
-    finish("failover", &fleet, &cluster, &tally, &stop, tasks).await;
+    finish("failover", &fleet, &cluster, &tally, &stop, tasks, Writes::Kept).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -238,7 +259,7 @@ async fn a_slot_moving_between_masters_under_load_keeps_the_limit_exact_and_ever
     let owner = cluster.move_slot_of(&fleet.prefix, 5, Duration::from_millis(100)).await;
     assert_eq!(cluster.master_of(&fleet.prefix).await, owner, "the slot has its new owner");
 
-    finish("slot move", &fleet, &cluster, &tally, &stop, tasks).await;
+    finish("slot move", &fleet, &cluster, &tally, &stop, tasks, Writes::Kept).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -255,9 +276,12 @@ async fn a_killed_master_is_replaced_by_its_replica_and_rejoins_after_a_restart(
     cluster.settle(5).await;
     assert_eq!(cluster.master_of(&fleet.prefix).await, replica, "the replica was promoted");
     after_more_operations(&tally, 100).await;
+    let before_restart = tally.admitted.load(Ordering::Relaxed);
     cluster.restart(master);
     cluster.settle(6).await;
     assert_eq!(cluster.master_and_replica_of(&fleet.prefix).await, (replica, master), "it rejoined as a replica");
 
-    finish("master killed, then restarted", &fleet, &cluster, &tally, &stop, tasks).await;
+    eprintln!("cluster-fault: admitted {before_restart} before the restart of the killed master");
+    let writes = Writes::MayLoseTheLastAcknowledged;
+    finish("master killed, then restarted", &fleet, &cluster, &tally, &stop, tasks, writes).await;
 }
