@@ -4,7 +4,9 @@
 #     the installed mariadbd (or mysqld) on loopback with a throw-away data dir on a free port, installing
 #     mariadb-server with apt-get first when it is missing.
 #   - Redis: the same with ${FARMLOKAL_TEST_REDIS_PORT:-6379} and redis-server (no persistence).
-#   - exports FARMLOKAL_TEST_MYSQL_URL, FARMLOKAL_TEST_REDIS_URL and FARMLOKAL_TEST_REQUIRE_SERVERS=1 (a missing
+#   - Redis Cluster: always its own, six redis-server (3 masters, 1 replica each) from port
+#     ${FARMLOKAL_TEST_REDIS_CLUSTER_PORT:-7000} upwards, unless FARMLOKAL_TEST_REDIS_CLUSTER_NODES names one.
+#   - exports FARMLOKAL_TEST_MYSQL_URL, FARMLOKAL_TEST_REDIS_URL, FARMLOKAL_TEST_REDIS_CLUSTER_NODES and FARMLOKAL_TEST_REQUIRE_SERVERS=1 (a missing
 #     server fails the tests instead of skipping them), then runs fmt, clippy, the tests and the extra checks.
 # With arguments (`scripts/test.sh cargo test --test it mysql`) it runs only that command with the servers up.
 # Servers it started are stopped on exit. Set FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL to use other
@@ -27,9 +29,11 @@ trap 'exit 130' INT TERM
 
 section "servers"
 servers_up
+redis_cluster_up
 export FARMLOKAL_TEST_REQUIRE_SERVERS=1
 note "FARMLOKAL_TEST_MYSQL_URL=$FARMLOKAL_TEST_MYSQL_URL"
 note "FARMLOKAL_TEST_REDIS_URL=$FARMLOKAL_TEST_REDIS_URL"
+note "FARMLOKAL_TEST_REDIS_CLUSTER_NODES=$FARMLOKAL_TEST_REDIS_CLUSTER_NODES"
 
 if [ "$#" -gt 0 ]; then
     section "$*"

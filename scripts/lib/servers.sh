@@ -6,6 +6,9 @@
 #     mariadb-server with apt-get first when it is missing.
 #   - Redis: the same with ${FARMLOKAL_TEST_REDIS_PORT:-6379} and redis-server (no persistence).
 #   - exports FARMLOKAL_TEST_MYSQL_URL and FARMLOKAL_TEST_REDIS_URL (set them to use other servers as they are).
+# `redis_cluster_up` (called by scripts/test.sh after `servers_up`) starts a throw-away Redis Cluster of three
+# masters with one replica each on free loopback ports and exports FARMLOKAL_TEST_REDIS_CLUSTER_NODES (set it to
+# use another cluster as it is).
 # `cleanup` stops every pid in STARTED_PIDS (callers may append their own) and removes WORK_DIR (a fresh
 # mktemp dir unless the caller set WORK_DIR before sourcing).
 
@@ -14,6 +17,7 @@ note() { printf '  %s\n' "$*"; }
 
 MYSQL_PORT="${FARMLOKAL_TEST_MYSQL_PORT:-3306}"
 REDIS_PORT="${FARMLOKAL_TEST_REDIS_PORT:-6379}"
+REDIS_CLUSTER_PORT="${FARMLOKAL_TEST_REDIS_CLUSTER_PORT:-7000}"
 WORK_DIR="${WORK_DIR:-$(mktemp -d /tmp/farmlokal-test.XXXXXX)}"
 STARTED_PIDS=()
 
@@ -109,13 +113,17 @@ start_mysql() {
     MYSQL_PORT="$port"
 }
 
+redis_server_binary() {
+    if ! find_binary redis-server >/dev/null || ! command -v redis-cli >/dev/null 2>&1; then
+        note "no redis-server or redis-cli installed: installing them" >&2
+        apt_install redis-server redis-tools >&2
+    fi
+    find_binary redis-server
+}
+
 start_redis() {
     local server port
-    if ! server="$(find_binary redis-server)"; then
-        note "no redis-server installed: installing it"
-        apt_install redis-server
-        server="$(find_binary redis-server)"
-    fi
+    server="$(redis_server_binary)"
     port="$(free_port "$REDIS_PORT")"
     note "starting $server on 127.0.0.1:$port (no persistence)"
     "$server" --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$WORK_DIR" \
@@ -151,5 +159,66 @@ servers_up() {
             start_redis
         fi
         export FARMLOKAL_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    fi
+}
+
+# How many replicas the cluster node on port $1 knows of (the flags column says `slave`, or `myself,slave`).
+cluster_replicas_seen() {
+    redis-cli -h 127.0.0.1 -p "$1" CLUSTER NODES 2>/dev/null | awk '$3 ~ /slave/' | wc -l
+}
+
+# Starts six `redis-server --cluster-enabled yes` on free loopback ports (each with its cluster bus on port+10000
+# and a throw-away dir under WORK_DIR), joins them into three masters with one replica each, and waits until every
+# node says cluster_state:ok and sees the three replicas. Node timeout 2 s: a dead master is replaced within a few seconds.
+start_redis_cluster() {
+    local server port ports=() seeds=() node dir i
+    server="$(redis_server_binary)"
+    port="$REDIS_CLUSTER_PORT"
+    for i in 1 2 3 4 5 6; do
+        while port_open "$port" || port_open "$((port + 10000))"; do port=$((port + 1)); done
+        dir="$WORK_DIR/redis-cluster-$port"
+        mkdir -p "$dir"
+        "$server" --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+            --cluster-node-timeout 2000 --save '' --appendonly no --dir "$dir" --daemonize no \
+            --logfile "$dir/redis.log" &
+        STARTED_PIDS+=("$!")
+        ports+=("$port")
+        port=$((port + 1))
+    done
+    for node in "${ports[@]}"; do
+        for _ in $(seq 1 100); do redis_answers "$node" && break; sleep 0.1; done
+        redis_answers "$node" || { cat "$WORK_DIR/redis-cluster-$node/redis.log"; exit 1; }
+        seeds+=("127.0.0.1:$node")
+    done
+    note "starting a Redis Cluster on 127.0.0.1:${ports[0]}..${ports[5]} (3 masters, 1 replica each)"
+    redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$WORK_DIR/redis-cluster.log" 2>&1 \
+        || { cat "$WORK_DIR/redis-cluster.log"; exit 1; }
+    for node in "${ports[@]}"; do
+        for _ in $(seq 1 200); do
+            redis-cli -h 127.0.0.1 -p "$node" CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok' && break
+            sleep 0.1
+        done
+        redis-cli -h 127.0.0.1 -p "$node" CLUSTER INFO | grep -q '^cluster_state:ok' \
+            || { echo "Redis Cluster node $node never reached cluster_state:ok" >&2; cat "$WORK_DIR/redis-cluster.log"; exit 1; }
+    done
+    # `--cluster create` returns before every replica has attached: wait until each node sees three replicas.
+    for node in "${ports[@]}"; do
+        for _ in $(seq 1 200); do
+            [ "$(cluster_replicas_seen "$node")" = 3 ] && break
+            sleep 0.1
+        done
+        [ "$(cluster_replicas_seen "$node")" = 3 ] \
+            || { echo "Redis Cluster node $node does not see three replicas" >&2; exit 1; }
+    done
+    FARMLOKAL_TEST_REDIS_CLUSTER_NODES="$(printf 'redis://127.0.0.1:%s,' "${ports[@]}")"
+    export FARMLOKAL_TEST_REDIS_CLUSTER_NODES="${FARMLOKAL_TEST_REDIS_CLUSTER_NODES%,}"
+}
+
+# Makes sure a Redis Cluster answers and exports FARMLOKAL_TEST_REDIS_CLUSTER_NODES.
+redis_cluster_up() {
+    if [ -n "${FARMLOKAL_TEST_REDIS_CLUSTER_NODES:-}" ]; then
+        note "Redis Cluster: $FARMLOKAL_TEST_REDIS_CLUSTER_NODES (given)"
+    else
+        start_redis_cluster
     fi
 }

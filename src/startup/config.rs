@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::domain::retry::RetryPolicy;
@@ -63,6 +63,10 @@ pub struct Config {
     /// Redis URL for the cache, tokens, rate limit and webhook ledger; unset keeps them in memory.
     #[arg(long, env = "FARMLOKAL_REDIS_URL", value_parser = secret, hide_env_values = true)]
     pub redis_url: Option<SecretString>,
+
+    /// Seed nodes of a Redis Cluster (`redis://host:port`, comma-separated), instead of `FARMLOKAL_REDIS_URL`.
+    #[arg(long, env = "FARMLOKAL_REDIS_CLUSTER_NODES", value_delimiter = ',', value_parser = secret, hide_env_values = true)]
+    pub redis_cluster_nodes: Vec<SecretString>,
 
     /// Prefix of every Redis key.
     #[arg(long, env = "FARMLOKAL_REDIS_PREFIX", default_value = "farmlokal:")]
@@ -158,6 +162,20 @@ impl Config {
         anyhow::ensure!(!self.cache_ttl.is_zero(), "FARMLOKAL_CACHE_TTL_SECS must be positive");
         anyhow::ensure!(!self.redis_prefix.is_empty(), "FARMLOKAL_REDIS_PREFIX must not be empty");
         anyhow::ensure!(
+            self.redis_url.is_none() || self.redis_cluster_nodes.is_empty(),
+            "FARMLOKAL_REDIS_URL and FARMLOKAL_REDIS_CLUSTER_NODES are both set: set FARMLOKAL_REDIS_URL for one \
+             Redis server or FARMLOKAL_REDIS_CLUSTER_NODES for a Redis Cluster, not both"
+        );
+        for node in &self.redis_cluster_nodes {
+            let node = node.expose_secret();
+            let parsed = Url::parse(node.trim()).ok().filter(|u| u.scheme() == "redis" && u.host_str().is_some());
+            anyhow::ensure!(
+                parsed.is_some(),
+                "FARMLOKAL_REDIS_CLUSTER_NODES: {} is not a redis://host:port URL",
+                redact_url(node)
+            );
+        }
+        anyhow::ensure!(
             self.oauth_token_url.is_some() == self.partner_a_url.is_some(),
             "set FARMLOKAL_OAUTH_TOKEN_URL and FARMLOKAL_PARTNER_A_URL together (or neither, for the sandbox)"
         );
@@ -217,6 +235,35 @@ mod tests {
         assert_eq!(defaults.header_read_timeout, Duration::from_secs(10));
         assert_eq!(defaults.idle_timeout, Duration::from_secs(30));
         assert_eq!(short.idle_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_redis_url_and_cluster_nodes_together_are_refused_naming_both() {
+        let both =
+            config(&["--redis-url", "redis://127.0.0.1:6379/0", "--redis-cluster-nodes", "redis://127.0.0.1:7000"]);
+
+        let error = both.validate().expect_err("both set is a configuration error").to_string();
+        assert!(error.contains("FARMLOKAL_REDIS_URL") && error.contains("FARMLOKAL_REDIS_CLUSTER_NODES"), "{error}");
+    }
+
+    #[test]
+    fn cluster_seed_nodes_are_a_comma_separated_list_of_redis_urls() {
+        let cluster = config(&["--redis-cluster-nodes", "redis://127.0.0.1:7000,redis://127.0.0.1:7001"]);
+        let nodes: Vec<_> = cluster.redis_cluster_nodes.iter().map(|n| n.expose_secret().to_owned()).collect();
+
+        assert!(cluster.validate().is_ok(), "{:?}", cluster.validate());
+        assert_eq!(nodes, ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
+        assert!(config(&[]).redis_cluster_nodes.is_empty(), "unset: no cluster");
+    }
+
+    #[test]
+    fn a_cluster_seed_that_is_not_a_redis_url_is_refused_without_its_password() {
+        let bad = config(&["--redis-cluster-nodes", "redis://127.0.0.1:7000,http://:hunter2@h:7001"]);
+
+        let error = bad.validate().expect_err("an http URL is no seed").to_string();
+        assert!(error.contains("FARMLOKAL_REDIS_CLUSTER_NODES"), "{error}");
+        assert!(!error.contains("hunter2"), "the password stays out of the message: {error}");
+        assert!(config(&["--redis-cluster-nodes", "127.0.0.1:7000"]).validate().is_err(), "a URL, not host:port");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Turns configuration into adapters: MySQL or memory for the catalogue, Redis or memory for
-//! the shared state, real partner URLs or the built-in sandbox.
+//! Turns configuration into adapters: MySQL or memory for the catalogue, one Redis server, a Redis Cluster or
+//! memory for the shared state, real partner URLs or the built-in sandbox.
 //! The clock stays the builder's default, the wall clock.
 
 use std::net::SocketAddr;
@@ -86,20 +86,32 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
         }
     }
 
-    match &config.redis_url {
-        Some(url) => {
+    let redis = match (&config.redis_url, config.redis_cluster_nodes.as_slice()) {
+        (Some(url), _) => {
             let url = url.expose_secret();
-            backends.shared_state = Backend::Server;
             let pool = crate::adapters::redis::pool(url).await.context("Redis configuration")?;
-            let prefix = config.redis_prefix.as_str();
             let sampled = pool.clone();
-            sample_pool_usage(move || vec![("redis", sampled.usage())]);
+            sample_pool_usage(move || sampled.usage().map(|usage| ("redis", usage)).into_iter().collect());
+            Some((pool, redact_url(url)))
+        }
+        (None, []) => None,
+        (None, seeds) => {
+            let seeds: Vec<String> = seeds.iter().map(|s| s.expose_secret().trim().to_owned()).collect();
+            let pool = crate::adapters::redis::cluster(&seeds).context("Redis Cluster configuration")?;
+            let shown = seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>().join(",");
+            Some((pool, format!("cluster {shown}")))
+        }
+    };
+    match redis {
+        Some((pool, shown)) => {
+            backends.shared_state = Backend::Server;
+            let prefix = config.redis_prefix.as_str();
             builder = builder
                 .cache(Arc::new(RedisCache::new(pool.clone(), prefix)))
                 .token_store(Arc::new(RedisTokenStore::new(pool.clone(), prefix)))
                 .rate_limiter(Arc::new(RedisRateLimiter::new(pool.clone(), prefix)))
                 .event_ledger(Arc::new(RedisEventLedger::new(pool, prefix)));
-            tracing::info!(url = %redact_url(url), prefix, "cache, tokens, rate limit and webhook ledger on Redis");
+            tracing::info!(redis = %shown, prefix, "cache, tokens, rate limit and webhook ledger on Redis");
         }
         None => tracing::info!("cache, tokens, rate limit and webhook ledger in memory (single instance only)"),
     }

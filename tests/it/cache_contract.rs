@@ -1,4 +1,5 @@
-//! The `Cache` contract, checked against the in-memory and the Redis adapter.
+//! The `Cache` contract, checked against the in-memory and the Redis adapter, on one Redis server and on a Redis
+//! Cluster.
 
 use std::time::Duration;
 
@@ -6,7 +7,7 @@ use farmlokal::adapters::memory::cache::MemoryCache;
 use farmlokal::adapters::redis::{self as redis_adapters, RedisCache};
 use farmlokal::ports::{Cache, CacheError};
 
-use crate::harness::servers;
+use crate::harness::servers::{self, RedisTopology};
 use crate::harness::wait::within_two_seconds;
 
 /// Everything the `Cache` port promises, in the order its doc comments say it.
@@ -47,9 +48,8 @@ async fn cache_contract(cache: &dyn Cache) {
     cache.ping().await.expect("ping");
 }
 
-async fn redis_cache(test: &str) -> Option<(RedisCache, String)> {
-    let prefix = servers::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
+async fn redis_cache(test: &str, topology: RedisTopology) -> Option<(RedisCache, String)> {
+    let (pool, prefix) = servers::fresh_redis(test, topology).await?;
     Some((RedisCache::new(pool, &prefix), prefix))
 }
 
@@ -60,15 +60,24 @@ async fn the_memory_cache_honours_the_cache_contract() {
 
 #[tokio::test]
 async fn the_redis_cache_honours_the_cache_contract() {
-    let Some((cache, _)) = redis_cache("the_redis_cache_honours_the_cache_contract").await else { return };
+    let Some((cache, _)) = redis_cache("the_redis_cache_honours_the_cache_contract", RedisTopology::Node).await else {
+        return;
+    };
+    cache_contract(&cache).await;
+}
+
+#[tokio::test]
+async fn the_redis_cache_on_a_cluster_honours_the_cache_contract() {
+    let test = "the_redis_cache_on_a_cluster_honours_the_cache_contract";
+    let Some((cache, _)) = redis_cache(test, RedisTopology::Cluster).await else { return };
     cache_contract(&cache).await;
 }
 
 #[tokio::test]
 async fn the_redis_cache_keeps_every_key_under_its_prefix_and_prefixes_do_not_mix() {
     let test = "the_redis_cache_keeps_every_key_under_its_prefix_and_prefixes_do_not_mix";
-    let Some((cache, prefix)) = redis_cache(test).await else { return };
-    let Some((other, _)) = redis_cache(test).await else { return };
+    let Some((cache, prefix)) = redis_cache(test, RedisTopology::Node).await else { return };
+    let Some((other, _)) = redis_cache(test, RedisTopology::Node).await else { return };
     cache.set("shared-name", b"mine", Duration::from_secs(30)).await.expect("set");
 
     assert_eq!(other.get("shared-name").await.expect("get"), None);
@@ -76,6 +85,24 @@ async fn the_redis_cache_keeps_every_key_under_its_prefix_and_prefixes_do_not_mi
     let mut conn = client.get_multiplexed_async_connection().await.expect("raw connection");
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("KEYS");
     assert_eq!(keys.len(), 1, "one key written, under the prefix: {keys:?}");
+}
+
+#[tokio::test]
+async fn the_redis_cache_on_a_cluster_keeps_every_key_under_its_prefix_on_every_master() {
+    let test = "the_redis_cache_on_a_cluster_keeps_every_key_under_its_prefix_on_every_master";
+    let Some((cache, prefix)) = redis_cache(test, RedisTopology::Cluster).await else { return };
+    let Some((other, _)) = redis_cache(test, RedisTopology::Cluster).await else { return };
+    let Some(nodes) = servers::redis_cluster_nodes() else { return };
+    // Twenty names spread over the slots of all three masters.
+    for n in 0..20 {
+        cache.set(&format!("name-{n}"), b"mine", Duration::from_secs(30)).await.expect("set");
+    }
+
+    assert_eq!(other.get("name-0").await.expect("get"), None);
+    let mut conn = servers::cluster_connection(&nodes).await.expect("raw cluster connection");
+    // KEYS is sent to every master and the answers joined.
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("KEYS");
+    assert_eq!(keys.len(), 20, "twenty keys written, all under the prefix: {keys:?}");
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The `EventLedger` contract, checked against the in-memory and the Redis adapter.
+//! The `EventLedger` contract, checked against the in-memory and the Redis adapter, on one Redis server and on a
+//! Redis Cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use farmlokal::domain::webhook::WebhookId;
 use farmlokal::ports::{Claim, EventLedger, LedgerError};
 use tokio::sync::Barrier;
 
-use crate::harness::servers;
+use crate::harness::servers::{self, RedisTopology};
 use crate::harness::wait::within_two_seconds;
 
 fn id(raw: &str) -> WebhookId {
@@ -74,9 +75,8 @@ async fn concurrent_claims_acquire_once(ledger: Arc<dyn EventLedger>) {
     assert_eq!(claims.iter().filter(|c| **c == Claim::InFlight).count(), deliveries - 1);
 }
 
-async fn redis_ledger(test: &str) -> Option<RedisEventLedger> {
-    let prefix = servers::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
+async fn redis_ledger(test: &str, topology: RedisTopology) -> Option<RedisEventLedger> {
+    let (pool, prefix) = servers::fresh_redis(test, topology).await?;
     Some(RedisEventLedger::new(pool, &prefix))
 }
 
@@ -87,7 +87,10 @@ async fn the_memory_ledger_honours_the_event_ledger_contract() {
 
 #[tokio::test]
 async fn the_redis_ledger_honours_the_event_ledger_contract() {
-    let Some(ledger) = redis_ledger("the_redis_ledger_honours_the_event_ledger_contract").await else { return };
+    let Some(ledger) = redis_ledger("the_redis_ledger_honours_the_event_ledger_contract", RedisTopology::Node).await
+    else {
+        return;
+    };
     event_ledger_contract(&ledger).await;
 }
 
@@ -99,7 +102,33 @@ async fn fifty_concurrent_deliveries_of_one_id_acquire_the_memory_ledger_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_deliveries_of_one_id_acquire_the_redis_ledger_once() {
     let test = "fifty_concurrent_deliveries_of_one_id_acquire_the_redis_ledger_once";
-    let Some(ledger) = redis_ledger(test).await else { return };
+    let Some(ledger) = redis_ledger(test, RedisTopology::Node).await else { return };
+    concurrent_claims_acquire_once(Arc::new(ledger)).await;
+}
+
+#[tokio::test]
+async fn the_redis_ledger_on_a_cluster_honours_the_event_ledger_contract() {
+    let test = "the_redis_ledger_on_a_cluster_honours_the_event_ledger_contract";
+    let Some(ledger) = redis_ledger(test, RedisTopology::Cluster).await else { return };
+    event_ledger_contract(&ledger).await;
+}
+
+#[tokio::test]
+async fn ids_with_braces_keep_their_claim_and_done_marker_in_one_cluster_slot() {
+    let test = "ids_with_braces_keep_their_claim_and_done_marker_in_one_cluster_slot";
+    let Some(ledger) = redis_ledger(test, RedisTopology::Cluster).await else { return };
+    for raw in ["}x", "a{b}c", "{}", "x}{y"] {
+        let msg = id(raw);
+        assert_eq!(ledger.claim(&msg, Duration::from_secs(30)).await.expect("claim"), Claim::Acquired, "{raw}");
+        ledger.complete(&msg, Duration::from_secs(60)).await.expect("complete");
+        assert_eq!(ledger.claim(&msg, Duration::from_secs(30)).await.expect("claim"), Claim::Done, "{raw}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_deliveries_of_one_id_acquire_the_redis_ledger_on_a_cluster_once() {
+    let test = "fifty_concurrent_deliveries_of_one_id_acquire_the_redis_ledger_on_a_cluster_once";
+    let Some(ledger) = redis_ledger(test, RedisTopology::Cluster).await else { return };
     concurrent_claims_acquire_once(Arc::new(ledger)).await;
 }
 

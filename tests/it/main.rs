@@ -23,6 +23,8 @@ mod partner_a_http;
 mod product_repository_contract;
 mod rate_limit_http;
 mod rate_limiter_contract;
+mod redis_cluster_faults;
+mod redis_cluster_service;
 mod representations;
 mod test_layout;
 mod tester_tools;

@@ -1,4 +1,5 @@
-//! The `RateLimiter` contract, checked against the in-memory and the Redis adapter.
+//! The `RateLimiter` contract, checked against the in-memory and the Redis adapter, on one Redis server and on a
+//! Redis Cluster.
 //!
 //! Windows are one to two seconds, so the sliding behaviour is observed in real time without sleeping minutes.
 
@@ -10,7 +11,7 @@ use farmlokal::adapters::redis::{self as redis_adapters, RedisRateLimiter};
 use farmlokal::ports::{RateLimitError, RateLimiter};
 use tokio::sync::Barrier;
 
-use crate::harness::servers;
+use crate::harness::servers::{self, RedisTopology};
 use crate::harness::wait::within_two_seconds;
 
 /// Slack for the distance between the adapter's clock and the test's.
@@ -113,9 +114,8 @@ async fn concurrent_checks_admit_exactly_the_limit(limiters: Vec<Arc<dyn RateLim
     assert_eq!(admitted, limit);
 }
 
-async fn redis_limiter(test: &str) -> Option<RedisRateLimiter> {
-    let prefix = servers::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
+async fn redis_limiter(test: &str, topology: RedisTopology) -> Option<RedisRateLimiter> {
+    let (pool, prefix) = servers::fresh_redis(test, topology).await?;
     Some(RedisRateLimiter::new(pool, &prefix))
 }
 
@@ -127,7 +127,7 @@ async fn the_memory_limiter_refuses_the_101st_request_until_the_oldest_leaves() 
 #[tokio::test]
 async fn the_redis_limiter_refuses_the_101st_request_until_the_oldest_leaves() {
     let test = "the_redis_limiter_refuses_the_101st_request_until_the_oldest_leaves";
-    let Some(limiter) = redis_limiter(test).await else { return };
+    let Some(limiter) = redis_limiter(test, RedisTopology::Node).await else { return };
     a_full_window_refuses_until_its_oldest_request_leaves(&limiter).await;
 }
 
@@ -138,7 +138,11 @@ async fn the_memory_limiter_window_slides_instead_of_resetting() {
 
 #[tokio::test]
 async fn the_redis_limiter_window_slides_instead_of_resetting() {
-    let Some(limiter) = redis_limiter("the_redis_limiter_window_slides_instead_of_resetting").await else { return };
+    let Some(limiter) =
+        redis_limiter("the_redis_limiter_window_slides_instead_of_resetting", RedisTopology::Node).await
+    else {
+        return;
+    };
     the_window_slides_instead_of_resetting(&limiter).await;
 }
 
@@ -149,7 +153,10 @@ async fn the_memory_limiter_gives_each_key_its_own_budget() {
 
 #[tokio::test]
 async fn the_redis_limiter_gives_each_key_its_own_budget() {
-    let Some(limiter) = redis_limiter("the_redis_limiter_gives_each_key_its_own_budget").await else { return };
+    let Some(limiter) = redis_limiter("the_redis_limiter_gives_each_key_its_own_budget", RedisTopology::Node).await
+    else {
+        return;
+    };
     keys_do_not_share_a_budget(&limiter).await;
 }
 
@@ -161,7 +168,7 @@ async fn the_memory_limiter_admits_exactly_100_of_150_concurrent_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_redis_limiter_admits_exactly_100_of_150_concurrent_requests() {
     let test = "the_redis_limiter_admits_exactly_100_of_150_concurrent_requests";
-    let Some(limiter) = redis_limiter(test).await else { return };
+    let Some(limiter) = redis_limiter(test, RedisTopology::Node).await else { return };
     concurrent_checks_admit_exactly_the_limit(vec![Arc::new(limiter)], 150, 100).await;
 }
 
@@ -175,6 +182,38 @@ async fn two_instances_on_one_prefix_share_one_budget() {
         let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
         instances.push(Arc::new(RedisRateLimiter::new(pool, &prefix)));
     }
+    concurrent_checks_admit_exactly_the_limit(instances, 150, 100).await;
+}
+
+#[tokio::test]
+async fn the_redis_limiter_on_a_cluster_refuses_the_101st_request_until_the_oldest_leaves() {
+    let test = "the_redis_limiter_on_a_cluster_refuses_the_101st_request_until_the_oldest_leaves";
+    let Some(limiter) = redis_limiter(test, RedisTopology::Cluster).await else { return };
+    a_full_window_refuses_until_its_oldest_request_leaves(&limiter).await;
+}
+
+#[tokio::test]
+async fn the_redis_limiter_on_a_cluster_window_slides_instead_of_resetting() {
+    let test = "the_redis_limiter_on_a_cluster_window_slides_instead_of_resetting";
+    let Some(limiter) = redis_limiter(test, RedisTopology::Cluster).await else { return };
+    the_window_slides_instead_of_resetting(&limiter).await;
+}
+
+#[tokio::test]
+async fn the_redis_limiter_on_a_cluster_gives_each_key_its_own_budget() {
+    let test = "the_redis_limiter_on_a_cluster_gives_each_key_its_own_budget";
+    let Some(limiter) = redis_limiter(test, RedisTopology::Cluster).await else { return };
+    keys_do_not_share_a_budget(&limiter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_cluster_admit_exactly_100_of_150_concurrent_requests() {
+    let test = "two_instances_on_one_cluster_admit_exactly_100_of_150_concurrent_requests";
+    let Some((first, prefix)) = servers::fresh_redis(test, RedisTopology::Cluster).await else { return };
+    let Some(nodes) = servers::redis_cluster_nodes() else { return };
+    let second = redis_adapters::cluster(&nodes).expect("valid seed nodes");
+    let instances: Vec<Arc<dyn RateLimiter>> =
+        vec![Arc::new(RedisRateLimiter::new(first, &prefix)), Arc::new(RedisRateLimiter::new(second, &prefix))];
     concurrent_checks_admit_exactly_the_limit(instances, 150, 100).await;
 }
 

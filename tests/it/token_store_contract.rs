@@ -1,4 +1,5 @@
-//! The `TokenStore` contract, checked against the in-memory and the Redis adapter.
+//! The `TokenStore` contract, checked against the in-memory and the Redis adapter, on one Redis server and on a
+//! Redis Cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use farmlokal::ports::{TokenStore, TokenStoreError};
 use secrecy::ExposeSecret;
 use tokio::sync::Barrier;
 
-use crate::harness::servers;
+use crate::harness::servers::{self, RedisTopology};
 use crate::harness::wait::within_two_seconds;
 
 fn token(value: &str, lifetime: chrono::Duration) -> AccessToken {
@@ -93,9 +94,8 @@ async fn exactly_one_of_many_takes_the_lock(store: Arc<dyn TokenStore>) {
     assert_eq!(winners, 1);
 }
 
-async fn redis_store(test: &str) -> Option<RedisTokenStore> {
-    let prefix = servers::fresh_redis_prefix(test).await?;
-    let pool = redis_adapters::pool(&servers::redis_url()).await.expect("a valid Redis URL");
+async fn redis_store(test: &str, topology: RedisTopology) -> Option<RedisTokenStore> {
+    let (pool, prefix) = servers::fresh_redis(test, topology).await?;
     Some(RedisTokenStore::new(pool, &prefix))
 }
 
@@ -106,7 +106,9 @@ async fn the_memory_token_store_honours_the_token_contract() {
 
 #[tokio::test]
 async fn the_redis_token_store_honours_the_token_contract() {
-    let Some(store) = redis_store("the_redis_token_store_honours_the_token_contract").await else { return };
+    let Some(store) = redis_store("the_redis_token_store_honours_the_token_contract", RedisTopology::Node).await else {
+        return;
+    };
     token_contract(&store).await;
 }
 
@@ -117,7 +119,9 @@ async fn the_memory_token_store_honours_the_lock_contract() {
 
 #[tokio::test]
 async fn the_redis_token_store_honours_the_lock_contract() {
-    let Some(store) = redis_store("the_redis_token_store_honours_the_lock_contract").await else { return };
+    let Some(store) = redis_store("the_redis_token_store_honours_the_lock_contract", RedisTopology::Node).await else {
+        return;
+    };
     lock_contract(&store).await;
 }
 
@@ -128,9 +132,32 @@ async fn exactly_one_of_thirty_concurrent_processes_takes_the_memory_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_of_thirty_concurrent_processes_takes_the_redis_lock() {
-    let Some(store) = redis_store("exactly_one_of_thirty_concurrent_processes_takes_the_redis_lock").await else {
+    let Some(store) =
+        redis_store("exactly_one_of_thirty_concurrent_processes_takes_the_redis_lock", RedisTopology::Node).await
+    else {
         return;
     };
+    exactly_one_of_many_takes_the_lock(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn the_redis_token_store_on_a_cluster_honours_the_token_contract() {
+    let test = "the_redis_token_store_on_a_cluster_honours_the_token_contract";
+    let Some(store) = redis_store(test, RedisTopology::Cluster).await else { return };
+    token_contract(&store).await;
+}
+
+#[tokio::test]
+async fn the_redis_token_store_on_a_cluster_honours_the_lock_contract() {
+    let test = "the_redis_token_store_on_a_cluster_honours_the_lock_contract";
+    let Some(store) = redis_store(test, RedisTopology::Cluster).await else { return };
+    lock_contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_of_thirty_concurrent_processes_takes_the_redis_lock_on_a_cluster() {
+    let test = "exactly_one_of_thirty_concurrent_processes_takes_the_redis_lock_on_a_cluster";
+    let Some(store) = redis_store(test, RedisTopology::Cluster).await else { return };
     exactly_one_of_many_takes_the_lock(Arc::new(store)).await;
 }
 

@@ -29,7 +29,7 @@ impl RedisCache {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
-        timed(&self.pool, redis::cmd("GET").arg(self.key(key)).query_async(&mut *conn))
+        timed(&self.pool, redis::cmd("GET").arg(self.key(key)).query_async(&mut conn))
             .await
             .map_err(CacheError::Unavailable)
     }
@@ -37,18 +37,18 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
         let cmd = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).to_owned();
-        timed(&self.pool, cmd.query_async::<()>(&mut *conn)).await.map_err(CacheError::Unavailable)
+        timed(&self.pool, cmd.query_async::<()>(&mut conn)).await.map_err(CacheError::Unavailable)
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
-        timed(&self.pool, redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut *conn))
+        timed(&self.pool, redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn))
             .await
             .map_err(CacheError::Unavailable)
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
         let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
-        timed(&self.pool, redis::cmd("PING").query_async::<()>(&mut *conn)).await.map_err(CacheError::Unavailable)
+        timed(&self.pool, redis::cmd("PING").query_async::<()>(&mut conn)).await.map_err(CacheError::Unavailable)
     }
 }

@@ -1,9 +1,14 @@
-//! Redis adapters: the shared cache, token store, rate limiter and webhook ledger, over one bb8 pool.
+//! Redis adapters: the shared cache, token store, rate limiter and webhook ledger, over one bb8 pool to a single
+//! Redis server or one multiplexed connection to a Redis Cluster (see [`connection`]); the adapters are the same
+//! code for both.
 //!
 //! Every operation is bounded in time (a pool checkout timeout plus a command timeout), so a down or stalled
 //! Redis costs a caller a few hundred milliseconds, never a hang. Every redis or bb8 error becomes the port's
 //! `Unavailable` inside the adapter; nothing above this module sees a driver type. Every key written starts with
 //! the configured prefix (`FARMLOKAL_REDIS_PREFIX`).
+//!
+//! Every script and every atomic pipeline touches keys of one slot only, so all of them run on a cluster: an
+//! adapter that uses several keys in one call puts a hash tag (`{...}`, see [`hash_tag`]) in each of them.
 //!
 //! The pool carries a [`RedisHealth`] gate shared by every adapter built on it: once Redis fails to answer,
 //! calls fail at once for a second instead of each paying the checkout timeout, then one probe goes through.
@@ -16,6 +21,7 @@ use anyhow::Context as _;
 use bb8_redis::RedisConnectionManager;
 
 pub mod cache;
+mod connection;
 pub mod event_ledger;
 pub mod health;
 pub mod rate_limiter;
@@ -27,11 +33,11 @@ pub use health::RedisHealth;
 pub use rate_limiter::RedisRateLimiter;
 pub use token_store::RedisTokenStore;
 
-/// The pool every Redis adapter shares, with the health gate that makes calls fail fast while Redis is down.
-/// Clones share both.
+/// The connections every Redis adapter shares (a pool to one server, or the cluster connection), with the
+/// health gate that makes calls fail fast while Redis is down. Clones share both.
 #[derive(Clone)]
 pub struct RedisPool {
-    pool: bb8::Pool<RedisConnectionManager>,
+    backend: connection::Backend,
     health: Arc<RedisHealth>,
 }
 
@@ -41,20 +47,25 @@ impl RedisPool {
         &self.health
     }
 
-    /// Connections open now, and how many of them are idle, for the pool-usage gauges.
-    pub fn usage(&self) -> crate::adapters::PoolUsage {
-        let state = self.pool.state();
-        crate::adapters::PoolUsage { open: state.connections as usize, idle: state.idle_connections as usize }
+    /// Connections open now, and how many of them are idle, for the pool-usage gauges; `None` on a cluster,
+    /// whose one multiplexed connection is not a pool.
+    pub fn usage(&self) -> Option<crate::adapters::PoolUsage> {
+        match &self.backend {
+            connection::Backend::Node(pool) => {
+                let state = pool.state();
+                Some(crate::adapters::PoolUsage {
+                    open: state.connections as usize,
+                    idle: state.idle_connections as usize,
+                })
+            }
+            connection::Backend::Cluster(_) => None,
+        }
     }
 }
 
-/// A connection checked out of the pool.
-pub(crate) type RedisConn<'a> = bb8::PooledConnection<'a, RedisConnectionManager>;
+pub(crate) use connection::RedisConn;
+pub use connection::{COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
 
-/// The longest a pool checkout (including a fresh connect) may take.
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
-/// The longest one command or script may take once a connection is in hand.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// Connections kept open at most.
 const MAX_CONNECTIONS: u32 = 16;
 
@@ -70,7 +81,18 @@ pub async fn pool(url: &str) -> anyhow::Result<RedisPool> {
         .connection_timeout(CONNECTION_TIMEOUT)
         .error_sink(Box::new(LogConnectErrors))
         .build_unchecked(manager);
-    Ok(RedisPool { pool, health: Arc::new(RedisHealth::new()) })
+    Ok(RedisPool { backend: connection::Backend::Node(pool), health: Arc::new(RedisHealth::new()) })
+}
+
+/// Builds the client of the Redis Cluster reached through the seed nodes `seeds` (`redis://host:port` each; one
+/// reachable seed is enough, the others are tried in turn), without connecting: as with [`pool`], the service
+/// starts while the cluster is down, and the first call opens the connection.
+///
+/// # Errors
+/// When `seeds` is empty or one of them is not a Redis URL.
+pub fn cluster(seeds: &[String]) -> anyhow::Result<RedisPool> {
+    let cluster = connection::Cluster::new(seeds)?;
+    Ok(RedisPool { backend: connection::Backend::Cluster(Arc::new(cluster)), health: Arc::new(RedisHealth::new()) })
 }
 
 /// Logs why connecting failed: a checkout that times out only says "timed out"; the cause arrives here.
@@ -88,15 +110,13 @@ impl bb8::ErrorSink<redis::RedisError> for LogConnectErrors {
     }
 }
 
-/// A pooled connection, within [`CONNECTION_TIMEOUT`]; at once an error while the health gate says Redis is
-/// down (unless this call is the probe).
+/// A connection, within [`CONNECTION_TIMEOUT`]; at once an error while the health gate says Redis is down
+/// (unless this call is the probe).
 pub(crate) async fn checkout(pool: &RedisPool) -> anyhow::Result<RedisConn<'_>> {
     pool.health.admit()?;
-    // bb8 bounds the wait itself; the outer timeout is a guard should a connect ignore it.
-    let error = match tokio::time::timeout(CONNECTION_TIMEOUT + Duration::from_millis(100), pool.pool.get()).await {
-        Ok(Ok(conn)) => return Ok(conn),
-        Ok(Err(e)) => anyhow::Error::new(e).context("no Redis connection"),
-        Err(_) => anyhow::anyhow!("no Redis connection within {CONNECTION_TIMEOUT:?}"),
+    let error = match pool.backend.get().await {
+        Ok(conn) => return Ok(conn),
+        Err(error) => error,
     };
     pool.health.failed(&error);
     Err(error)
@@ -141,6 +161,25 @@ pub(crate) fn key(prefix: &str, parts: &[&str]) -> String {
         }
         out.push_str(part);
     }
+    out
+}
+
+/// `{raw}` as a Redis Cluster hash tag: keys that contain the same tag hash to the same slot, so one script or
+/// atomic pipeline may use all of them. Braces and `%` in `raw` are percent-encoded, so an id such as `}x` (which
+/// would otherwise end the tag early, or leave it empty so each key hashes whole) still gives one tag of its
+/// own; other ids are kept as they are.
+pub(crate) fn hash_tag(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 2);
+    out.push('{');
+    for c in raw.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '{' => out.push_str("%7B"),
+            '}' => out.push_str("%7D"),
+            c => out.push(c),
+        }
+    }
+    out.push('}');
     out
 }
 

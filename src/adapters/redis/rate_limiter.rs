@@ -62,7 +62,7 @@ impl RateLimiter for RedisRateLimiter {
         let mut call = CHECK.key(super::key(&self.prefix, &["ratelimit", key]));
         call.arg(window_micros).arg(limit).arg(suffix);
         let (admitted, count, wait): (i64, i64, i64) =
-            timed(&self.pool, call.invoke_async(&mut *conn)).await.map_err(RateLimitError::Unavailable)?;
+            timed(&self.pool, call.invoke_async(&mut conn)).await.map_err(RateLimitError::Unavailable)?;
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         // -1: nothing in the window (only with a zero limit).
         let oldest_leaves = u64::try_from(wait).ok().map(Duration::from_micros);

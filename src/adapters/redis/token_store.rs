@@ -74,7 +74,7 @@ impl RedisTokenStore {
 impl TokenStore for RedisTokenStore {
     async fn get(&self) -> Result<Option<AccessToken>, TokenStoreError> {
         let mut conn = checkout(&self.pool).await.map_err(TokenStoreError::Unavailable)?;
-        let raw: Option<Vec<u8>> = timed(&self.pool, redis::cmd("GET").arg(&self.token_key).query_async(&mut *conn))
+        let raw: Option<Vec<u8>> = timed(&self.pool, redis::cmd("GET").arg(&self.token_key).query_async(&mut conn))
             .await
             .map_err(TokenStoreError::Unavailable)?;
         let Some(raw) = raw else { return Ok(None) };
@@ -98,14 +98,14 @@ impl TokenStore for RedisTokenStore {
         let left = (token.expires_at() - Utc::now()).to_std().ok().filter(|d| !d.is_zero());
         let Some(left) = left else {
             // Already expired: replacing the stored token with it leaves none.
-            return timed(&self.pool, redis::cmd("DEL").arg(&self.token_key).query_async::<()>(&mut *conn))
+            return timed(&self.pool, redis::cmd("DEL").arg(&self.token_key).query_async::<()>(&mut conn))
                 .await
                 .map_err(TokenStoreError::Unavailable);
         };
         let stored = Stored { value: token.secret().expose_secret().to_owned(), expires_at: token.expires_at() };
         let json = serde_json::to_vec(&stored).map_err(|e| TokenStoreError::Unavailable(e.into()))?;
         let cmd = redis::cmd("SET").arg(&self.token_key).arg(json).arg("PX").arg(millis(left)).to_owned();
-        timed(&self.pool, cmd.query_async::<()>(&mut *conn)).await.map_err(TokenStoreError::Unavailable)
+        timed(&self.pool, cmd.query_async::<()>(&mut conn)).await.map_err(TokenStoreError::Unavailable)
     }
 
     async fn invalidate(&self, token: &AccessToken) -> Result<bool, TokenStoreError> {
@@ -113,7 +113,7 @@ impl TokenStore for RedisTokenStore {
         let mut call = INVALIDATE.key(&self.token_key);
         call.arg(token.secret().expose_secret());
         let removed: i64 =
-            timed(&self.pool, call.invoke_async(&mut *conn)).await.map_err(TokenStoreError::Unavailable)?;
+            timed(&self.pool, call.invoke_async(&mut conn)).await.map_err(TokenStoreError::Unavailable)?;
         Ok(removed == 1)
     }
 
@@ -121,7 +121,7 @@ impl TokenStore for RedisTokenStore {
         let mut conn = checkout(&self.pool).await.map_err(TokenStoreError::Unavailable)?;
         let cmd = redis::cmd("SET").arg(&self.lock_key).arg(owner).arg("NX").arg("PX").arg(millis(lease)).to_owned();
         let taken: Option<String> =
-            timed(&self.pool, cmd.query_async(&mut *conn)).await.map_err(TokenStoreError::Unavailable)?;
+            timed(&self.pool, cmd.query_async(&mut conn)).await.map_err(TokenStoreError::Unavailable)?;
         Ok(taken.is_some())
     }
 
@@ -130,7 +130,7 @@ impl TokenStore for RedisTokenStore {
         let mut call = UNLOCK.key(&self.lock_key);
         call.arg(owner);
         let removed: i64 =
-            timed(&self.pool, call.invoke_async(&mut *conn)).await.map_err(TokenStoreError::Unavailable)?;
+            timed(&self.pool, call.invoke_async(&mut conn)).await.map_err(TokenStoreError::Unavailable)?;
         Ok(removed == 1)
     }
 }

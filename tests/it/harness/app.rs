@@ -344,6 +344,11 @@ impl Binary {
         self.env("FARMLOKAL_REDIS_URL", servers::redis_url()).env("FARMLOKAL_REDIS_PREFIX", prefix)
     }
 
+    /// Shared state on a Redis Cluster reached through `seeds`, under `prefix` (the test's own).
+    pub fn redis_cluster(self, seeds: &[String], prefix: &str) -> Self {
+        self.env("FARMLOKAL_REDIS_CLUSTER_NODES", seeds.join(",")).env("FARMLOKAL_REDIS_PREFIX", prefix)
+    }
+
     /// Keep stdout and stderr for `TestApp::terminate` (otherwise they are discarded: silent unless asked).
     pub fn capture_output(mut self) -> Self {
         self.capture_output = true;

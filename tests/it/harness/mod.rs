@@ -4,6 +4,7 @@
 //! import from here and never from each other.
 
 pub mod app;
+pub mod cluster;
 pub mod oracle;
 pub mod partners;
 pub mod reply;

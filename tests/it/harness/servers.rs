@@ -1,10 +1,12 @@
 //! The MySQL and Redis servers tests share: where they are, a database and a key prefix of each test's own
 //! (so tests run in parallel and never see each other's data), their cleanup, and a Redis that a test can cut.
+//! Redis comes as one server or as the Redis Cluster `scripts/test.sh` starts ([`RedisTopology`]).
 //! With no server a test skips loudly, or fails when `FARMLOKAL_TEST_REQUIRE_SERVERS=1`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use farmlokal::adapters::mysql as mysql_adapter;
+use farmlokal::adapters::redis::{self as redis_adapters, RedisPool};
 use tokio::sync::watch;
 
 /// The MySQL server tests use: `FARMLOKAL_TEST_MYSQL_URL` (no database part), default the local one.
@@ -15,6 +17,52 @@ pub fn mysql_server_url() -> String {
 /// The Redis server tests use: `FARMLOKAL_TEST_REDIS_URL`, default the local one.
 pub fn redis_url() -> String {
     std::env::var("FARMLOKAL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// The seed nodes of the Redis Cluster tests use: `FARMLOKAL_TEST_REDIS_CLUSTER_NODES` (comma-separated
+/// `redis://host:port`). No default: a cluster is six servers that only the test command starts.
+pub fn redis_cluster_nodes() -> Option<Vec<String>> {
+    let raw = std::env::var("FARMLOKAL_TEST_REDIS_CLUSTER_NODES").ok()?;
+    let nodes: Vec<String> = raw.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    (!nodes.is_empty()).then_some(nodes)
+}
+
+/// Which Redis a test runs on: the one server, or the Redis Cluster of three masters with a replica each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisTopology {
+    Node,
+    Cluster,
+}
+
+/// A connection pool on the test Redis of `topology` and a key prefix of this test's own, or `None` (after
+/// `skip_or_fail`) when that Redis is unreachable or, for a cluster, not configured.
+pub async fn fresh_redis(test: &str, topology: RedisTopology) -> Option<(RedisPool, String)> {
+    match topology {
+        RedisTopology::Node => {
+            let prefix = fresh_redis_prefix(test).await?;
+            Some((redis_adapters::pool(&redis_url()).await.expect("a valid Redis URL"), prefix))
+        }
+        RedisTopology::Cluster => {
+            let Some(nodes) = redis_cluster_nodes() else {
+                skip_or_fail(test, "Redis Cluster", &"FARMLOKAL_TEST_REDIS_CLUSTER_NODES is not set");
+                return None;
+            };
+            if let Err(e) = cluster_connection(&nodes).await {
+                skip_or_fail(test, "Redis Cluster", &e);
+                return None;
+            }
+            let pool = redis_adapters::cluster(&nodes).expect("valid Redis Cluster seed nodes");
+            Some((pool, format!("{}:", unique_name("t"))))
+        }
+    }
+}
+
+/// A raw connection to the cluster reached through `nodes`, after a `PING` of every master.
+pub async fn cluster_connection(nodes: &[String]) -> anyhow::Result<redis::cluster_async::ClusterConnection> {
+    let client = redis::cluster::ClusterClient::new(nodes.to_vec())?;
+    let mut conn = client.get_async_connection().await?;
+    let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+    Ok(conn)
 }
 
 fn servers_required() -> bool {
