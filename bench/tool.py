@@ -7,6 +7,8 @@
   tool.py search OUT                      URL set of scenario (d): realistic `q` terms across sorts and limits
   tool.py search_hindi OUT                the same for scenario (g): the same produce in Hindi and romanised Hindi
   tool.py facets OUT URLS_B               URL set of scenario (f): every URL of (b) with include=total,facets
+  tool.py side BASE N                     N distinct (b)-style listings, each asked plain and with
+                                           include=total,facets alternately, one at a time: p50/p95/p99 of each
   tool.py estimates BASE N MYSQL_CMD RESULTS_JSONL   scenario (h): N listing filters of (b)'s mix, each asked
                                            with include=total,facets; every count compared with the true count
                                            from MySQL (MYSQL_CMD runs a query given as its last argument)
@@ -215,6 +217,38 @@ def estimates(base, n, mysql_cmd, out_json):
         "name": "h", "queries": n, "counts": counts, "estimated": estimated, "broken": len(broken),
         "median_ratio": statistics.median(ratios) if ratios else None, "max_ratio": max(ratios) if ratios else None,
     })
+
+
+def side(base, n):
+    """N distinct (b)-style listings (an unknown parameter makes each URL new), each asked plain and with
+    include=total,facets, alternating which goes first; prints the latency percentiles of each."""
+    rng = random.Random(5)
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+
+    def get(path):
+        start = time.perf_counter()
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            sys.exit(f"side: {path} answered {resp.status}")
+        return (time.perf_counter() - start) * 1000
+
+    plain, with_facets = [], []
+    for i in range(n):
+        path = random_listing(rng) + f"&x={i}"
+        if i % 2:
+            plain.append(get(path))
+            with_facets.append(get(path + "&include=total,facets"))
+        else:
+            with_facets.append(get(path + "&include=total,facets"))
+            plain.append(get(path))
+    conn.close()
+    for name, v in (("plain", plain), ("include=total,facets", with_facets)):
+        v.sort()
+        pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]
+        print(f"{name:22s} n={len(v)} p50={pick(0.5):.2f} ms p95={pick(0.95):.2f} ms p99={pick(0.99):.2f} ms")
 
 
 def cold(base, out_json):
@@ -635,6 +669,8 @@ def main():
         search(args[0], HINDI_TERMS)
     elif cmd == "facets":
         facets(args[0], args[1])
+    elif cmd == "side":
+        side(args[0], int(args[1]))
     elif cmd == "estimates":
         estimates(args[0], int(args[1]), args[2], args[3])
     elif cmd == "cold":

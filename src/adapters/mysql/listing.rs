@@ -108,13 +108,23 @@ pub fn filter_conditions(filter: &ProductFilter) -> (Vec<String>, Vec<Value>) {
     (conditions, params)
 }
 
+/// The index a capped count reads: `ix_stock_cat_price` for sold-out products (stock, then category and
+/// price: one range), otherwise the price index of the listing (of the category when filtered).
+pub fn count_index(filter: &ProductFilter) -> &'static str {
+    if filter.in_stock == Some(false) {
+        "ix_stock_cat_price"
+    } else {
+        index_for(SortField::Price, filter.category.is_some())
+    }
+}
+
 /// A count of the products matching `filter` (without `q`) that reads at most `cap` index entries that match:
-/// `SELECT COUNT(*) FROM (SELECT 1 FROM products FORCE INDEX (ix_price | ix_cat_price) WHERE .. LIMIT cap)`.
-/// The price index (of the category when filtered) turns the category and price range into one range of the
-/// index and checks the stock on its entries, so the count reads the range's entries, stopping at `cap`.
+/// `SELECT COUNT(*) FROM (SELECT 1 FROM products FORCE INDEX (..) WHERE .. LIMIT cap)`. The index
+/// ([`count_index`]) turns the category and price range into one range and checks the rest on its entries, so
+/// the count reads the range's entries, stopping at `cap` (in stock: 99% of a range is; sold out: its own index).
 pub fn count_statement(filter: &ProductFilter, cap: u64) -> Statement {
     let (conditions, params) = filter_conditions(filter);
-    let index = index_for(SortField::Price, filter.category.is_some());
+    let index = count_index(filter);
     let where_clause =
         if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
     Statement {
@@ -204,8 +214,10 @@ mod tests {
         let filter = ProductFilter::default().with_in_stock(Some(false));
         let s = list_statement(&query(filter.clone(), Sort::DEFAULT, None));
         assert!(s.sql.contains("FORCE INDEX (ix_created) WHERE stock = 0 ORDER BY"), "{}", s.sql);
-        let c = count_statement(&filter.with_in_stock(Some(true)), 10_001);
+        let c = count_statement(&filter.clone().with_in_stock(Some(true)), 10_001);
         assert!(c.sql.contains("FORCE INDEX (ix_price) WHERE stock > 0 LIMIT 10001) AS c"), "{}", c.sql);
+        let c = count_statement(&filter, 10_001);
+        assert!(c.sql.contains("FORCE INDEX (ix_stock_cat_price) WHERE stock = 0 LIMIT 10001) AS c"), "{}", c.sql);
     }
 
     #[test]

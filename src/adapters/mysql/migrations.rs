@@ -43,15 +43,18 @@ impl Step {
 }
 
 /// The secondary indexes of `products` other than FULLTEXT: (name, columns). The seeder drops and rebuilds them
-/// around a bulk load; a unit test checks that the migrations leave exactly these. `stock` is last in each, so
-/// an `in_stock` filter is checked on index entries like the price range.
-pub const PRODUCT_INDEXES: [(&str, &str); 6] = [
+/// around a bulk load; a unit test checks that the migrations leave exactly these. `stock` is last in each listing
+/// index, so an `in_stock` filter is checked on index entries like the price range; `ix_stock_cat_price` serves
+/// the capped counts of `in_stock=false` (sold-out products are few: counting them on a price index would walk
+/// every entry to find them).
+pub const PRODUCT_INDEXES: [(&str, &str); 7] = [
     ("ix_created", "created_at, id, price_paise, stock"),
     ("ix_price", "price_paise, id, stock"),
     ("ix_name", "name_key, id, price_paise, stock"),
     ("ix_cat_created", "category, created_at, id, price_paise, stock"),
     ("ix_cat_price", "category, price_paise, id, stock"),
     ("ix_cat_name", "category, name_key, id, price_paise, stock"),
+    ("ix_stock_cat_price", "stock, category, price_paise"),
 ];
 
 /// The FULLTEXT index behind `q`: over the words the service itself extracted (`domain::search::encoded_words`).
@@ -117,6 +120,13 @@ pub const MIGRATIONS: &[Migration] = &[
                  DROP INDEX ix_cat_price, ADD KEY ix_cat_price (category, price_paise, id, stock), \
                  DROP INDEX ix_cat_name, ADD KEY ix_cat_name (category, name_key, id, price_paise, stock)",
             ),
+            Step {
+                unless: Some(
+                    "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() \
+                     AND table_name = 'products' AND index_name = 'ix_stock_cat_price'",
+                ),
+                sql: "ALTER TABLE products ADD KEY ix_stock_cat_price (stock, category, price_paise)",
+            },
             // The words search reads, written by the service (NULL until `backfill_search_words` fills them).
             Step {
                 unless: Some(
@@ -254,13 +264,15 @@ mod tests {
         let products =
             MIGRATIONS[0].statements.iter().map(|s| s.sql).find(|s| s.contains("TABLE IF NOT EXISTS products"));
         let products = products.unwrap_or_default();
-        assert_eq!(products.matches("KEY ").count(), PRODUCT_INDEXES.len() + 2, "PRIMARY + 6 + FULLTEXT");
+        assert_eq!(products.matches("KEY ").count(), 6 + 2, "migration 1: PRIMARY + 6 + FULLTEXT");
         assert!(products.contains(&format!("FULLTEXT KEY {OLD_FULLTEXT_INDEX} (name, description)")));
         let two: Vec<&str> = MIGRATIONS[1].statements.iter().map(|s| s.sql).collect();
-        for (name, columns) in PRODUCT_INDEXES {
+        for (name, columns) in PRODUCT_INDEXES.iter().take(6) {
             assert!(products.contains(&format!("KEY {name} (")), "{name} missing from migration 1");
             assert!(two[0].contains(&format!("DROP INDEX {name}, ADD KEY {name} ({columns})")), "{name} not rebuilt");
         }
+        let (name, columns) = PRODUCT_INDEXES[6];
+        assert!(two.iter().any(|s| s.contains(&format!("ADD KEY {name} ({columns})"))), "{name} not added");
         assert!(two.iter().any(|s| s.contains(&format!("FULLTEXT INDEX {} ({})", FULLTEXT_INDEX.0, FULLTEXT_INDEX.1))));
         assert!(two.iter().any(|s| s.contains(&format!("DROP INDEX {OLD_FULLTEXT_INDEX}"))));
     }
