@@ -13,6 +13,7 @@ mod catalogue_walk;
 mod delivery_estimate;
 mod delivery_http;
 mod event_ledger_contract;
+mod fleet_token_race;
 mod hardening;
 mod metrics_http;
 mod mysql_explain;
