@@ -10,6 +10,7 @@ mod cache_contract;
 mod catalogue_cache;
 mod catalogue_http;
 mod catalogue_walk;
+mod connection_limits;
 mod delivery_estimate;
 mod delivery_http;
 mod event_ledger_contract;
