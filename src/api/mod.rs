@@ -4,6 +4,7 @@
 //! hands it the use cases, its settings and the metrics exporter.
 
 pub mod client_ip;
+pub mod connection_limits;
 pub mod cors;
 pub mod dto;
 pub mod encoding;

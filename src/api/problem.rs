@@ -34,7 +34,7 @@ pub enum ProblemCode {
     RateLimited,
     /// The delivery partner is failing and no recent answer is known; see `Retry-After`.
     PartnerUnavailable,
-    /// A storage dependency is failing; see `Retry-After`.
+    /// A storage dependency is failing, or the instance holds as many connections as it takes; see `Retry-After`.
     ServiceUnavailable,
     /// The webhook signature or timestamp is missing, wrong or too old.
     InvalidSignature,

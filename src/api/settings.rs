@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::connection_limits::ConnectionLimits;
+
 /// How the HTTP API treats connections and requests.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -18,6 +20,8 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
     /// How long a kept-alive connection may wait, after a response, for the first byte of its next request.
     pub idle_timeout: Duration,
+    /// How many connections the listener holds open at most, per client address and in all.
+    pub connection_limits: ConnectionLimits,
     /// Origins allowed by CORS; empty sends no CORS headers, `*` allows any.
     pub cors_origins: Vec<String>,
     /// The client address of a request that arrives with no peer socket at all: one built in process, as

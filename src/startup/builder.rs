@@ -20,6 +20,7 @@ use crate::adapters::memory::rate_limiter::MemoryRateLimiter;
 use crate::adapters::memory::token_provider::MemoryTokenProvider;
 use crate::adapters::memory::token_store::MemoryTokenStore;
 use crate::adapters::system_clock::SystemClock;
+use crate::api::connection_limits::ConnectionLimits;
 use crate::api::{self, HttpSettings, MetricsExporter};
 use crate::app::health::Backends;
 use crate::app::{Policy, Ports, Services};
@@ -62,6 +63,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            connection_limits: ConnectionLimits { per_client: 128, total: 8192 },
             cors_origins: Vec::new(),
             in_process_client: Some(IN_PROCESS_CLIENT),
         };
@@ -86,6 +88,10 @@ impl Settings {
             request_timeout: config.request_timeout,
             header_read_timeout: config.header_read_timeout,
             idle_timeout: config.idle_timeout,
+            connection_limits: ConnectionLimits {
+                per_client: config.max_connections_per_client,
+                total: config.max_connections,
+            },
             cors_origins: config.cors_origins.clone(),
             in_process_client: Some(IN_PROCESS_CLIENT),
         };

@@ -136,6 +136,14 @@ pub struct Config {
     #[arg(long, env = "FARMLOKAL_IDLE_TIMEOUT_MS", default_value = "30000", value_parser = millis)]
     pub idle_timeout: Duration,
 
+    /// Connections held open at most from one client address (an IPv6 /64; trusted proxies excepted); 0: no limit.
+    #[arg(long, env = "FARMLOKAL_MAX_CONNECTIONS_PER_CLIENT", default_value = "128")]
+    pub max_connections_per_client: usize,
+
+    /// Connections held open at most in all; 0: no limit. Keep it below the process's open-file limit.
+    #[arg(long, env = "FARMLOKAL_MAX_CONNECTIONS", default_value = "8192")]
+    pub max_connections: usize,
+
     /// Comma-separated origins allowed by CORS (`*` for any); empty sends no CORS headers.
     #[arg(long, env = "FARMLOKAL_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -264,6 +272,15 @@ mod tests {
         assert!(error.contains("FARMLOKAL_REDIS_CLUSTER_NODES"), "{error}");
         assert!(!error.contains("hunter2"), "the password stays out of the message: {error}");
         assert!(config(&["--redis-cluster-nodes", "127.0.0.1:7000"]).validate().is_err(), "a URL, not host:port");
+    }
+
+    #[test]
+    fn connection_limits_default_to_128_per_client_and_8192_in_all_and_are_settable() {
+        let defaults = config(&[]);
+        let set = config(&["--max-connections-per-client", "4", "--max-connections", "0"]);
+
+        assert_eq!((defaults.max_connections_per_client, defaults.max_connections), (128, 8192));
+        assert_eq!((set.max_connections_per_client, set.max_connections), (4, 0));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::builder::{AppBuilder, AppState};
 use super::config::Config;
 use super::wiring;
 use crate::adapters::sandbox::SandboxHandle;
+use crate::api::connection_limits::{self, LimitConnections};
 use crate::api::parse_errors::ProblemAnswers;
 use crate::api::slow_clients::{Bounds, StageDeadlines};
 
@@ -82,7 +83,9 @@ impl Application {
         let http = &state.settings.http;
         let bounds =
             Bounds { header_read: http.header_read_timeout, request: http.request_timeout, idle: http.idle_timeout };
-        Server::new_with_acceptor(ProblemAnswers::new(StageDeadlines::new(acceptor, bounds)))
+        connection_limits::warn_above_open_file_limit(http.connection_limits);
+        let limited = LimitConnections::new(acceptor, http.connection_limits, http.trusted_proxies.clone());
+        Server::new_with_acceptor(ProblemAnswers::new(StageDeadlines::new(limited, bounds)))
             .run_with_graceful_shutdown(state.endpoint(), signal, Some(SHUTDOWN_GRACE))
             .await
             .context("HTTP server failed")?;
