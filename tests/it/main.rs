@@ -21,6 +21,7 @@ mod partner_a_http;
 mod product_repository_contract;
 mod rate_limit_http;
 mod rate_limiter_contract;
+mod replica_reads;
 mod shutdown_drain;
 mod test_layout;
 mod tester_tools;
