@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helpers of bench/fleet.sh: the mixed URL set, the fleet's correctness checks, and the report.
 
-  fleet.py mix OUT                          mixed traffic of bench/run.sh's scenarios: hot listings (a), distinct
+  fleet.py mix OUT PRODUCTS                          mixed traffic of bench/run.sh's scenarios: hot listings (a), distinct
                                              listings (b), deep pages by cursor are checked apart (c), searches (d),
                                              plus single products
   fleet.py ratelimit LIMIT CLIENTS BASE...  every client (its own X-Forwarded-For) sends LIMIT + 30 requests,
@@ -30,7 +30,7 @@ HOT = [
 ]
 
 
-def mix(out):
+def mix(out, products):
     rng = random.Random(11)
     searches = []
     for term in tool.SEARCH_TERMS:
@@ -46,7 +46,7 @@ def mix(out):
         elif roll < 0.90:
             urls.append(rng.choice(searches))
         else:
-            urls.append(f"/products/{rng.randint(1, 100000)}")
+            urls.append(f"/products/{rng.randint(1, products)}")
     with open(out, "w") as f:
         f.writelines(u + "\n" for u in urls)
     print(len(urls))
@@ -170,7 +170,7 @@ def report(results_file, meta_file):
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == "mix":
-        mix(args[0])
+        mix(args[0], int(args[1]))
     elif command == "ratelimit":
         ratelimit(int(args[0]), int(args[1]), args[2:])
     elif command == "walks":

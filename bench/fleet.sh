@@ -3,15 +3,15 @@
 # MariaDB + Redis data, with the mixed traffic of bench/run.sh's scenarios. Run it under nice on a shared machine:
 #   nice -n 10 bench/fleet.sh
 # It brings up MariaDB and Redis like scripts/test.sh, installs wrk and nginx with apt-get when missing, builds the
-# release binary (CARGO_TARGET_DIR=target/bench, shared with bench/run.sh), seeds BENCH_PRODUCTS products into
-# `farmlokal_bench` (the data of bench/run.sh), and measures with wrk, one row after the other:
+# release binary (CARGO_TARGET_DIR=target/bench, shared with bench/run.sh), seeds BENCH_PRODUCTS products into its
+# own database `farmlokal_fleet` (kept for the next run), and measures with wrk, one row after the other:
 #   1. one instance, direct;   2. nginx -> one instance;   3. nginx -> FLEET_SIZE instances (one Redis prefix)
 # then checks correctness on a fleet with the rate limit on: every client's limit is exact when its requests go
 # round robin to every instance, and cursor walks through nginx (each page on another instance) return exactly
 # the pages of the same walk on one instance. nginx runs on loopback with its config, pid and logs under a
 # throw-away directory. Writes bench/results/fleet-latest.md and bench/results/fleet-YYYY-MM-DD-HHMM.md.
 # Knobs: BENCH_DURATION (s, 20), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
-# BENCH_PRODUCTS (1000000), FLEET_SIZE (3), BENCH_BIN (measure this binary, skip the build).
+# BENCH_PRODUCTS (200000), FLEET_SIZE (3), BENCH_BIN (measure this binary, skip the build).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,9 +23,9 @@ DURATION="${BENCH_DURATION:-20}"
 WARMUP="${BENCH_WARMUP:-5}"
 THREADS="${BENCH_THREADS:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
-PRODUCTS="${BENCH_PRODUCTS:-1000000}"
+PRODUCTS="${BENCH_PRODUCTS:-200000}"
 FLEET_SIZE="${FLEET_SIZE:-3}"
-DATABASE=farmlokal_bench
+DATABASE=farmlokal_fleet
 CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
 RUN_ID="fleet-$(date +%s)"
 STAMP="$(date +%Y-%m-%d-%H%M)"
@@ -152,7 +152,7 @@ stop_nginx() {
 }
 
 URLS="$WORK_DIR/urls.txt"
-URL_COUNT="$(python3 bench/fleet.py mix "$URLS")"
+URL_COUNT="$(python3 bench/fleet.py mix "$URLS" "$PRODUCTS")"
 ROWS="$WORK_DIR/rows.jsonl"
 : >"$ROWS"
 # measure SETUP BASE_URL: warm-up, then the measured run of the mixed URLs; appends one JSON line to $ROWS.
@@ -173,6 +173,9 @@ measure() {
 section "throughput: one instance, then nginx -> one, then nginx -> $FLEET_SIZE"
 start_fleet 1 "bench:$RUN_ID:one:" 0
 measure "one instance, direct" "${INSTANCE_URLS[0]}"
+# Every row starts from a fresh instance and Redis prefix, so each gets the same warm-up and no row inherits a
+# cache the one before it filled.
+start_fleet 1 "bench:$RUN_ID:lb-one:" 0
 start_nginx
 measure "nginx -> one instance" "$LB_URL"
 start_fleet "$FLEET_SIZE" "bench:$RUN_ID:fleet:" 0
