@@ -286,7 +286,7 @@ async fn check_forever(weak: std::sync::Weak<Inner>) {
         if !table_ready {
             table_ready = with_timeout(create_heartbeat(&primary)).await.is_ok();
         }
-        let verdict = check(&primary, &replica, table_ready).await;
+        let verdict = check(&primary, &replica).await;
         let Some(inner) = weak.upgrade() else { return };
         let use_replica = match &verdict {
             Verdict::Fresh { lag } => *lag <= max_lag,
@@ -328,7 +328,7 @@ fn log_move(use_replica: bool, verdict: &Verdict, max_lag: Duration) {
             tracing::warn!(%error, "catalogue reads moved to the primary: the replica does not answer");
         }
         Verdict::NoHeartbeat => {
-            tracing::warn!("catalogue reads on the primary: the replica has no heartbeat row yet (replication not set up, or not caught up)");
+            tracing::warn!("catalogue reads on the primary: no heartbeat to measure the replica's lag by (replication_heartbeat cannot be written on the primary, or has not reached the replica)");
         }
         Verdict::Fresh { .. } => {}
     }
@@ -349,7 +349,7 @@ async fn create_heartbeat(primary: &Pool) -> mysql_async::Result<()> {
 }
 
 /// One check: beat on the primary, read the beat on the replica, read the primary's clock.
-async fn check(primary: &Pool, replica: &Pool, table_ready: bool) -> Verdict {
+async fn check(primary: &Pool, replica: &Pool) -> Verdict {
     let beat = async {
         let mut conn = primary.get_conn().await?;
         conn.query_drop(format!(
@@ -357,7 +357,14 @@ async fn check(primary: &Pool, replica: &Pool, table_ready: bool) -> Verdict {
         ))
         .await
     };
-    let primary_up = table_ready && with_timeout(beat).await.is_ok();
+    // The primary answers but refuses the beat (no heartbeat table: it could not be created, say for want of
+    // the CREATE privilege): the lag cannot be measured, so the replica is not read. Only a primary that does not
+    // answer at all leaves the replica as the one source.
+    let primary_up = match tokio::time::timeout(CHECK_TIMEOUT, beat).await {
+        Ok(Ok(())) => true,
+        Ok(Err(mysql_async::Error::Server(_))) => return Verdict::NoHeartbeat,
+        Ok(Err(_)) | Err(_) => false,
+    };
     let replica_beat = async {
         let mut conn = replica.get_conn().await?;
         match conn.query_first::<i64, _>("SELECT beat_ms FROM replication_heartbeat WHERE id = 1").await {
