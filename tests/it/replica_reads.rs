@@ -70,6 +70,14 @@ async fn until_product_shows(app: &TestApp, id: u64, field: &str, want: serde_js
     (false, statuses)
 }
 
+/// Whether `/metrics` says `source` serves catalogue reads.
+async fn serves(app: &TestApp, source: &str) -> bool {
+    let scrape = app.metrics().await.text();
+    let line = |s: &str, v: u8| format!("farmlokal_mysql_read_source{{source=\"{s}\"}} {v}");
+    let other = if source == "primary" { "replica" } else { "primary" };
+    scrape.lines().any(|l| l == line(source, 1)) && scrape.lines().any(|l| l == line(other, 0))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_follow_the_replica_leave_it_while_it_lags_or_is_unreachable_and_come_back() {
     let test = "reads_follow_the_replica_leave_it_while_it_lags_or_is_unreachable_and_come_back";
@@ -125,6 +133,8 @@ async fn reads_follow_the_replica_leave_it_while_it_lags_or_is_unreachable_and_c
     assert!(moved, "reads never moved to the primary while the replica lagged");
     assert!(statuses.iter().all(|s| *s == 200), "statuses while moving: {statuses:?}");
     assert_eq!(strict.source(), ReadSource::Primary);
+    // The metric says which serves (the gauge is the process's: the strict router moved last).
+    assert!(serves(&strict_app, "primary").await, "{}", strict_app.metrics().await.text());
 
     // The replica catches up: reads come back to it.
     exec(&replica, "START SLAVE SQL_THREAD").await;
@@ -133,6 +143,7 @@ async fn reads_follow_the_replica_leave_it_while_it_lags_or_is_unreachable_and_c
     assert!(back, "reads never came back to the replica after it caught up");
     assert!(statuses.iter().all(|s| *s == 200), "statuses while coming back: {statuses:?}");
     assert_eq!(strict_app.stock(2).await, 777, "the replica caught up");
+    assert!(serves(&strict_app, "replica").await, "{}", strict_app.metrics().await.text());
 
     // The replica cannot be reached: the very next read is answered from the primary, and reads stay there.
     switch.cut().await;
