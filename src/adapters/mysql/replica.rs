@@ -9,7 +9,8 @@
 //! (`NOW(3)` evaluated on the primary) into `replication_heartbeat` on the primary; the row replicates like any
 //! other. The checker then reads the row on the replica and the primary's clock again: the difference is how far
 //! behind the replica's *applied* data is, measured on one clock, so clock skew between hosts does not enter.
-//! It needs only the privileges the service already has (`SELECT`, `UPDATE`, `CREATE` on its own schema) and
+//! The measurement includes up to one check interval (the replica holds the previous beat while the new one
+//! travels), so it errs on the side of reading the primary. It needs only the privileges the service already has (`SELECT`, `UPDATE`, `CREATE` on its own schema) and
 //! reads the same on MySQL 8 and MariaDB. `SHOW REPLICA STATUS` / `SHOW SLAVE STATUS` would need
 //! `REPLICATION CLIENT` (MySQL) or `SLAVE MONITOR` (MariaDB 10.5+), is spelt differently on each, and its
 //! `Seconds_Behind_Master` is NULL when the SQL thread stops and 0 while the I/O thread is stalled; behind a
