@@ -6,6 +6,8 @@
 #   - Redis: the same with ${FARMLOKAL_TEST_REDIS_PORT:-6379} and redis-server (no persistence).
 #   - Redis Cluster: always its own, six redis-server (3 masters, 1 replica each) from port
 #     ${FARMLOKAL_TEST_REDIS_CLUSTER_PORT:-7000} upwards, unless FARMLOKAL_TEST_REDIS_CLUSTER_NODES names one.
+#   - a throw-away MariaDB primary with binary logging and a GTID replica of it, on free loopback ports
+#     (FARMLOKAL_TEST_MYSQL_PRIMARY_URL / FARMLOKAL_TEST_MYSQL_REPLICA_URL; set both to use others as they are);
 #   - exports FARMLOKAL_TEST_MYSQL_URL, FARMLOKAL_TEST_REDIS_URL, FARMLOKAL_TEST_REDIS_CLUSTER_NODES and FARMLOKAL_TEST_REQUIRE_SERVERS=1 (a missing
 #     server fails the tests instead of skipping them), then runs fmt, clippy, the tests and the extra checks.
 # With arguments (`scripts/test.sh cargo test --test it mysql`) it runs only that command with the servers up.
@@ -30,10 +32,13 @@ trap 'exit 130' INT TERM
 section "servers"
 servers_up
 redis_cluster_up
+replication_up
 export FARMLOKAL_TEST_REQUIRE_SERVERS=1
 note "FARMLOKAL_TEST_MYSQL_URL=$FARMLOKAL_TEST_MYSQL_URL"
 note "FARMLOKAL_TEST_REDIS_URL=$FARMLOKAL_TEST_REDIS_URL"
 note "FARMLOKAL_TEST_REDIS_CLUSTER_NODES=$FARMLOKAL_TEST_REDIS_CLUSTER_NODES"
+note "FARMLOKAL_TEST_MYSQL_PRIMARY_URL=$FARMLOKAL_TEST_MYSQL_PRIMARY_URL"
+note "FARMLOKAL_TEST_MYSQL_REPLICA_URL=$FARMLOKAL_TEST_MYSQL_REPLICA_URL"
 
 if [ "$#" -gt 0 ]; then
     section "$*"

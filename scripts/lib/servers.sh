@@ -9,6 +9,8 @@
 # `redis_cluster_up` (called by scripts/test.sh after `servers_up`) starts a throw-away Redis Cluster of three
 # masters with one replica each on free loopback ports and exports FARMLOKAL_TEST_REDIS_CLUSTER_NODES (set it to
 # use another cluster as it is).
+# `replication_up` (separately) starts a throw-away MariaDB primary with binary logging and a replica following it
+# by GTID, on free loopback ports, and exports FARMLOKAL_TEST_MYSQL_PRIMARY_URL / FARMLOKAL_TEST_MYSQL_REPLICA_URL.
 # `cleanup` stops every pid in STARTED_PIDS (callers may append their own) and removes WORK_DIR (a fresh
 # mktemp dir unless the caller set WORK_DIR before sourcing).
 
@@ -221,4 +223,65 @@ redis_cluster_up() {
     else
         start_redis_cluster
     fi
+}
+
+# Starts one throw-away mariadbd named $1 (data and logs under $WORK_DIR/$1) on a free port from $2 upwards with
+# the extra server options that follow; sets MARIADB_PORT. Root logs in over TCP from 127.0.0.1 without a
+# password (that grant is kept out of the binary log, so a replica does not replay it).
+start_mariadb() {
+    local name="$1" from="$2" server install_db client port datadir
+    shift 2
+    if ! server="$(find_binary mariadbd)"; then
+        note "no MariaDB server installed: installing mariadb-server"
+        apt_install mariadb-server mariadb-client
+        server="$(find_binary mariadbd)"
+    fi
+    install_db="$(find_binary mariadb-install-db mysql_install_db)"
+    client="$(find_binary mariadb mysql)"
+    port="$(free_port "$from")"
+    datadir="$WORK_DIR/$name"
+    "$install_db" --no-defaults --user="$(id -un)" --datadir="$datadir" --auth-root-authentication-method=normal \
+        --skip-test-db >"$WORK_DIR/$name-install.log" 2>&1 || { cat "$WORK_DIR/$name-install.log"; exit 1; }
+    "$server" --no-defaults --user="$(id -un)" --datadir="$datadir" --bind-address=127.0.0.1 --port="$port" \
+        --socket="$WORK_DIR/$name.sock" --pid-file="$WORK_DIR/$name.pid" --log-error="$WORK_DIR/$name.err" \
+        --innodb-buffer-pool-size=64M --max-connections=300 "$@" 2>"$WORK_DIR/$name.stderr" &
+    STARTED_PIDS+=("$!")
+    for _ in $(seq 1 600); do
+        if "$client" --socket="$WORK_DIR/$name.sock" -uroot -e 'SELECT 1' >/dev/null 2>&1; then break; fi
+        kill -0 "${STARTED_PIDS[-1]}" 2>/dev/null || { cat "$WORK_DIR/$name.err"; exit 1; }
+        sleep 0.1
+    done
+    "$client" --socket="$WORK_DIR/$name.sock" -uroot -e "SET sql_log_bin = 0; CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+    MARIADB_PORT="$port"
+}
+
+# A MariaDB primary (binary log, GTID) and a replica of it (MASTER_USE_GTID=slave_pos), both throw-away.
+replication_up() {
+    local client primary replica
+    if [ -n "${FARMLOKAL_TEST_MYSQL_PRIMARY_URL:-}" ] && [ -n "${FARMLOKAL_TEST_MYSQL_REPLICA_URL:-}" ]; then
+        note "MySQL replication: $FARMLOKAL_TEST_MYSQL_PRIMARY_URL -> $FARMLOKAL_TEST_MYSQL_REPLICA_URL (given)"
+        return 0
+    fi
+    start_mariadb primary 3407 --server-id=1 --log-bin=primary-bin --binlog-format=MIXED
+    primary="$MARIADB_PORT"
+    start_mariadb replica $((primary + 1)) --server-id=2 --read-only=ON --relay-log=replica-relay \
+        --slave-net-timeout=10
+    replica="$MARIADB_PORT"
+    client="$(find_binary mariadb mysql)"
+    "$client" --socket="$WORK_DIR/primary.sock" -uroot -e "SET sql_log_bin = 0; \
+        CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl'; \
+        GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';"
+    "$client" --socket="$WORK_DIR/replica.sock" -uroot -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1', \
+        MASTER_PORT=$primary, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, \
+        MASTER_CONNECT_RETRY=1; START SLAVE;"
+    for _ in $(seq 1 100); do
+        if "$client" --socket="$WORK_DIR/replica.sock" -uroot -e 'SHOW SLAVE STATUS\G' 2>/dev/null \
+            | grep -q 'Slave_SQL_Running: Yes'; then break; fi
+        sleep 0.1
+    done
+    "$client" --socket="$WORK_DIR/replica.sock" -uroot -e 'SHOW SLAVE STATUS\G' | grep -q 'Slave_IO_Running: Yes' \
+        || { "$client" --socket="$WORK_DIR/replica.sock" -uroot -e 'SHOW SLAVE STATUS\G'; exit 1; }
+    note "MySQL replication: primary 127.0.0.1:$primary -> replica 127.0.0.1:$replica (GTID)"
+    export FARMLOKAL_TEST_MYSQL_PRIMARY_URL="mysql://root@127.0.0.1:$primary"
+    export FARMLOKAL_TEST_MYSQL_REPLICA_URL="mysql://root@127.0.0.1:$replica"
 }

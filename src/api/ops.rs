@@ -33,31 +33,66 @@ impl From<health::DependencyState> for DependencyState {
     }
 }
 
+/// What readiness concludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    /// Every dependency answers (200).
+    Ready,
+    /// Catalogue reads are served but the shared state (Redis) is down; `degraded` names it (200).
+    Degraded,
+    /// The catalogue store cannot be reached (503).
+    Unavailable,
+    /// The instance received SIGTERM or Ctrl-C and is draining before it stops (503).
+    ShuttingDown,
+}
+
+impl From<health::Verdict> for ReadinessStatus {
+    fn from(verdict: health::Verdict) -> Self {
+        match verdict {
+            health::Verdict::Ready => Self::Ready,
+            health::Verdict::Degraded => Self::Degraded,
+            health::Verdict::Unavailable => Self::Unavailable,
+            health::Verdict::ShuttingDown => Self::ShuttingDown,
+        }
+    }
+}
+
 /// Readiness of the service and of each dependency.
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct Readiness {
-    /// `ready` when no dependency is down, else `unavailable`.
-    pub status: String,
+    /// `ready`, `degraded` (Redis down, still serving), `unavailable` (the catalogue store is down) or
+    /// `shutting_down`.
+    pub status: ReadinessStatus,
     /// The catalogue store (MySQL).
     pub mysql: DependencyState,
     /// The shared cache, token store, rate limit and webhook ledger (Redis).
     pub redis: DependencyState,
+    /// The dependencies that are down while the instance stays ready: `redis` when the shared state is down
+    /// (listings are still served, the rate limit is per process). Empty otherwise.
+    pub degraded: Vec<String>,
 }
 
 impl Example for Readiness {
     fn example() -> Self {
-        Self { status: "ready".into(), mysql: DependencyState::Up, redis: DependencyState::Up }
+        Self {
+            status: ReadinessStatus::Ready,
+            mysql: DependencyState::Up,
+            redis: DependencyState::Up,
+            degraded: vec![],
+        }
     }
 }
 
 /// Answers of `GET /health/ready`.
 #[derive(ApiResponse)]
 pub enum ReadinessResponse {
-    /// Every dependency answers.
+    /// The instance can answer catalogue reads: `ready`, or `degraded` with Redis down (named in `degraded`).
     #[oai(status = 200)]
     Ready(Json<Readiness>),
-    /// A dependency is down; the body says which. The service still serves what it can.
+    /// The catalogue store cannot be reached, or the instance is shutting down; the body says which. The
+    /// service still serves what it can.
     #[oai(status = 503)]
     Unavailable(Json<Readiness>),
 }
@@ -113,14 +148,20 @@ impl OpsApi {
 
     /// Readiness
     ///
-    /// 200 when the catalogue store and the shared state answer (MySQL and Redis where configured, else the
-    /// in-memory adapters); 503 naming what is down otherwise.
+    /// 200 while this instance can answer catalogue reads (MySQL where configured, else the in-memory
+    /// catalogue), including with Redis down: then `status` is `degraded` and `degraded` names `redis`. 503
+    /// when the catalogue store cannot be reached, or from the moment the instance receives SIGTERM (it keeps
+    /// serving for `FARMLOKAL_SHUTDOWN_DRAIN_SECS`, so a load balancer has time to stop sending).
     #[oai(path = "/health/ready", method = "get", operation_id = "healthReady", tag = "ApiTags::Operations")]
     async fn ready(&self) -> ReadinessResponse {
         let readiness = self.services.health.readiness().await;
         let (mysql, redis) = (readiness.catalogue.into(), readiness.shared_state.into());
         let ready = readiness.is_ready();
-        let body = Readiness { status: if ready { "ready" } else { "unavailable" }.into(), mysql, redis };
+        let degraded = match readiness.verdict() {
+            health::Verdict::Degraded => vec!["redis".to_owned()],
+            _ => Vec::new(),
+        };
+        let body = Readiness { status: readiness.verdict().into(), mysql, redis, degraded };
         if ready {
             ReadinessResponse::Ready(Json(body))
         } else {

@@ -60,6 +60,10 @@ pub struct Config {
     #[arg(long, env = "FARMLOKAL_MYSQL_READ_URL", value_parser = secret, hide_env_values = true)]
     pub mysql_read_url: Option<SecretString>,
 
+    /// A read replica further behind the primary than this, in seconds, is not read until it catches up.
+    #[arg(long = "mysql-max-replica-lag-secs", env = "FARMLOKAL_MYSQL_MAX_REPLICA_LAG_SECS", default_value = "5", value_parser = seconds)]
+    pub mysql_max_replica_lag: Duration,
+
     /// Redis URL for the cache, tokens, rate limit and webhook ledger; unset keeps them in memory.
     #[arg(long, env = "FARMLOKAL_REDIS_URL", value_parser = secret, hide_env_values = true)]
     pub redis_url: Option<SecretString>,
@@ -128,6 +132,10 @@ pub struct Config {
     #[arg(long, env = "FARMLOKAL_REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
     pub request_timeout: Duration,
 
+    /// On SIGTERM, how long to keep serving with readiness 503 before closing, in seconds (SIGINT skips it).
+    #[arg(long = "shutdown-drain-secs", env = "FARMLOKAL_SHUTDOWN_DRAIN_SECS", default_value = "5", value_parser = seconds)]
+    pub shutdown_drain: Duration,
+
     /// Longest time a client may take to send one request's headers, in milliseconds.
     #[arg(long, env = "FARMLOKAL_HEADER_READ_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
     pub header_read_timeout: Duration,
@@ -168,6 +176,11 @@ impl Config {
         // A deadline shorter than one attempt's timeout is allowed (DESIGN §4): it cuts that attempt short.
         anyhow::ensure!(!self.partner_a_deadline.is_zero(), "FARMLOKAL_PARTNER_A_DEADLINE_MS must be positive");
         anyhow::ensure!(!self.cache_ttl.is_zero(), "FARMLOKAL_CACHE_TTL_SECS must be positive");
+        anyhow::ensure!(!self.mysql_max_replica_lag.is_zero(), "FARMLOKAL_MYSQL_MAX_REPLICA_LAG_SECS must be positive");
+        anyhow::ensure!(
+            self.mysql_read_url.is_none() || self.mysql_url.is_some(),
+            "FARMLOKAL_MYSQL_READ_URL needs FARMLOKAL_MYSQL_URL (the primary) as well"
+        );
         anyhow::ensure!(!self.redis_prefix.is_empty(), "FARMLOKAL_REDIS_PREFIX must not be empty");
         anyhow::ensure!(
             self.redis_url.is_none() || self.redis_cluster_nodes.is_empty(),
@@ -281,6 +294,20 @@ mod tests {
 
         assert_eq!((defaults.max_connections_per_client, defaults.max_connections), (128, 8192));
         assert_eq!((set.max_connections_per_client, set.max_connections), (4, 0));
+    }
+
+    #[test]
+    fn the_drain_defaults_to_5_s_and_the_replica_lag_bound_to_5_s() {
+        let defaults = config(&[]);
+        let set = config(&["--shutdown-drain-secs", "0", "--mysql-max-replica-lag-secs", "2"]);
+
+        assert_eq!(
+            (defaults.shutdown_drain, defaults.mysql_max_replica_lag),
+            (Duration::from_secs(5), Duration::from_secs(5))
+        );
+        assert_eq!((set.shutdown_drain, set.mysql_max_replica_lag), (Duration::ZERO, Duration::from_secs(2)));
+        assert!(config(&["--mysql-max-replica-lag-secs", "0"]).validate().is_err());
+        assert!(config(&["--mysql-read-url", "mysql://root@127.0.0.1/x"]).validate().is_err());
     }
 
     #[test]

@@ -1,4 +1,10 @@
 //! `Application`: a built service bound to its port, ready to run. Tests bind port 0 and read `port()`.
+//!
+//! Shutdown (DESIGN §7): on SIGTERM readiness turns 503 at once and the instance keeps serving every request for
+//! the drain (`FARMLOKAL_SHUTDOWN_DRAIN_SECS`), the time a load balancer or Kubernetes' endpoints controller
+//! needs to stop sending it traffic; then it stops accepting, gives in-flight requests the request timeout
+//! (plus the grace of the 504 going out) to finish, and returns. Ctrl-C (SIGINT) skips the drain, and a second
+//! signal during the drain cuts it short.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,15 +23,27 @@ use crate::api::connection_limits::{self, LimitConnections};
 use crate::api::parse_errors::ProblemAnswers;
 use crate::api::slow_clients::{Bounds, StageDeadlines};
 
-/// How long in-flight requests may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+use crate::api::slow_clients::RESPONSE_GRACE;
+
+/// The drain of a service built by hand (`from_builder`), as `FARMLOKAL_SHUTDOWN_DRAIN_SECS` defaults to.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
 
 /// A service bound to its listen address.
 pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: Arc<AppState>,
+    drain: Duration,
     _sandbox: Option<SandboxHandle>,
+}
+
+/// The signal that began a shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGTERM (Kubernetes, systemd, `docker stop`): drain first.
+    Terminate,
+    /// SIGINT (Ctrl-C): stop without the drain.
+    Interrupt,
 }
 
 impl Application {
@@ -38,6 +56,7 @@ impl Application {
         let wired = wiring::from_config(config).await?;
         let mut app = Self::from_builder(wired.builder, config.bind).await?;
         app._sandbox = wired.sandbox;
+        app.drain = config.shutdown_drain;
         Ok(app)
     }
 
@@ -49,7 +68,14 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
-        Ok(Self { acceptor, addr, state: builder.build(), _sandbox: None })
+        Ok(Self { acceptor, addr, state: builder.build(), drain: DEFAULT_DRAIN, _sandbox: None })
+    }
+
+    /// How long to keep serving with readiness 503 after SIGTERM before closing.
+    #[must_use]
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -64,29 +90,71 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then stops accepting, lets in-flight requests finish (within
-    /// [`SHUTDOWN_GRACE`]) and returns.
+    /// Serves until SIGTERM or Ctrl-C and shuts down as the module says: readiness 503 at once; after SIGTERM,
+    /// the drain; then no new connections, in-flight requests finish within the request timeout, and it returns.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until_signalled(async move {
+            let signal = stop_signal().await;
+            (signal, drain_cut_short())
+        })
+        .await
     }
 
-    /// Serves until `signal` completes, then shuts down gracefully as `run_until_stopped` does.
+    /// Serves until `signal` completes, then closes as `run_until_stopped` does after Ctrl-C (no drain).
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { acceptor, addr, state, _sandbox } = self;
+        self.run_until_signalled(async move {
+            signal.await;
+            (StopSignal::Interrupt, std::future::pending::<()>())
+        })
+        .await
+    }
+
+    /// Serves until `signal` says which signal came (and gives a future that completes on a second one), drains
+    /// after [`StopSignal::Terminate`], then closes.
+    async fn run_until_signalled<S>(
+        self,
+        signal: impl Future<Output = (StopSignal, S)> + Send + 'static,
+    ) -> anyhow::Result<()>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let Self { acceptor, addr, state, drain, _sandbox } = self;
         tracing::info!(address = %addr, docs = %format!("http://{addr}/docs"), "FarmLokal is listening");
         let http = &state.settings.http;
         let bounds =
             Bounds { header_read: http.header_read_timeout, request: http.request_timeout, idle: http.idle_timeout };
         connection_limits::warn_above_open_file_limit(http.connection_limits);
         let limited = LimitConnections::new(acceptor, http.connection_limits, http.trusted_proxies.clone());
+        // In-flight requests get the request timeout, then the time for their 504 to go out.
+        let grace = http.request_timeout + RESPONSE_GRACE;
+        let draining = state.clone();
+        let closing = async move {
+            let (signal, second) = signal.await;
+            draining.services.health.begin_shutdown();
+            match signal {
+                StopSignal::Terminate if !drain.is_zero() => {
+                    tracing::info!(
+                        drain_secs = drain.as_secs_f64(),
+                        "SIGTERM received: readiness is 503, serving until the drain ends"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(drain) => tracing::info!("drain over: closing"),
+                        () = second => tracing::info!("second signal: drain cut short, closing"),
+                    }
+                }
+                StopSignal::Terminate => tracing::info!("SIGTERM received: no drain configured, closing"),
+                StopSignal::Interrupt => tracing::info!("interrupted: closing without a drain"),
+            }
+            tracing::info!(grace_secs = grace.as_secs_f64(), "no new connections; waiting for requests in flight");
+        };
         Server::new_with_acceptor(ProblemAnswers::new(StageDeadlines::new(limited, bounds)))
-            .run_with_graceful_shutdown(state.endpoint(), signal, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(state.endpoint(), closing, Some(grace))
             .await
             .context("HTTP server failed")?;
         tracing::info!("stopped");
@@ -94,8 +162,13 @@ impl Application {
     }
 }
 
-/// Completes on Ctrl-C or, on Unix, SIGTERM.
-async fn shutdown_signal() {
+/// Completes on a second SIGTERM or Ctrl-C (the drain is then cut short).
+async fn drain_cut_short() {
+    let _ = stop_signal().await;
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM, saying which.
+async fn stop_signal() -> StopSignal {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
@@ -117,7 +190,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received: shutting down"),
-        () = terminate => tracing::info!("SIGTERM received: shutting down"),
+        () = ctrl_c => StopSignal::Interrupt,
+        () = terminate => StopSignal::Terminate,
     }
 }

@@ -16,6 +16,7 @@ use crate::adapters::http::partner_agent;
 use crate::adapters::http::token_provider::{ClientCredentials, HttpTokenProvider};
 use crate::adapters::memory::product_repository::MemoryProductRepository;
 use crate::adapters::mysql::migrations::migrate;
+use crate::adapters::mysql::replica::ReplicaRouter;
 use crate::adapters::mysql::repository::MysqlProductRepository;
 use crate::adapters::redis::cache::RedisCache;
 use crate::adapters::redis::event_ledger::RedisEventLedger;
@@ -68,13 +69,24 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
             if let Err(error) = migrate(url).await {
                 tracing::error!(error = format!("{error:#}"), "migrations did not run; MySQL is down or refused them");
             }
-            let read_url = config.mysql_read_url.as_ref().map(|u| u.expose_secret().to_owned());
-            let repository =
-                Arc::new(MysqlProductRepository::new(url, read_url.as_deref()).context("MySQL configuration")?);
-            let sampled = repository.clone();
-            sample_pool_usage(move || sampled.pool_usage().to_vec());
-            builder = builder.products(repository);
-            tracing::info!(write = %redact_url(url), read = %read_url.as_deref().map_or_else(|| "same".into(), redact_url), "catalogue on MySQL");
+            let read_url = config.mysql_read_url.as_ref().map(|u| u.expose_secret()).filter(|read| *read != url);
+            match read_url {
+                Some(read_url) => {
+                    let max_lag = config.mysql_max_replica_lag;
+                    let router = ReplicaRouter::new(url, read_url, max_lag).context("MySQL configuration")?;
+                    let sampled = router.clone();
+                    sample_pool_usage(move || sampled.pool_usage());
+                    builder = builder.products(Arc::new(router));
+                    tracing::info!(write = %redact_url(url), read = %redact_url(read_url), max_lag_secs = max_lag.as_secs(), "catalogue on MySQL, reads on the replica while it is within the lag bound");
+                }
+                None => {
+                    let repository = Arc::new(MysqlProductRepository::new(url, None).context("MySQL configuration")?);
+                    let sampled = repository.clone();
+                    sample_pool_usage(move || sampled.pool_usage().to_vec());
+                    builder = builder.products(repository);
+                    tracing::info!(url = %redact_url(url), "catalogue on MySQL");
+                }
+            }
         }
         None => {
             let count = config.sample_products;

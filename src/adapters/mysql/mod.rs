@@ -7,6 +7,7 @@
 pub mod listing;
 pub mod matches;
 pub mod migrations;
+pub mod replica;
 pub mod repository;
 pub mod seed;
 
@@ -19,6 +20,7 @@ use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use crate::ports::product_repository::RepositoryError;
 
 pub use migrations::migrate;
+pub use replica::ReplicaRouter;
 pub use repository::MysqlProductRepository;
 pub use seed::{seed, SeedReport};
 

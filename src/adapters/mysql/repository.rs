@@ -82,6 +82,21 @@ impl MysqlProductRepository {
         })
     }
 
+    /// The same catalogue (write pool, search match sets) with its reads on `read_url`: the replica side of
+    /// [`super::replica::ReplicaRouter`], which keeps `self` for reads on the primary.
+    ///
+    /// # Errors
+    /// When the URL does not parse.
+    pub fn reading_from(&self, read_url: &str) -> anyhow::Result<Self> {
+        let read = build_pool(read_url, READ_POOL_MAX, Some(STATEMENT_TIMEOUT)).context("FARMLOKAL_MYSQL_READ_URL")?;
+        Ok(Self { read, ..self.clone() })
+    }
+
+    /// The pool reads go to and the pool writes go to (the primary).
+    pub(crate) fn pools(&self) -> (&Pool, &Pool) {
+        (&self.read, &self.write)
+    }
+
     /// Answers every search from its match set, never by walking the sort order: for tests that hold both ways
     /// of answering a search to the same contract.
     #[doc(hidden)]

@@ -169,13 +169,29 @@ impl TestApp {
     /// Sends SIGTERM to the binary and waits for it to exit. Its stdout and stderr are there if `Binary` asked
     /// to capture them.
     pub async fn terminate(&self) -> Output {
+        self.signal("TERM");
+        self.wait_for_exit().await
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, ...) to the binary and returns at once; the binary keeps running until it
+    /// exits on its own (`wait_for_exit`).
+    pub fn signal(&self, signal: &str) {
+        let guard = self.running.lock().expect("not poisoned");
+        let Some(Running::Process(Process { child: Some(child), .. })) = &*guard else {
+            panic!("only a running binary is signalled");
+        };
+        let id = child.id().to_string();
+        let sent = Command::new("kill").args([&format!("-{signal}"), &id]).status().expect("kill runs");
+        assert!(sent.success(), "kill -{signal} {id}");
+    }
+
+    /// Waits for the binary to exit (after a signal) and gives its status and captured output.
+    pub async fn wait_for_exit(&self) -> Output {
         let Some(Running::Process(mut process)) = self.running.lock().expect("not poisoned").take() else {
-            panic!("only a running binary is terminated");
+            panic!("only a running binary is waited for");
         };
         let mut child = process.child.take().expect("a running process");
         let (stdout, stderr) = (process.stdout.take(), process.stderr.take());
-        let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
-        assert!(killed.success(), "kill -TERM {}", child.id());
         tokio::task::spawn_blocking(move || {
             let status = child.wait().expect("the service exits");
             let read = |reader: Option<std::thread::JoinHandle<Vec<u8>>>| {
@@ -329,9 +345,14 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// The binary over an in-memory sample catalogue of `products` products.
+    /// The binary over an in-memory sample catalogue of `products` products. It stops at once on SIGTERM
+    /// (`FARMLOKAL_SHUTDOWN_DRAIN_SECS=0`) unless the test sets a drain.
     pub fn in_memory(products: u64) -> Self {
-        Self { env: vec![("FARMLOKAL_SAMPLE_PRODUCTS".into(), products.to_string())], capture_output: false }
+        let env = vec![
+            ("FARMLOKAL_SAMPLE_PRODUCTS".into(), products.to_string()),
+            ("FARMLOKAL_SHUTDOWN_DRAIN_SECS".into(), "0".into()),
+        ];
+        Self { env, capture_output: false }
     }
 
     pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {

@@ -3,7 +3,8 @@
 //! Redis comes as one server or as the Redis Cluster `scripts/test.sh` starts ([`RedisTopology`]).
 //! With no server a test skips loudly, or fails when `FARMLOKAL_TEST_REQUIRE_SERVERS=1`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use farmlokal::adapters::mysql as mysql_adapter;
 use farmlokal::adapters::redis::{self as redis_adapters, RedisPool};
@@ -222,5 +223,87 @@ impl CuttableRedis {
     pub async fn cut(self) {
         let _ = self.cut.send(true);
         let _ = self.accepting.await;
+    }
+}
+
+/// The throw-away MariaDB primary and its GTID replica that `scripts/test.sh` starts
+/// (`FARMLOKAL_TEST_MYSQL_PRIMARY_URL`, `FARMLOKAL_TEST_MYSQL_REPLICA_URL`, no database part), or `None` (after
+/// `skip_or_fail`) when they are not configured or do not answer.
+pub async fn replication(test: &str) -> Option<(String, String)> {
+    use mysql_async::prelude::Queryable;
+    let urls = (std::env::var("FARMLOKAL_TEST_MYSQL_PRIMARY_URL"), std::env::var("FARMLOKAL_TEST_MYSQL_REPLICA_URL"));
+    let (Ok(primary), Ok(replica)) = urls else {
+        skip_or_fail(test, "a MySQL primary and replica", &"FARMLOKAL_TEST_MYSQL_PRIMARY_URL/_REPLICA_URL unset");
+        return None;
+    };
+    for url in [&primary, &replica] {
+        let answer = async {
+            let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(url)?).await?;
+            conn.query_drop("SELECT 1").await?;
+            conn.disconnect().await?;
+            Ok::<_, anyhow::Error>(())
+        };
+        if let Err(e) = answer.await {
+            skip_or_fail(test, "a MySQL primary and replica", &e);
+            return None;
+        }
+    }
+    Some((primary.trim_end_matches('/').to_owned(), replica.trim_end_matches('/').to_owned()))
+}
+
+/// A TCP forwarder to `target` that a test can switch off and on: off, it has closed every connection and drops
+/// each new one as soon as it is accepted (as a proxy in front of a dead server does); on, it forwards again.
+pub struct TcpSwitch {
+    pub addr: std::net::SocketAddr,
+    open: Arc<AtomicBool>,
+    forwarding: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl TcpSwitch {
+    pub async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the forwarder");
+        let addr = listener.local_addr().expect("address");
+        let open = Arc::new(AtomicBool::new(true));
+        let forwarding: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (is_open, connections) = (open.clone(), forwarding.clone());
+        let accepting = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if !is_open.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let target = target.clone();
+                let connection = tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                connections.lock().expect("not poisoned").push(connection);
+            }
+        });
+        Self { addr, open, forwarding, accepting }
+    }
+
+    /// Refuses new connections and returns once every forwarded one is closed, until `restore`.
+    pub async fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        let connections = std::mem::take(&mut *self.forwarding.lock().expect("not poisoned"));
+        for connection in connections {
+            connection.abort();
+            let _ = connection.await;
+        }
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpSwitch {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        for connection in self.forwarding.lock().expect("not poisoned").drain(..) {
+            connection.abort();
+        }
     }
 }
