@@ -3,9 +3,9 @@
 //!
 //! The levels are chosen by measurement on real listing pages (`docs/HTTP.md` has the table and the command).
 //! A cached page is compressed on the miss that renders it, so its level must keep a compressed miss within
-//! 15% of an identity miss: brotli above 4 and zstd above 3 shrink a page by a few percent more at several times
-//! the cost, so cached pages and bodies compressed per response share those levels; gzip 9 costs no more than 6
-//! on pages this small, so cached pages get it.
+//! 15% of an identity miss: brotli 5-9 and zstd 6-12 shrink a page by 3-7% more at 1.4-16 times the cost, so
+//! cached pages and bodies compressed per response share brotli 4 and zstd 3; gzip 9 costs about what 6 does on
+//! pages this small, so cached pages get it. Even brotli 4 makes a miss about 1.28x as costly (docs/HTTP.md).
 
 use std::io::Write as _;
 
