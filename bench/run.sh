@@ -6,10 +6,14 @@
 #   (b) thousands of distinct listings (misses)     (c) page 1 versus page BENCH_DEEP_PAGE reached by cursor
 #   (d) `q` searches                                (f) the (b) URLs with include=total,facets (misses)
 #   (g) searches in Hindi and romanised Hindi        (h) the estimate's error of totals and facets vs COUNT(*)
+#   (a-br) and (b-br): (a) and (b) again with `Accept-Encoding: br, gzip`, right after their identity rows, and
+#   the bytes of listing pages without and with that header (issue 12's targets: >= 90% of (a)'s req/s, pages
+#   >= 4x smaller, a compressed miss <= 1.15x the cost of an identity miss)
 # Writes the Markdown table to bench/results/latest.md and bench/results/YYYY-MM-DD-HHMM.md.
 # Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
 # BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_B_RATE (2000: the steady
-# rate of (b)'s latency row, sent by oha, installed into target/bench/tools when missing), BENCH_ONLY (e.g. "e a"),
+# rate of (b)'s latency row, sent by oha, installed into target/bench/tools when missing; 0: no such row, no oha),
+# BENCH_ONLY (e.g. "e a"; the rows: e a a-br b b-br c d f g h),
 # BENCH_DATABASE (farmlokal_bench: the database seeded and measured), BENCH_RATE (1; 0 skips the oha rows
 # b_rate and f_rate and the oha install), BENCH_ESTIMATES (200: queries of row (h)), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
 # size it; the server's own value is restored at exit; "default" leaves the server as it is).
@@ -36,13 +40,14 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 SEARCH_CONNECTIONS="${BENCH_SEARCH_CONNECTIONS:-8}"
 PRODUCTS="${BENCH_PRODUCTS:-1000000}"
 DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
-ONLY="${BENCH_ONLY:-e a b c d f g h}"
+ONLY="${BENCH_ONLY:-e a a-br b b-br c d f g h}"
 B_RATE="${BENCH_B_RATE:-2000}"
 ESTIMATES="${BENCH_ESTIMATES:-200}"
 OHA_VERSION=1.16.0
 C_CONNECTIONS=4
 C_DELAY_MS=60
 HOT_PATH="/products?category=vegetables&sort=price&limit=20"
+BR_OFFER="br, gzip" # the same string as BR_OFFER in bench/tool.py
 DATABASE="${BENCH_DATABASE:-farmlokal_bench}"
 CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
 RUN_ID="${BENCH_RUN_ID:-$(date +%s)}"
@@ -69,6 +74,7 @@ section "tools"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
 OHA="$(command -v oha || echo "$CARGO_TARGET_DIR/tools/bin/oha")"
 RATE_ROWS="${BENCH_RATE:-1}"
+if [ "$B_RATE" = 0 ]; then RATE_ROWS=0; fi
 if [ "$RATE_ROWS" = 1 ] && wants b && [ ! -x "$OHA" ]; then
     note "installing oha $OHA_VERSION into $CARGO_TARGET_DIR/tools (about 3 minutes, once)"
     cargo install oha --locked --quiet --version "$OHA_VERSION" --root "$CARGO_TARGET_DIR/tools"
@@ -209,17 +215,39 @@ measure_rate() {
     note "$name: $(tail -1 "$RESULTS")"
 }
 
-if wants e || wants a; then
-    section "(e) and (a): cache TTL 60 s"
+if wants e || wants a || wants a-br; then
+    section "(e), (a) and (a-br): cache TTL 60 s"
     start_app hot 60
     curl -fsS -o /dev/null -D - "$APP_URL$HOT_PATH" | grep -i '^x-cache' | sed 's/^/  first request: /'
     if wants e; then measure e /health/live; fi
-    if wants a; then measure a "$HOT_PATH"; fi
+    measure_a() { measure "$1" "$HOT_PATH"; }
+    measure_a_br() { measure "$1" "$HOT_PATH" -- -t"$THREADS" -c"$CONNECTIONS" -H "Accept-Encoding: $BR_OFFER"; }
+    if wants a-br; then
+        curl -fsS -o /dev/null -D - -H "Accept-Encoding: $BR_OFFER" "$APP_URL$HOT_PATH" | grep -i '^content-encoding' \
+            | sed 's/^/  (a-br) first request: /'
+    fi
+    if wants a && wants a-br; then
+        # Side by side in ABBA order, so a drift of the shared machine's speed hits both rows alike (the table
+        # merges the rounds: req/s over both, latencies their mean).
+        measure_a a@1
+        measure_a_br a_br@1
+        measure_a_br a_br@2
+        measure_a a@2
+    elif wants a; then
+        measure_a a
+    elif wants a-br; then
+        measure_a_br a_br
+    fi
+    if wants a-br; then
+        python3 bench/tool.py record bytes "$(python3 bench/tool.py sizes "$APP_URL" "$BR_OFFER" 1 "$HOT_PATH")" \
+            "$RESULTS" >/dev/null
+        note "bytes: $(tail -1 "$RESULTS")"
+    fi
 fi
 
 B_URLS=0
 D_URLS=0
-if wants b || wants c || wants d || wants f || wants g || wants h || wants prepare; then
+if wants b || wants b-br || wants c || wants d || wants f || wants g || wants h || wants prepare; then
     section "walks, URL sets and (b) (c) (d): cache TTL 1 s"
     start_app miss 1
     DEEP_WALK="$WORK_DIR/walk-price.txt"
@@ -230,7 +258,7 @@ if wants b || wants c || wants d || wants f || wants g || wants h || wants prepa
         cp "$DATA_DIR/urls-b.txt" "$WORK_DIR/urls-b.txt"
         B_URLS="$(wc -l <"$WORK_DIR/urls-b.txt")"
         note "walks and URL sets reused from $DATA_DIR ((b): $B_URLS distinct listing URLs)"
-        if wants b || wants c; then
+        if wants b || wants b-br || wants c; then
             # Cursors are signed with the fixed CURSOR_SECRET, so a walk made through one build is valid in
             # another unless the cursor format changed: ask this service a sample of the walked URLs first.
             read -r checked rejected other < <(python3 bench/tool.py cursors "$APP_URL" 200 "$WORK_DIR/urls-b.txt" "$DEEP_WALK")
@@ -238,11 +266,11 @@ if wants b || wants c || wants d || wants f || wants g || wants h || wants prepa
             if [ "$rejected" -gt 0 ]; then CURSORS_OK=0; fi
         fi
     else
-        if wants b || wants c || wants f || [ -n "$DATA_DIR" ]; then
+        if wants b || wants b-br || wants c || wants f || [ -n "$DATA_DIR" ]; then
             note "walking $((DEEP_PAGE - 1)) pages of /products?sort=price&limit=20"
             python3 bench/tool.py walk "$APP_URL" "/products?sort=price&limit=20" "$((DEEP_PAGE - 1))" "$DEEP_WALK"
         fi
-        if wants b || wants f || [ -n "$DATA_DIR" ]; then
+        if wants b || wants b-br || wants f || [ -n "$DATA_DIR" ]; then
             walks=("$DEEP_WALK")
             for sort in -created_at created_at price -price name -name; do
                 for category in "" "category=vegetables&" "category=dairy&"; do
@@ -260,16 +288,41 @@ if wants b || wants c || wants d || wants f || wants g || wants h || wants prepa
             note "walks and URL sets kept in $DATA_DIR for later runs"
         fi
     fi
-    if wants b && [ "$CURSORS_OK" = 0 ]; then
-        for name in b b_rate; do
+    if { wants b || wants b-br; } && [ "$CURSORS_OK" = 0 ]; then
+        for name in b b_rate b_br; do
             python3 bench/tool.py record "$name" "{\"skipped\": \"not measured: $rejected of $checked sampled walked \
 cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
         done
         note "(b): not measured, this build rejects the walked cursors"
-    elif wants b; then
+    elif wants b || wants b-br; then
         sleep 2 # every page the walks cached has expired
-        measure b / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1
-        if [ "$RATE_ROWS" = 1 ]; then
+        measure_b() { measure "$1" / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1; }
+        # (b-br): the same URLs; each is a miss again (every page expired in the pause before a row), now
+        # rendered, compressed once in the coding asked for, and stored with that coding.
+        measure_b_br() {
+            measure "$1" / BENCH_URLS="$WORK_DIR/urls-b.txt" BENCH_TRACK=1 \
+                -- -t"$THREADS" -c"$CONNECTIONS" -H "Accept-Encoding: $BR_OFFER"
+        }
+        if wants b && wants b-br; then
+            # ABBA, as (a) and (a-br).
+            measure_b b@1
+            sleep 2
+            measure_b_br b_br@1
+            sleep 2
+            measure_b_br b_br@2
+            sleep 2
+            measure_b b@2
+        elif wants b; then
+            measure_b b
+        else
+            measure_b_br b_br
+        fi
+        if wants b-br; then
+            python3 bench/tool.py record bytes_b "$(python3 bench/tool.py sizes "$APP_URL" "$BR_OFFER" 200 \
+                "$WORK_DIR/urls-b.txt")" "$RESULTS" >/dev/null
+            note "bytes_b: $(tail -1 "$RESULTS")"
+        fi
+        if wants b && [ "$RATE_ROWS" = 1 ]; then
             sleep 2
             measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
         fi

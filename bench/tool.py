@@ -15,7 +15,9 @@
   tool.py oha NAME RATE REPORT BEFORE AFTER   results line from an oha JSON report and /metrics before/after
   tool.py cold BASE RESULTS_JSONL          scenario (d) cold: the first search of each term on a fresh instance
   tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
-  tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout
+  tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout (never a crash: a report that cannot be
+                                           rendered says so and quotes the raw records)
+  tool.py sizes BASE OFFER N PATH|FILE    bytes of listing pages without and with `Accept-Encoding: OFFER`
   tool.py record NAME JSON RESULTS_JSONL  append one results line (NAME added to the JSON object) in one write
   tool.py cursors BASE N FILE...          ask BASE up to N of the cursor URLs in FILEs (spread evenly); prints
                                            "sampled rejected other": 400 invalid_cursor answers, other non-200
@@ -350,6 +352,40 @@ def record(name, text, path):
 
 
 def read_results(path):
+    """The results of RESULTS_JSONL by name, the rounds of a row merged into one record (merge_rounds)."""
+    return merge_rounds(read_records(path))
+
+
+def merge_rounds(runs):
+    """Records named NAME@1, NAME@2, ... (rounds of one row, run in ABBA order beside another row) become one
+    record NAME: req/s over all rounds (requests / seconds), latencies the mean of the rounds', counts summed,
+    and `rounds` listing each round's req/s."""
+    groups = {}
+    for name, r in runs.items():
+        base, sep, _ = name.partition("@")
+        if sep and "skipped" not in r:
+            groups.setdefault(base, []).append(r)
+    merged = {name: r for name, r in runs.items() if "@" not in name}
+    for base, rounds in groups.items():
+        m = dict(rounds[0])
+        m["name"] = base
+        m["requests"] = sum(r["requests"] for r in rounds)
+        m["seconds"] = sum(r["seconds"] for r in rounds)
+        m["rps"] = m["requests"] / m["seconds"] if m["seconds"] else 0
+        for key in ("p50_ms", "p95_ms", "p99_ms"):
+            values = [r.get(key) for r in rounds]
+            m[key] = None if None in values else statistics.mean(values)
+        m["max_ms"] = max((r.get("max_ms") or 0) for r in rounds)
+        for key in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx", "ok", "bad", "hit",
+                    "miss", "stale", "coded"):
+            if key in m:
+                m[key] = sum(r.get(key) or 0 for r in rounds)
+        m["rounds"] = [r["rps"] for r in rounds]
+        merged[base] = m
+    return merged
+
+
+def read_records(path):
     """Every results object of RESULTS_JSONL by name (the last one wins), read as a stream of JSON objects rather
     than one per line: two records on one line (a writer that did not end its line) parse as two, and text that
     is not a record is reported on stderr and skipped instead of failing the report."""
@@ -403,18 +439,80 @@ def cursors(base, limit, files):
     print(len(paths), rejected, other)
 
 
+# What rows (a-br) and (b-br) and the bytes row send as Accept-Encoding (bench/run.sh passes the same string).
+BR_OFFER = "br, gzip"
+
+
+def sizes(base, offer, limit, target):
+    """Bytes of listing pages as sent: TARGET is one path or a file of paths (up to LIMIT of them, spread evenly),
+    each fetched without Accept-Encoding and with `Accept-Encoding: OFFER`. Prints one results line: the medians
+    of both, the coding that came back, and the requests that did not answer 200 or came back without a coding."""
+    if os.path.isfile(target):
+        with open(target) as f:
+            paths = [line.strip() for line in f if line.strip()]
+        if len(paths) > limit:
+            step = len(paths) / limit
+            paths = [paths[int(i * step)] for i in range(limit)]
+        what = f"medians of {len(paths)} (b) URLs"
+    else:
+        paths = [target]
+        what = f"`{target}`"
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    identity, coded, codings, bad = [], [], {}, 0
+    for path in paths:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        plain = resp.read()
+        conn.request("GET", path, headers={"Accept-Encoding": offer})
+        resp2 = conn.getresponse()
+        body = resp2.read()
+        coding = resp2.getheader("Content-Encoding") or "identity"
+        if resp.status != 200 or resp2.status != 200 or coding == "identity":
+            bad += 1
+            continue
+        identity.append(len(plain))
+        coded.append(len(body))
+        codings[coding] = codings.get(coding, 0) + 1
+    conn.close()
+    mid_identity = int(statistics.median(identity)) if identity else 0
+    mid_coded = int(statistics.median(coded)) if coded else 0
+    print(json.dumps({
+        "identity": mid_identity, "coded": mid_coded, "ratio": mid_identity / mid_coded if mid_coded else None,
+        "coding": ",".join(sorted(codings)) or "none", "what": what, "bad": bad,
+    }))
+
+
 def fmt(value, digits=1):
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def table(results_file, meta_file):
-    with open(meta_file) as f:
-        meta = json.load(f)
-    runs = read_results(results_file)
+    """The report. It never crashes: a meta file or a record it cannot read gives a report that says so, with
+    the raw records, instead of no report."""
+    try:
+        with open(meta_file) as f:
+            meta = json.load(f)
+        runs = read_results(results_file)
+        render_table(runs, meta)
+    except Exception as e:  # any failure must still produce a report
+        print(f"tool.py table: {type(e).__name__}: {e}", file=sys.stderr)
+        try:
+            with open(results_file) as f:
+                raw = f.read()
+        except OSError as read_error:
+            raw = f"(unreadable: {read_error})"
+        print("# FarmLokal benchmark: the table could not be rendered\n")
+        print(f"The run's report step failed ({type(e).__name__}: {e}); the raw results follow, as recorded.\n")
+        print("```\n" + raw.rstrip() + "\n```")
+
+
+def render_table(runs, meta):
     skipped = {name: r["skipped"] for name, r in runs.items() if "skipped" in r}
     runs = {name: r for name, r in runs.items() if "skipped" not in r}
     live, hot, miss, steady = runs.get("e"), runs.get("a"), runs.get("b"), runs.get("b_rate")
     first, deep_run, srch = runs.get("c1"), runs.get("c2"), runs.get("d")
+    hot_br, miss_br = runs.get("a_br"), runs.get("b_br")
 
     def errors(r):
         return r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] + r["non_2xx_3xx"]
@@ -431,6 +529,8 @@ def table(results_file, meta_file):
     rows = []
 
     def row(label, r, target, ok, p95=False):
+        if r.get("rounds"):
+            label += "; req/s per round " + " · ".join(fmt(v, 0) for v in r["rounds"])
         rows.append(
             f"| {label} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p95_ms'], 2) if p95 else '-'} | "
             f"{fmt(r['p99_ms'], 2)} | {errors(r)} | {cache(r)} | {target} | {ok} |"
@@ -443,12 +543,42 @@ def table(results_file, meta_file):
         ok = ratio >= 0.5 and hot["rps"] >= 15000 and errors(hot) == 0
         row(f"(a) hot listing, cached ({100 * ratio:.0f}% of e)", hot, ">= 50% of (e) and >= 15,000 req/s",
             verdict(ok))
+    if hot_br:
+        if hot and hot["rps"]:
+            ratio = hot_br["rps"] / hot["rps"]
+            ok = ratio >= 0.90 and errors(hot_br) == 0
+            row(f"(a-br) the same hot listing, `Accept-Encoding: {BR_OFFER}` ({100 * ratio:.0f}% of a)", hot_br,
+                ">= 90% of (a)", verdict(ok))
+        else:
+            row(f"(a-br) the same hot listing, `Accept-Encoding: {BR_OFFER}`", hot_br, ">= 90% of (a)",
+                "- (no (a) row)")
+    for sizes in filter(None, (runs.get("bytes"), runs.get("bytes_b"))):
+        ok = sizes["ratio"] is not None and sizes["ratio"] >= 4 and sizes["bad"] == 0
+        rows.append(
+            f"| bytes per listing page: identity {sizes['identity']:,} vs {sizes['coded']:,} in "
+            f"`{sizes['coding']}` ({fmt(sizes['ratio'], 2)}x smaller; {sizes['what']}) | - | - | - | - | "
+            f"{sizes['bad']} | - | >= 4x smaller | {verdict(ok)} |")
     if miss:
         ok = miss["rps"] >= 2000 and errors(miss) == 0
         row(f"(b) {meta['b_urls']:,} distinct listings (misses): capacity, {meta['connections']} conns as fast as "
             f"answered", miss, ">= 2,000 req/s", verdict(ok))
     if "b" in skipped:
         rows.append(f"| (b) distinct listings (misses) | {skipped['b']} | | | | | | >= 2,000 req/s | - |")
+    if miss_br:
+        if miss and miss_br["rps"] and miss["p50_ms"]:
+            cost = miss["rps"] / miss_br["rps"]
+            p50 = miss_br["p50_ms"] / miss["p50_ms"]
+            ok = cost <= 1.15 and errors(miss_br) == 0
+            coded = (f", {100 * miss_br['coded'] / miss_br['ok']:.0f}% of answers coded"
+                     if miss_br.get("ok") and "coded" in miss_br else "")
+            row(f"(b-br) the same misses, `Accept-Encoding: {BR_OFFER}`, {meta['connections']} conns{coded}: cost "
+                f"per miss x{cost:.2f} of (b) by req/s (p50 x{p50:.2f})", miss_br, "<= 1.15x (b)", verdict(ok))
+        else:
+            row(f"(b-br) the same misses, `Accept-Encoding: {BR_OFFER}`", miss_br, "<= 1.15x (b)",
+                "- (no (b) row)")
+    if "b_br" in skipped:
+        rows.append(f"| (b-br) distinct listings (misses), compressed | {skipped['b_br']} | | | | | | <= 1.15x (b) "
+                    f"| - |")
     if steady:
         ok = steady["rps"] >= 0.98 * steady["rate"] and steady["p99_ms"] < 30 and errors(steady) == 0
         row(f"(b) the same URLs offered at a steady {steady['rate']:,} req/s (oha -q, latency corrected)", steady,
@@ -679,6 +809,8 @@ def main():
         deep(args[0], args[1], args[2], int(args[3]))
     elif cmd == "oha":
         oha(*args)
+    elif cmd == "sizes":
+        sizes(args[0], args[1], int(args[2]), args[3])
     elif cmd == "table":
         table(args[0], args[1])
     elif cmd == "record":

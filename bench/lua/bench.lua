@@ -2,8 +2,9 @@
 --   BENCH_URLS      file of request paths, one per line; thread i of BENCH_THREADS sends lines i, i+T, i+2T, ...
 --                   round-robin (so no two threads send the same path). Unset: the URL given to wrk, always.
 --   BENCH_THREADS   number of wrk threads (must equal -t) when BENCH_URLS is set.
---   BENCH_TRACK=1   count statuses and the X-Cache header in a response() hook (costs wrk some CPU, so the
---                   hot scenarios leave it off and rely on wrk's own non-2xx/3xx counter).
+--   BENCH_TRACK=1   count statuses, the X-Cache header and coded answers (Content-Encoding) in a response()
+--                   hook (costs wrk some CPU, so the hot scenarios leave it off and rely on wrk's own
+--                   non-2xx/3xx counter).
 --   BENCH_DELAY_MS  pause of each connection between a response and its next request (pacing).
 -- done() prints one line `BENCH_JSON {...}` that bench/run.sh parses.
 
@@ -20,7 +21,7 @@ local track = os.getenv("BENCH_TRACK") == "1"
 local urls_file = os.getenv("BENCH_URLS")
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
 
-ok_count, bad_count, hit_count, miss_count, stale_count = 0, 0, 0, 0, 0
+ok_count, bad_count, hit_count, miss_count, stale_count, coded_count = 0, 0, 0, 0, 0, 0
 
 function init(args)
     if urls_file == nil or urls_file == "" then
@@ -64,6 +65,9 @@ if track then
         elseif cache == "STALE" then
             stale_count = stale_count + 1
         end
+        if headers["content-encoding"] or headers["Content-Encoding"] then
+            coded_count = coded_count + 1
+        end
     end
 end
 
@@ -74,13 +78,14 @@ if delay_ms ~= nil then
 end
 
 function done(summary, latency, requests)
-    local ok, bad, hit, miss, stale = 0, 0, 0, 0, 0
+    local ok, bad, hit, miss, stale, coded = 0, 0, 0, 0, 0, 0
     for _, thread in ipairs(threads) do
         ok = ok + (thread:get("ok_count") or 0)
         bad = bad + (thread:get("bad_count") or 0)
         hit = hit + (thread:get("hit_count") or 0)
         miss = miss + (thread:get("miss_count") or 0)
         stale = stale + (thread:get("stale_count") or 0)
+        coded = coded + (thread:get("coded_count") or 0)
     end
     local e = summary.errors
     local seconds = summary.duration / 1e6
@@ -88,10 +93,10 @@ function done(summary, latency, requests)
         'BENCH_JSON {"requests":%d,"seconds":%.3f,"rps":%.1f,' ..
         '"p50_ms":%.3f,"p95_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
         '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"non_2xx_3xx":%d,' ..
-        '"tracked":%s,"ok":%d,"bad":%d,"hit":%d,"miss":%d,"stale":%d}\n',
+        '"tracked":%s,"ok":%d,"bad":%d,"hit":%d,"miss":%d,"stale":%d,"coded":%d}\n',
         summary.requests, seconds, summary.requests / seconds,
         latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
         latency.max / 1000,
         e.connect, e.read, e.write, e.timeout, e.status,
-        tostring(track), ok, bad, hit, miss, stale))
+        tostring(track), ok, bad, hit, miss, stale, coded))
 end

@@ -1,14 +1,21 @@
 //! Content codings of response bodies (RFC 9110 §8.4): the one a request's `Accept-Encoding` asks for
-//! (§12.5.3) and the codecs. Request bodies are never decoded (DESIGN §6); see `middleware::refuse_coded_body`.
+//! (§12.5.3) and the codecs. Request bodies are never decoded (DESIGN §6); see `middleware::limit_body`.
 //!
-//! The levels are chosen by measurement on real listing pages (`docs/HTTP.md` has the table and the command):
-//! cached pages are compressed once per coding and served many times, so they use the denser `CACHED` levels;
-//! bodies compressed per response use the cheaper `PER_RESPONSE` levels.
+//! The levels are chosen by measurement on real listing pages (`docs/HTTP.md` has the table and the command).
+//! A cached page is compressed on the miss that renders it, so its level must keep a compressed miss within
+//! 15% of an identity miss: brotli 5-9 and zstd 6-12 shrink a page by 3-7% more at 1.4-16 times the cost, so
+//! cached pages and bodies compressed per response share brotli 4 and zstd 3; gzip 9 costs about what 6 does on
+//! pages this small, so cached pages get it. Even brotli 4 makes a miss about 1.28x as costly (docs/HTTP.md).
 
 use std::io::Write as _;
 
 /// Bodies shorter than this are sent as they are: compressing them saves too little to pay for itself.
 pub const MIN_COMPRESSED_LEN: usize = 1024;
+
+/// Levels as (for [`Effort::Cached`], for [`Effort::PerResponse`]).
+const BROTLI_QUALITY: (i32, i32) = (4, 4);
+const ZSTD_LEVEL: (i32, i32) = (3, 3);
+const GZIP_LEVEL: (u32, u32) = (9, 6);
 
 /// A content coding the service offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,10 +54,11 @@ impl Coding {
             return None;
         }
         let cached = effort == Effort::Cached;
+        let level = |(for_cached, per_response)| if cached { for_cached } else { per_response };
         let encoded = match self {
             Coding::Brotli => {
                 let params = brotli::enc::BrotliEncoderParams {
-                    quality: if cached { 9 } else { 4 },
+                    quality: level(BROTLI_QUALITY),
                     lgwin: 20,
                     size_hint: body.len(),
                     ..Default::default()
@@ -58,10 +66,10 @@ impl Coding {
                 let mut out = Vec::with_capacity(body.len() / 4);
                 brotli::BrotliCompress(&mut &body[..], &mut out, &params).ok().map(|_| out)
             }
-            Coding::Zstd => zstd::bulk::compress(body, if cached { 12 } else { 3 }).ok(),
+            Coding::Zstd => zstd::bulk::compress(body, level(ZSTD_LEVEL)).ok(),
             Coding::Gzip => {
-                let level = flate2::Compression::new(if cached { 9 } else { 6 });
-                let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), level);
+                let compression = flate2::Compression::new(if cached { GZIP_LEVEL.0 } else { GZIP_LEVEL.1 });
+                let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), compression);
                 encoder.write_all(body).and_then(|()| encoder.finish()).ok()
             }
         };
