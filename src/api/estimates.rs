@@ -112,49 +112,7 @@ pub struct EstimatesApi {
 /// `Cache-Control` of a live estimate: DESIGN §6 allows a client to keep it for at most 60 s.
 const LIVE_CACHE_CONTROL: &str = "private, max-age=60";
 
-#[OpenApi(
-    response_header(
-        name = "X-Request-Id",
-        ty = "String",
-        description = "The request's id (the caller's when valid, else generated); our logs carry it."
-    ),
-    response_header(
-        name = "Cache-Control",
-        ty = "String",
-        description = "How long the answer may be kept: listings and categories are `public` with `max-age` up to the cache TTL; a product is `no-cache`; an estimate is `private`; errors and webhook answers are `no-store`."
-    ),
-    response_header(
-        name = "Vary",
-        ty = "String",
-        description = "`accept-encoding` (and `origin` when CORS is on): the request headers the answer depends on."
-    ),
-    response_header(name = "X-Content-Type-Options", ty = "String", description = "Always `nosniff`."),
-    response_header(
-        name = "RateLimit-Policy",
-        ty = "Option<String>",
-        description = "The quota (`q`) per window (`w`, seconds) of the `per-ip` policy (draft-ietf-httpapi-ratelimit-headers)."
-    ),
-    response_header(
-        name = "RateLimit",
-        ty = "Option<String>",
-        description = "What is left of the quota (`r`) and seconds until it resets (`t`)."
-    ),
-    response_header(
-        name = "RateLimit-Limit",
-        ty = "Option<u64>",
-        description = "Requests allowed per window (the earlier draft's field, same number as `q`)."
-    ),
-    response_header(
-        name = "RateLimit-Remaining",
-        ty = "Option<u64>",
-        description = "Requests left in this window (same number as `r`)."
-    ),
-    response_header(
-        name = "RateLimit-Reset",
-        ty = "Option<u64>",
-        description = "Seconds until the window resets (same number as `t`)."
-    )
-)]
+#[OpenApi]
 impl EstimatesApi {
     /// Estimate delivery
     ///

@@ -119,24 +119,7 @@ pub struct OpsApi {
     pub metrics: MetricsExporter,
 }
 
-#[OpenApi(
-    response_header(
-        name = "X-Request-Id",
-        ty = "String",
-        description = "The request's id (the caller's when valid, else generated); our logs carry it."
-    ),
-    response_header(
-        name = "Cache-Control",
-        ty = "String",
-        description = "How long the answer may be kept: listings and categories are `public` with `max-age` up to the cache TTL; a product is `no-cache`; an estimate is `private`; errors and webhook answers are `no-store`."
-    ),
-    response_header(
-        name = "Vary",
-        ty = "String",
-        description = "`accept-encoding` (and `origin` when CORS is on): the request headers the answer depends on."
-    ),
-    response_header(name = "X-Content-Type-Options", ty = "String", description = "Always `nosniff`.")
-)]
+#[OpenApi]
 impl OpsApi {
     /// Liveness
     ///

@@ -8,8 +8,48 @@
 //!   same to every reader.
 //! - A string enum whose values are not identifiers (`-price`) gets `x-enum-varnames`, so generated enums read
 //!   `PRICE_DESC` rather than `VALUE_3`.
+//!
+//! It also documents the headers the middleware puts on every response (the request id, `Cache-Control`,
+//! `Vary`, `X-Content-Type-Options`, and the rate-limit fields on the routes the limit applies to), which no
+//! operation declares itself, so generated clients can read them.
 
-use serde_json::{Map, Value};
+use poem::http::Method;
+use serde_json::{json, Map, Value};
+
+use super::rate_limit;
+
+/// Headers on every response: name, description, whether always present, schema type.
+const COMMON_HEADERS: [(&str, &str, bool, &str); 4] = [
+    ("X-Request-Id", "The request's id (the caller's when valid, else generated); our logs carry it.", true, "string"),
+    (
+        "Cache-Control",
+        "How long the answer may be kept: listings and categories are `public` with `max-age` up to the cache TTL; \
+         a product is `no-cache`; an estimate is `private`; errors, 429, webhook answers and operations are `no-store`.",
+        true,
+        "string",
+    ),
+    ("Vary", "`accept-encoding` (and `origin` when CORS is on): the request headers the answer depends on.", true, "string"),
+    ("X-Content-Type-Options", "Always `nosniff`.", true, "string"),
+];
+
+/// Headers on every response of a rate-limited route (absent when the limit is switched off).
+const RATE_LIMIT_HEADERS: [(&str, &str, bool, &str); 5] = [
+    (
+        "RateLimit-Policy",
+        "The quota (`q`) per window (`w`, seconds) of the `per-ip` policy (draft-ietf-httpapi-ratelimit-headers).",
+        false,
+        "string",
+    ),
+    ("RateLimit", "What is left of the quota (`r`) and seconds until it resets (`t`).", false, "string"),
+    (
+        "RateLimit-Limit",
+        "Requests allowed per window (the earlier draft's field, same number as `q`).",
+        false,
+        "integer",
+    ),
+    ("RateLimit-Remaining", "Requests left in this window (same number as `r`).", false, "integer"),
+    ("RateLimit-Reset", "Seconds until the window resets (same number as `t`).", false, "integer"),
+];
 
 /// The published document in each form.
 pub struct Published {
@@ -31,11 +71,35 @@ impl Published {
     pub fn new(spec_json: &str, docs_html: &str) -> Self {
         let mut document: Value = serde_json::from_str(spec_json).unwrap_or_default();
         adjust(&mut document);
+        document_middleware_headers(&mut document);
         let json = serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec_json.to_owned());
         let yaml = serde_yaml::to_string(&document).unwrap_or_default();
         // The page embeds the document verbatim: the one occurrence is replaced by the published form.
         let docs_html = docs_html.replacen(spec_json, &json, 1);
         Self { json, yaml, docs_html }
+    }
+}
+
+/// Adds the middleware's headers to every response of every operation.
+fn document_middleware_headers(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    for (path, item) in paths {
+        let Some(operations) = item.as_object_mut() else { continue };
+        for (method, operation) in operations {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap_or(Method::GET);
+            let limited = !rate_limit::is_exempt(&method, path);
+            let Some(responses) = operation["responses"].as_object_mut() else { continue };
+            for response in responses.values_mut() {
+                let Some(response) = response.as_object_mut() else { continue };
+                let headers = response.entry("headers").or_insert_with(|| json!({}));
+                let Some(headers) = headers.as_object_mut() else { continue };
+                let extra = COMMON_HEADERS.iter().chain(if limited { &RATE_LIMIT_HEADERS[..] } else { &[] });
+                for (name, description, required, kind) in extra {
+                    let header = json!({"description": description, "required": required, "schema": {"type": kind}});
+                    headers.insert((*name).to_owned(), header);
+                }
+            }
+        }
     }
 }
 

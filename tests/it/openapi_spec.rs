@@ -275,3 +275,22 @@ fn enums_whose_values_are_not_identifiers_name_them_for_generators() {
     assert_eq!(names.len(), sort["enum"].as_array().map_or(0, Vec::len));
     assert!(names.contains(&"PRICE_DESC") && names.contains(&"CREATED_AT_DESC"), "{names:?}");
 }
+
+#[test]
+fn every_response_documents_the_headers_the_middleware_adds_and_limited_routes_the_rate_limit_fields() {
+    let spec = spec();
+    for (method, path, operation) in operations(&spec) {
+        let limited = path != "/webhooks/partner-b" && !path.starts_with("/health/") && path != "/metrics";
+        for (status, response) in operation["responses"].as_object().expect("responses") {
+            let headers = &response["headers"];
+            for name in ["X-Request-Id", "Cache-Control", "Vary", "X-Content-Type-Options"] {
+                assert!(headers.get(name).is_some(), "{method} {path} {status}: {name} is not documented");
+            }
+            assert_eq!(
+                headers.get("RateLimit-Policy").is_some(),
+                limited,
+                "{method} {path} {status}: RateLimit-Policy"
+            );
+        }
+    }
+}
