@@ -202,16 +202,30 @@ fn example_id() -> u64 {
     1
 }
 
-/// `Cache-Control` of a shared page (a listing or the categories): public, fresh for what is left of the
-/// served copy's freshness (0 for a stale copy), then usable stale while revalidating for one TTL, or while the
-/// service fails for as long as the service itself would serve it stale.
-fn shared_cache_control(served: &Served, ttl: std::time::Duration) -> String {
-    format!(
-        "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-        served.fresh_for.as_secs(),
-        ttl.as_secs(),
-        SERVE_STALE_FOR.as_secs()
-    )
+/// How a shared page (a listing or the categories) is answered: its representation's tag and age, whether
+/// `If-None-Match` makes it a 304, and its `Cache-Control`.
+struct SharedAnswer {
+    tag: String,
+    age: u64,
+    not_modified: bool,
+    cache_control: String,
+}
+
+impl SharedAnswer {
+    /// `Cache-Control` is public, fresh for what is left of the served copy's freshness (0 for a stale copy),
+    /// then usable stale while revalidating for one TTL, or while the service fails for as long as the service
+    /// itself would serve it stale.
+    fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
+        let tag = representation_tag(&page.tag, page.coding);
+        let cache_control = format!(
+            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+            page.fresh_for.as_secs(),
+            ttl.as_secs(),
+            SERVE_STALE_FOR.as_secs()
+        );
+        let not_modified = if_none_match.is_some_and(|candidates| none_match(candidates, &tag));
+        Self { tag, age: page.age.as_secs(), not_modified, cache_control }
+    }
 }
 
 /// The catalogue endpoints.
@@ -322,10 +336,9 @@ impl ProductsApi {
             }
             Err(error) => return WithHeaders::new(ListProductsResponse::BadRequest(Json((&error).into()))),
         };
-        let cache_control = shared_cache_control(&page, self.services.pages.ttl());
-        let tag = representation_tag(&page.tag, page.coding);
-        let age = page.age.as_secs();
-        let answer = if if_none_match.0.as_deref().is_some_and(|candidates| none_match(candidates, &tag)) {
+        let SharedAnswer { tag, age, not_modified, cache_control } =
+            SharedAnswer::of(&page, self.services.pages.ttl(), if_none_match.0.as_deref());
+        let answer = if not_modified {
             ListProductsResponse::NotModified(tag, age)
         } else {
             let link = page.next_cursor.as_deref().map(|cursor| params.next_link(cursor));
@@ -399,10 +412,9 @@ impl ProductsApi {
                 return WithHeaders::new(answer);
             }
         };
-        let cache_control = shared_cache_control(&list, self.services.pages.ttl());
-        let tag = representation_tag(&list.tag, list.coding);
-        let age = list.age.as_secs();
-        let answer = if if_none_match.0.as_deref().is_some_and(|candidates| none_match(candidates, &tag)) {
+        let SharedAnswer { tag, age, not_modified, cache_control } =
+            SharedAnswer::of(&list, self.services.pages.ttl(), if_none_match.0.as_deref());
+        let answer = if not_modified {
             CategoriesResponse::NotModified(tag, age)
         } else {
             let coding = list.coding.map(str::to_owned);
