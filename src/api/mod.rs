@@ -61,7 +61,7 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
     let limiter = rate_limit::Limiter::new(services.clone(), settings);
     let service = api_service(services, metrics);
     let published = spec::Published::of(&service);
-    let allow = Arc::new(representation::AllowTable::from_spec(&published.json, &DOCUMENTS));
+    let allow = Arc::new(representation::AllowTable::from_spec(&published.document, &DOCUMENTS));
     let docs = StaticDocument::new("text/html; charset=utf-8", published.docs_html);
     let spec_yaml = StaticDocument::new("application/yaml", published.yaml);
     let spec_json = StaticDocument::new("application/json", published.json);

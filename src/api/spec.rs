@@ -53,6 +53,8 @@ const RATE_LIMIT_HEADERS: [(&str, &str, bool, &str); 5] = [
 
 /// The published document in each form.
 pub struct Published {
+    /// The document as a value, for what reads it at start-up (the `Allow` table).
+    pub document: Value,
     pub json: String,
     pub yaml: String,
     /// The Swagger UI page, with the published document inside.
@@ -76,7 +78,7 @@ impl Published {
         let yaml = serde_yaml::to_string(&document).unwrap_or_default();
         // The page embeds the document verbatim: the one occurrence is replaced by the published form.
         let docs_html = docs_html.replacen(spec_json, &json, 1);
-        Self { json, yaml, docs_html }
+        Self { document, json, yaml, docs_html }
     }
 }
 
