@@ -2,20 +2,22 @@
 //! (§12.5.3) and the codecs. Request bodies are never decoded (DESIGN §6); see `middleware::limit_body`.
 //!
 //! The levels are chosen by measurement on real listing pages (`docs/HTTP.md` has the table and the command).
-//! A cached page is compressed on the miss that renders it, so its level must keep a compressed miss within
-//! 15% of an identity miss: brotli 5-9 and zstd 6-12 shrink a page by 3-7% more at 1.4-16 times the cost, so
-//! cached pages and bodies compressed per response share brotli 4 and zstd 3; gzip 9 costs about what 6 does on
-//! pages this small, so cached pages get it. Even brotli 4 makes a miss about 1.28x as costly (docs/HTTP.md).
+//! Three efforts: a kept body ([`Effort::Cached`]) is compressed once and served many times, so it gets the
+//! denser levels (brotli 4, zstd 3, gzip 9); a body compressed for one response ([`Effort::PerResponse`]) gets
+//! brotli 4, zstd 3, gzip 6; and the answer of the miss that renders a cached page ([`Effort::Quick`]) gets the
+//! fastest levels (brotli 1, zstd 3, gzip 1), because a compressed miss must cost at most 15% more than an
+//! identity miss and brotli 4 alone made it 1.28x. The first hit of such a page re-encodes it at the kept level
+//! (`app::response_cache`), so only pages that are asked for again pay for density.
 
 use std::io::Write as _;
 
 /// Bodies shorter than this are sent as they are: compressing them saves too little to pay for itself.
 pub const MIN_COMPRESSED_LEN: usize = 1024;
 
-/// Levels as (for [`Effort::Cached`], for [`Effort::PerResponse`]).
-const BROTLI_QUALITY: (i32, i32) = (4, 4);
-const ZSTD_LEVEL: (i32, i32) = (3, 3);
-const GZIP_LEVEL: (u32, u32) = (9, 6);
+/// Levels as (for [`Effort::Cached`], for [`Effort::PerResponse`], for [`Effort::Quick`]).
+const BROTLI_QUALITY: (i32, i32, i32) = (4, 4, 1);
+const ZSTD_LEVEL: (i32, i32, i32) = (3, 3, 3);
+const GZIP_LEVEL: (u32, u32, u32) = (9, 6, 1);
 
 /// A content coding the service offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +34,19 @@ pub enum Effort {
     Cached,
     /// A body compressed for one response.
     PerResponse,
+    /// The answer of a miss that renders a page the cache keeps: as fast as possible, since the kept copy is
+    /// re-encoded at [`Effort::Cached`] when the page is asked for again.
+    Quick,
+}
+
+impl Effort {
+    fn pick<T>(self, (cached, per_response, quick): (T, T, T)) -> T {
+        match self {
+            Effort::Cached => cached,
+            Effort::PerResponse => per_response,
+            Effort::Quick => quick,
+        }
+    }
 }
 
 impl Coding {
@@ -53,12 +68,10 @@ impl Coding {
         if body.len() < MIN_COMPRESSED_LEN {
             return None;
         }
-        let cached = effort == Effort::Cached;
-        let level = |(for_cached, per_response)| if cached { for_cached } else { per_response };
         let encoded = match self {
             Coding::Brotli => {
                 let params = brotli::enc::BrotliEncoderParams {
-                    quality: level(BROTLI_QUALITY),
+                    quality: effort.pick(BROTLI_QUALITY),
                     lgwin: 20,
                     size_hint: body.len(),
                     ..Default::default()
@@ -66,9 +79,9 @@ impl Coding {
                 let mut out = Vec::with_capacity(body.len() / 4);
                 brotli::BrotliCompress(&mut &body[..], &mut out, &params).ok().map(|_| out)
             }
-            Coding::Zstd => zstd::bulk::compress(body, level(ZSTD_LEVEL)).ok(),
+            Coding::Zstd => zstd::bulk::compress(body, effort.pick(ZSTD_LEVEL)).ok(),
             Coding::Gzip => {
-                let compression = flate2::Compression::new(if cached { GZIP_LEVEL.0 } else { GZIP_LEVEL.1 });
+                let compression = flate2::Compression::new(effort.pick(GZIP_LEVEL));
                 let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), compression);
                 encoder.write_all(body).and_then(|()| encoder.finish()).ok()
             }
@@ -187,7 +200,7 @@ mod tests {
     fn bodies_round_trip_and_short_ones_stay_identity() {
         let body = "{\"name\":\"Organic tomatoes\",\"price\":4200}".repeat(64);
         for coding in Coding::OFFERED {
-            for effort in [Effort::Cached, Effort::PerResponse] {
+            for effort in [Effort::Cached, Effort::PerResponse, Effort::Quick] {
                 let encoded = coding.encode(body.as_bytes(), effort).expect("long bodies compress");
                 assert!(encoded.len() * 4 < body.len(), "{coding:?} {effort:?}");
                 assert_eq!(decode(coding, &encoded), body.as_bytes());

@@ -13,7 +13,7 @@ use super::encoding::{Coding, Effort};
 use super::params::CategoryParam;
 use super::payload::JsonBytes;
 use super::problem::Problem;
-use super::representation::{self, none_match, representation_tag};
+use super::representation::{self, none_match, page_tag, representation_tag};
 use super::tags::ApiTags;
 use crate::app::catalogue::CatalogueError;
 use crate::app::response_cache::{tag_of, CacheStatus, Rendered, Served, SERVE_STALE_FOR};
@@ -216,7 +216,7 @@ impl SharedAnswer {
     /// then usable stale while revalidating for one TTL, or while the service fails for as long as the service
     /// itself would serve it stale.
     fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
-        let tag = representation_tag(&page.tag, page.coding);
+        let tag = page_tag(page);
         let cache_control = format!(
             "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
             page.fresh_for.as_secs(),

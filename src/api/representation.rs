@@ -19,7 +19,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::encoding::{self, Coding, Effort};
 use super::problem;
-use crate::app::response_cache::{tag_of, Variant};
+use crate::app::response_cache::{tag_of, Encoder, Served, Variant};
 
 /// `Cache-Control` of every response that does not set its own: errors, 429, webhook answers, operations.
 pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -40,12 +40,19 @@ pub fn variant(coding: Coding) -> Variant {
     fn gzip(body: &[u8]) -> Option<Vec<u8>> {
         Coding::Gzip.encode(body, Effort::Cached)
     }
-    let encode = match coding {
-        Coding::Brotli => br,
-        Coding::Zstd => zstd,
-        Coding::Gzip => gzip,
+    fn br_quick(body: &[u8]) -> Option<Vec<u8>> {
+        Coding::Brotli.encode(body, Effort::Quick)
+    }
+    fn gzip_quick(body: &[u8]) -> Option<Vec<u8>> {
+        Coding::Gzip.encode(body, Effort::Quick)
+    }
+    // zstd's kept level is as cheap as its quick one (docs/HTTP.md): a miss keeps the dense encoding at once.
+    let (encode, quick): (Encoder, Option<Encoder>) = match coding {
+        Coding::Brotli => (br, Some(br_quick)),
+        Coding::Zstd => (zstd, None),
+        Coding::Gzip => (gzip, Some(gzip_quick)),
     };
-    Variant { name: coding.token(), encode }
+    Variant { name: coding.token(), encode, quick }
 }
 
 /// The strong tag of one representation: the content's tag, with the coding appended when it is encoded.
@@ -53,6 +60,15 @@ pub fn representation_tag(content_tag: &str, coding: Option<&str>) -> String {
     match coding {
         Some(coding) => format!("{}-{coding}\"", content_tag.strip_suffix('"').unwrap_or(content_tag)),
         None => content_tag.to_owned(),
+    }
+}
+
+/// The strong tag of a served page: [`representation_tag`], with `-fast` after the coding for the quick
+/// encoding a miss answers with (other bytes than the dense encoding later hits send, so another tag).
+pub fn page_tag(page: &Served) -> String {
+    match (page.coding, page.quick) {
+        (Some(coding), true) => representation_tag(&page.tag, Some(&format!("{coding}-fast"))),
+        (coding, _) => representation_tag(&page.tag, coding),
     }
 }
 
@@ -233,6 +249,24 @@ mod tests {
     fn each_coding_has_its_own_tag() {
         assert_eq!(representation_tag("\"abc\"", None), "\"abc\"");
         assert_eq!(representation_tag("\"abc\"", Some("br")), "\"abc-br\"");
+    }
+
+    #[test]
+    fn a_quick_encoding_has_its_own_tag() {
+        use crate::app::response_cache::CacheStatus;
+        let page = |coding, quick| Served {
+            body: Bytes::new(),
+            coding,
+            quick,
+            tag: "\"abc\"".into(),
+            next_cursor: None,
+            status: CacheStatus::Miss,
+            age: std::time::Duration::ZERO,
+            fresh_for: std::time::Duration::ZERO,
+        };
+        assert_eq!(page_tag(&page(Some("br"), true)), "\"abc-br-fast\"");
+        assert_eq!(page_tag(&page(Some("br"), false)), "\"abc-br\"");
+        assert_eq!(page_tag(&page(None, false)), "\"abc\"");
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! once (single flight).
 //!
 //! An entry also keeps the page in the content codings clients asked for ([`Variant`]s: the codec is the
-//! caller's). A coding is encoded the first time a request asks for it, then written back with the entry, so
-//! every later hit in that coding costs no compression work.
+//! caller's). The miss that renders a page answers in the variant's quick encoding when it has one (a dense
+//! encoding would make a compressed miss cost too much more than an identity one) and keeps it; the first hit
+//! that asks for that coding replaces it with the dense encoding, written back with the entry, so only pages
+//! asked for again pay for density and every later hit in that coding costs no compression work. The two
+//! encodings differ in bytes, so they are told apart ([`Served::quick`]) and get different entity tags.
 //!
 //! Two tiers: the shared `Cache` port (Redis in a fleet) and a small in-process tier in front of it that keeps a
 //! page for at most [`LOCAL_FOR`] and never past its freshness, so a hot page costs no network round trip while
@@ -55,14 +58,23 @@ pub struct Rendered {
     pub next_cursor: Option<String>,
 }
 
+/// An encoder of a page: the page in some coding, or `None` when it is better sent as it is.
+pub type Encoder = fn(&[u8]) -> Option<Vec<u8>>;
+
 /// A coding the cache may keep a page in beside its own bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
     /// The coding's name, as the caller will announce it (`br`).
     pub name: &'static str,
-    /// The page in this coding, or `None` when it is better sent as it is (too short to gain).
-    pub encode: fn(&[u8]) -> Option<Vec<u8>>,
+    /// The page in this coding as kept for hits, or `None` when it is better sent as it is (too short to gain).
+    pub encode: Encoder,
+    /// A cheaper encoding in the same coding for the miss that renders the page, when `encode` costs too much
+    /// for a miss; `None` when `encode` is cheap enough.
+    pub quick: Option<Encoder>,
 }
+
+/// How an entry names the quick encoding of a coding: the coding's name and this suffix (`br-fast`).
+const QUICK_SUFFIX: &str = "-fast";
 
 /// A page ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +83,8 @@ pub struct Served {
     pub body: Bytes,
     /// The variant `body` is encoded in.
     pub coding: Option<&'static str>,
+    /// Whether `body` is the variant's quick encoding (the answer of the miss that rendered the page).
+    pub quick: bool,
     /// A strong validator of the page's own bytes: the first 128 bits of their SHA-256, hex, in double quotes.
     pub tag: String,
     pub next_cursor: Option<String>,
@@ -139,9 +153,9 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .run(key.clone(), || async {
                 let rendered = render().await?;
                 let mut entry = Entry::new(rendered, self.ttl, self.clock.now());
-                // The coding asked for is encoded before the entry is stored: a miss writes once.
+                // The coding asked for is encoded (quickly) before the entry is stored: a miss writes once.
                 if let Some(variant) = variant {
-                    entry.add(variant);
+                    entry.add_quick(variant);
                 }
                 self.store(&key, &entry).await;
                 Ok(entry)
@@ -161,8 +175,9 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         }
     }
 
-    /// `entry` as served in `variant`, first encoding the variant and keeping it with the entry in both tiers
-    /// when the entry lacks it (the encoding is known to be worth keeping only when it is one).
+    /// `entry` as served in `variant`. When the entry lacks what this answer needs (a miss: any encoding in the
+    /// variant's coding, its quick one if it has one; a hit: the dense one), it is encoded first and kept with
+    /// the entry in both tiers (an encoding is known to be worth keeping only when it is one).
     async fn serve(
         &self,
         key: &str,
@@ -172,7 +187,11 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         now: DateTime<Utc>,
     ) -> Served {
         if let Some(variant) = variant {
-            if !entry.has(variant.name) && entry.add(variant) {
+            let added = match status {
+                CacheStatus::Miss => entry.find(variant.name).is_none() && entry.add_quick(variant),
+                CacheStatus::Hit | CacheStatus::Stale => !entry.has(variant.name) && entry.add(variant),
+            };
+            if added {
                 self.store(key, &entry).await;
             }
         }
@@ -261,19 +280,33 @@ impl Entry {
         self.body.len() + self.variants.iter().map(|(_, body)| body.len()).sum::<usize>()
     }
 
+    /// Whether the page is kept densely encoded in the coding `name`.
     fn has(&self, name: &str) -> bool {
         self.variants.iter().any(|(n, _)| n == name)
     }
 
-    /// Encodes the page in `variant`; `false` when the variant declines (the page is sent as it is).
+    /// The page in the coding `name`, dense if kept, else quick (then `true`).
+    fn find(&self, name: &str) -> Option<(Bytes, bool)> {
+        let quick = |n: &str| n.strip_suffix(QUICK_SUFFIX) == Some(name);
+        let found = self.variants.iter().find(|(n, _)| n == name).map(|(_, body)| (body.clone(), false));
+        found.or_else(|| self.variants.iter().find(|(n, _)| quick(n)).map(|(_, body)| (body.clone(), true)))
+    }
+
+    /// Encodes the page densely in `variant`, replacing its quick encoding; `false` when the variant declines
+    /// (the page is sent as it is).
     fn add(&mut self, variant: Variant) -> bool {
-        match (variant.encode)(&self.body) {
-            Some(encoded) => {
-                self.variants.push((variant.name.to_owned(), encoded.into()));
-                true
-            }
-            None => false,
-        }
+        let Some(encoded) = (variant.encode)(&self.body) else { return false };
+        self.variants.retain(|(n, _)| n.strip_suffix(QUICK_SUFFIX) != Some(variant.name));
+        self.variants.push((variant.name.to_owned(), encoded.into()));
+        true
+    }
+
+    /// Encodes the page in `variant`'s quick encoding, or densely when it has none; `false` when it declines.
+    fn add_quick(&mut self, variant: Variant) -> bool {
+        let Some(quick) = variant.quick else { return self.add(variant) };
+        let Some(encoded) = quick(&self.body) else { return false };
+        self.variants.push((format!("{}{QUICK_SUFFIX}", variant.name), encoded.into()));
+        true
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -333,17 +366,18 @@ impl Entry {
         let age = Duration::from_millis(u64::try_from(now.timestamp_millis() - self.rendered_at_ms).unwrap_or(0));
         let fresh_for = if status == CacheStatus::Stale { Duration::ZERO } else { self.fresh_for(now) };
         let encoded = variant.and_then(|v| {
-            let found = self.variants.iter().find(|(name, _)| name == v.name).map(|(_, body)| body.clone());
-            // A stale copy is served without being written back, so a missing coding is encoded here.
-            found
-                .or_else(|| (status == CacheStatus::Stale).then(|| (v.encode)(&self.body).map(Bytes::from)).flatten())
-                .map(|body| (v.name, body))
+            // A stale copy is served without being written back, so a missing coding is encoded here, quickly.
+            let encode_now = || {
+                let quick = v.quick.unwrap_or(v.encode);
+                (status == CacheStatus::Stale).then(|| quick(&self.body)).flatten().map(|b| (Bytes::from(b), true))
+            };
+            self.find(v.name).or_else(encode_now).map(|(body, quick)| (v.name, body, quick))
         });
-        let (coding, body) = match encoded {
-            Some((name, body)) => (Some(name), body),
-            None => (None, self.body),
+        let (coding, body, quick) = match encoded {
+            Some((name, body, quick)) => (Some(name), body, quick),
+            None => (None, self.body, false),
         };
-        Served { body, coding, tag: self.tag, next_cursor: self.next_cursor, status, age, fresh_for }
+        Served { body, coding, quick, tag: self.tag, next_cursor: self.next_cursor, status, age, fresh_for }
     }
 }
 
@@ -363,7 +397,7 @@ mod tests {
         let now = DateTime::from_timestamp_millis(1_000).expect("a valid time");
         let rendered = Rendered { body: Bytes::from_static(b"{\"a\":\n1}"), next_cursor: Some("c".into()) };
         let mut entry = Entry::new(rendered, Duration::from_secs(60), now);
-        let upper = Variant { name: "upper", encode: |b| Some(b.to_ascii_uppercase()) };
+        let upper = Variant { name: "upper", encode: |b| Some(b.to_ascii_uppercase()), quick: None };
         assert!(entry.add(upper));
         let decoded = Entry::decode(&entry.encode()).expect("an entry decodes");
         let later = DateTime::from_timestamp_millis(3_500).expect("a valid time");
@@ -378,5 +412,24 @@ mod tests {
         assert!(Entry::decode(b"not an entry").is_none());
         assert!(Entry::decode(b"17\n\"e\"\nc\n{}").is_none(), "the format of the first release is a miss");
         assert!(Entry::decode(b"v2\n1\n1\n\"e\"\n\nbr:99\n{}").is_none(), "lengths past the end");
+    }
+
+    #[test]
+    fn a_quick_encoding_is_kept_until_the_dense_one_replaces_it() {
+        let now = DateTime::from_timestamp_millis(1_000).expect("a valid time");
+        let rendered = Rendered { body: Bytes::from_static(b"page"), next_cursor: None };
+        let mut entry = Entry::new(rendered, Duration::from_secs(60), now);
+        let upper =
+            Variant { name: "up", encode: |b| Some(b.to_ascii_uppercase()), quick: Some(|b| Some(b.repeat(2))) };
+        assert!(entry.add_quick(upper));
+        assert!(!entry.has("up"), "only the quick encoding so far");
+        let quick =
+            Entry::decode(&entry.encode()).expect("an entry decodes").served(Some(upper), CacheStatus::Hit, now);
+        assert_eq!((&quick.body[..], quick.coding, quick.quick), (&b"pagepage"[..], Some("up"), true));
+        assert!(entry.add(upper));
+        let dense = Entry::decode(&entry.encode()).expect("an entry decodes");
+        assert_eq!(dense.variants.len(), 1, "the dense encoding replaced the quick one");
+        let dense = dense.served(Some(upper), CacheStatus::Hit, now);
+        assert_eq!((&dense.body[..], dense.quick), (&b"PAGE"[..], false));
     }
 }

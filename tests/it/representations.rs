@@ -163,6 +163,8 @@ async fn head_answers_every_get_route_with_the_gets_headers_and_no_body() {
         "/openapi.json",
         "/openapi.yaml",
     ] {
+        // A cached page's miss answers in the quick encoding and its hits in the dense one: compare two hits.
+        app.get_with(path, &accept("gzip")).await;
         let get = app.get_with(path, &accept("gzip")).await;
         let head = app.request(Method::HEAD, path).header("accept-encoding", "gzip").send().await;
 
@@ -206,6 +208,7 @@ fn counting_variant() -> Variant {
             ENCODINGS.fetch_add(1, Ordering::SeqCst);
             Some(body.iter().rev().copied().collect())
         },
+        quick: None,
     }
 }
 
@@ -232,4 +235,75 @@ async fn a_page_is_encoded_once_per_coding_and_every_instance_serves_that_encodi
         assert_eq!(&page.body[..], expected, "request {index}");
         assert_eq!(page.coding, (index % 2 == 1).then_some("rev"), "request {index}");
     }
+}
+
+/// Counts the quick and the dense encodings of a variant that has both.
+static QUICK: AtomicUsize = AtomicUsize::new(0);
+static DENSE: AtomicUsize = AtomicUsize::new(0);
+
+fn two_speed_variant() -> Variant {
+    Variant {
+        name: "rev",
+        encode: |body| {
+            DENSE.fetch_add(1, Ordering::SeqCst);
+            Some(body.iter().rev().copied().collect())
+        },
+        quick: Some(|body| {
+            QUICK.fetch_add(1, Ordering::SeqCst);
+            Some(body.iter().rev().chain(b"~").copied().collect())
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_miss_answers_with_the_quick_encoding_and_the_first_hit_keeps_the_dense_one_for_every_instance() {
+    let shared = Arc::new(MemoryCache::new());
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let instances: Vec<ResponseCache<std::fmt::Error>> =
+        (0..2).map(|_| ResponseCache::new(shared.clone(), Duration::from_secs(60), clock.clone())).collect();
+    let render = || async { Ok(Rendered { body: Bytes::from_static(b"the page"), next_cursor: None }) };
+
+    let miss = instances[0].get_or_render("k".into(), Some(two_speed_variant()), render).await.expect("rendered");
+    let counts_after_miss = (QUICK.load(Ordering::SeqCst), DENSE.load(Ordering::SeqCst));
+    let mut hits = Vec::new();
+    for instance in instances.iter().chain(&instances) {
+        hits.push(instance.get_or_render("k".into(), Some(two_speed_variant()), render).await.expect("cached"));
+    }
+
+    assert_eq!((&miss.body[..], miss.quick), (&b"egap eht~"[..], true), "the miss sends the quick encoding");
+    assert_eq!(counts_after_miss, (1, 0), "a miss pays for the quick encoding only");
+    for hit in &hits {
+        assert_eq!((&hit.body[..], hit.coding, hit.quick), (&b"egap eht"[..], Some("rev"), false));
+    }
+    assert_eq!(
+        (QUICK.load(Ordering::SeqCst), DENSE.load(Ordering::SeqCst)),
+        (1, 1),
+        "the first hit encodes densely once and every instance serves that"
+    );
+}
+
+#[tokio::test]
+async fn a_compressed_miss_and_the_hits_after_it_decode_to_the_same_page_under_their_own_tags() {
+    let (_world, app) = frozen_app(500).await;
+    let path = "/products?sort=-price&limit=20";
+
+    let miss = app.get_with(path, &accept("br")).await;
+    let hit = app.get_with(path, &accept("br")).await;
+    let fast_tag = miss.header("etag").expect("an etag").to_owned();
+    let revalidated = app.get_with(path, &[("accept-encoding", "br"), ("if-none-match", &fast_tag)]).await;
+    let plain = app.get(path).await;
+
+    assert_eq!((miss.header("x-cache"), hit.header("x-cache")), (Some("MISS"), Some("HIT")));
+    assert_eq!((miss.header("content-encoding"), hit.header("content-encoding")), (Some("br"), Some("br")));
+    assert_eq!(miss.decoded(), plain.body);
+    assert_eq!(hit.decoded(), plain.body);
+    assert!(fast_tag.ends_with("-br-fast\""), "{fast_tag}");
+    assert!(hit.header("etag").is_some_and(|tag| tag.ends_with("-br\"")), "{:?}", hit.header("etag"));
+    assert!(hit.body.len() <= miss.body.len(), "the kept encoding is the denser one");
+    assert!(miss.body.len() * 3 <= plain.body.len(), "{} of {} bytes", miss.body.len(), plain.body.len());
+    assert_eq!(
+        (revalidated.status, revalidated.header("etag")),
+        (StatusCode::OK, hit.header("etag")),
+        "the quick encoding's tag does not validate the dense body"
+    );
 }
