@@ -1,9 +1,11 @@
 //! Cross-cutting HTTP behaviour: request ids and tracing spans, request metrics, and problem+json for the
 //! errors poem raises itself.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use poem::http::HeaderValue;
+use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 use tracing::Instrument;
@@ -20,12 +22,42 @@ fn caller_request_id(request: &Request) -> Option<String> {
     valid.then(|| value.to_owned())
 }
 
+/// The request duration histogram's handles by operation and status, looked up once per pair instead of
+/// building labels and searching the recorder's registry on every request.
+#[derive(Default)]
+pub struct RequestMetrics {
+    histograms: RwLock<HashMap<(&'static str, StatusCode), metrics::Histogram>>,
+}
+
+impl RequestMetrics {
+    fn record(&self, operation: &'static str, status: StatusCode, seconds: f64) {
+        let read = self.histograms.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(histogram) = read.get(&(operation, status)) {
+            histogram.record(seconds);
+            return;
+        }
+        drop(read);
+        let histogram = metrics::histogram!(
+            "farmlokal_http_request_duration_seconds", "operation" => operation, "status" => status.as_str().to_owned()
+        );
+        histogram.record(seconds);
+        let mut write = self.histograms.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write.insert((operation, status), histogram);
+    }
+}
+
+/// A fresh request id: a random (version 4) UUID from the thread's generator (no system call per request).
+fn new_request_id() -> String {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
+}
+
 /// Wraps every request: a span with its id, the id on the response, problem+json for poem's own errors, and
 /// a duration histogram by operation and status.
-pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
-    let request_id = caller_request_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = request.method().clone();
-    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %request.uri().path());
+pub async fn observe<E: Endpoint>(next: E, request: Request, metrics: Arc<RequestMetrics>) -> poem::Result<Response> {
+    let request_id = caller_request_id(&request).unwrap_or_else(new_request_id);
+    let span =
+        tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
     let mut response = match next.call(request).instrument(span.clone()).await {
         Ok(response) => response.into_response(),
@@ -34,8 +66,7 @@ pub async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Res
     let status = response.status();
     let operation = response.data::<OperationId>().map_or("unmatched", |id| id.0);
     let elapsed = started.elapsed();
-    metrics::histogram!("farmlokal_http_request_duration_seconds", "operation" => operation, "status" => status.as_str().to_owned())
-        .record(elapsed.as_secs_f64());
+    metrics.record(operation, status, elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done")
     });

@@ -63,6 +63,7 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
     let published = spec::Published::of(&service);
     let allow = Arc::new(representation::AllowTable::from_spec(&published.document, &DOCUMENTS));
     let docs = StaticDocument::new("text/html; charset=utf-8", published.docs_html);
+    let request_metrics = Arc::new(middleware::RequestMetrics::default());
     let spec_yaml = StaticDocument::new("application/yaml", published.yaml);
     let spec_json = StaticDocument::new("application/json", published.json);
     Route::new()
@@ -76,7 +77,7 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
         .around(move |next, request| rate_limit::limit(next, request, limiter.clone()))
         .around(move |next, request| cors::apply(next, request, cors.clone()))
         .around(move |next, request| representation::represent(next, request, allow.clone()))
-        .around(middleware::observe)
+        .around(move |next, request| middleware::observe(next, request, request_metrics.clone()))
 }
 
 /// The documents served beside the API (GET only).

@@ -88,6 +88,10 @@ impl<T: AsyncWrite + Unpin> ProblemStream<T> {
 
 /// The status of a bodiless error answer written by the server itself, when `bytes` start with one.
 fn own_error_status(bytes: &[u8]) -> Option<StatusCode> {
+    // Every other answer is told apart by its first bytes, before anything is searched or copied.
+    if !(bytes.starts_with(b"HTTP/1.1 4") || bytes.starts_with(b"HTTP/1.1 5")) {
+        return None;
+    }
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&bytes[..head_end]).ok()?.to_ascii_lowercase();
     let status = head.strip_prefix("http/1.1 ")?.get(..3)?.parse::<u16>().ok()?;

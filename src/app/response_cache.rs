@@ -101,7 +101,7 @@ pub struct ResponseCache<E> {
     shared: Arc<dyn Cache>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    local: moka::sync::Cache<String, Entry>,
+    local: moka::sync::Cache<String, Arc<Entry>>,
     flights: SingleFlight<String, Result<Entry, E>>,
 }
 
@@ -110,7 +110,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
     pub fn new(shared: Arc<dyn Cache>, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let local = moka::sync::Cache::builder()
             .max_capacity(LOCAL_BYTES)
-            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
+            .weigher(|key: &String, entry: &Arc<Entry>| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
             .build();
         Self { shared, ttl, clock, local, flights: SingleFlight::new() }
@@ -126,17 +126,21 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Rendered, E>>,
     {
+        if let Some(served) = self.local_hit(&key, variant) {
+            return Ok(served);
+        }
         let now = self.clock.now();
         if let Some(entry) = self.local.get(&key).filter(|entry| entry.is_fresh(now)) {
+            // Fresh here but without the dense encoding this request's coding wants: encode it and keep it.
             metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
             metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
-            return Ok(self.serve(&key, entry, variant, CacheStatus::Hit, now).await);
+            return Ok(self.serve(&key, Entry::clone(&entry), variant, CacheStatus::Hit, now).await);
         }
         let stale = match self.shared.get(&key).await {
             Ok(Some(bytes)) => match Entry::decode(&bytes) {
                 Some(entry) if entry.is_fresh(now) => {
                     metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
-                    self.local.insert(key.clone(), entry.clone());
+                    self.local.insert(key.clone(), Arc::new(entry.clone()));
                     return Ok(self.serve(&key, entry, variant, CacheStatus::Hit, now).await);
                 }
                 entry => entry,
@@ -175,6 +179,19 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         }
     }
 
+    /// The fresh page under `key` from the in-process tier, when it is there and needs no work: without
+    /// `variant`, or kept densely encoded in it. No await, no allocation beyond the answer: the hot path.
+    pub fn local_hit(&self, key: &str, variant: Option<Variant>) -> Option<Served> {
+        let now = self.clock.now();
+        let entry = self.local.get(key).filter(|entry| entry.is_fresh(now))?;
+        if variant.is_some_and(|v| !entry.has(v.name)) {
+            return None;
+        }
+        metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
+        metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
+        Some(entry.served(variant, CacheStatus::Hit, now))
+    }
+
     /// `entry` as served in `variant`. When the entry lacks what this answer needs (a miss: any encoding in the
     /// variant's coding, its quick one if it has one; a hit: the dense one), it is encoded first and kept with
     /// the entry in both tiers (an encoding is known to be worth keeping only when it is one).
@@ -204,7 +221,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         if let Err(error) = self.shared.set(key, &entry.encode(), fresh_for + SERVE_STALE_FOR).await {
             tracing::debug!(error = %error, "response cache unavailable; page not cached");
         }
-        self.local.insert(key.to_owned(), entry.clone());
+        self.local.insert(key.to_owned(), Arc::new(entry.clone()));
     }
 }
 
@@ -362,7 +379,7 @@ impl Entry {
         Some(Self { fresh_until_ms, rendered_at_ms, tag, next_cursor, body, variants })
     }
 
-    fn served(self, variant: Option<Variant>, status: CacheStatus, now: DateTime<Utc>) -> Served {
+    fn served(&self, variant: Option<Variant>, status: CacheStatus, now: DateTime<Utc>) -> Served {
         let age = Duration::from_millis(u64::try_from(now.timestamp_millis() - self.rendered_at_ms).unwrap_or(0));
         let fresh_for = if status == CacheStatus::Stale { Duration::ZERO } else { self.fresh_for(now) };
         let encoded = variant.and_then(|v| {
@@ -375,9 +392,10 @@ impl Entry {
         });
         let (coding, body, quick) = match encoded {
             Some((name, body, quick)) => (Some(name), body, quick),
-            None => (None, self.body, false),
+            None => (None, self.body.clone(), false),
         };
-        Served { body, coding, quick, tag: self.tag, next_cursor: self.next_cursor, status, age, fresh_for }
+        let (tag, next_cursor) = (self.tag.clone(), self.next_cursor.clone());
+        Served { body, coding, quick, tag, next_cursor, status, age, fresh_for }
     }
 }
 
