@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """The limits bench/run.sh measures the service against, in the same run (issue 15), and the freshness figure.
 
-  limits.py capture BASE URLS_FILE N MYSQL_CMD DATABASE OUT_SQL
-      asks BASE the first N paths of URLS_FILE one at a time while MariaDB's general log is on (bench/run.sh
-      turns it on and off), keeps the log lines of the connections to DATABASE (the service's pool, found in the
-      process list before and after), writes their Query and Execute statements to OUT_SQL separated by \\x01
-      (mariadb-slap's --delimiter), and prints a JSON summary: requests, X-Cache counts, statements, other
-      commands (ping, reset, prepare, close), statements per request
+  limits.py capture BASE URLS_FILE N MYSQL_CMD DATABASE OUT_SQL SINCE
+      asks BASE (a service started after MariaDB's general log was switched on at SINCE; bench/limits.sh turns
+      it on and off) the first N paths of URLS_FILE one at a time, twice (see capture()), keeps the second pass's
+      log lines of the service's connections to DATABASE, writes their Query and Execute statements to OUT_SQL
+      separated by \\x01 (mariadb-slap's --delimiter), and prints a JSON summary: requests, X-Cache counts,
+      statements, other commands (prepare, close, ...), statements per request
   limits.py slap NAME SQL_FILE CONCURRENCY SECONDS SLAP_CMD CAPTURE_JSON
       runs SQL_FILE with mariadb-slap at CONCURRENCY clients for about SECONDS (a short calibration run sizes
       --number-of-queries) and prints a results record: statements/s, and requests/s = statements/s divided by
       the statements per request of CAPTURE_JSON
-  limits.py fresh NAME WRITE_BASE READ_BASE SECRET N SPREAD TIMEOUT
+  limits.py fresh NAME WRITE_BASE READ_BASE SECRET N SPREAD TIMEOUT FIRST_LIMIT
       N price changes sent to WRITE_BASE's signed webhook, spread over SPREAD seconds, each on a product of its
-      own listing (cached on READ_BASE first); after each 200 the product and the listing are polled on
+      own listing (limit FIRST_LIMIT + i, cached on READ_BASE first); after each 200 the product and the listing
+      are polled on
       READ_BASE every 50 ms until they show the new price (at most TIMEOUT seconds): a results record of p50,
       p99 and max of the delays
 MYSQL_CMD and SLAP_CMD are command lines (split with shlex); MYSQL_CMD runs the query given as its last argument.
@@ -47,16 +48,8 @@ def unescape(value):
     return re.sub(r"\\(.)", lambda m: BATCH_ESCAPES.get(m.group(1), m.group(0)), value)
 
 
-def pool_ids(mysql_cmd, database):
-    rows = mysql(mysql_cmd, f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{database}'")
-    return {int(line) for line in rows.split()}
-
-
-def capture(base, urls_file, n, mysql_cmd, database, out_sql):
-    with open(urls_file) as f:
-        paths = [line.strip() for line in f if line.strip()][:n]
-    ids = pool_ids(mysql_cmd, database)
-    since = mysql(mysql_cmd, "SELECT NOW(6)").strip()
+def ask_all(base, paths):
+    """Asks BASE each path once, one at a time: {ok, bad, HIT, MISS, STALE} counts."""
     url = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
     counts = {"ok": 0, "bad": 0, "HIT": 0, "MISS": 0, "STALE": 0}
@@ -69,12 +62,28 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql):
         if cache in counts:
             counts[cache] += 1
     conn.close()
+    return counts
+
+
+def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
+    """The service at BASE was started after the general log was switched on (at SINCE, server time), so its
+    connections are the ones whose Connect line since then names DATABASE, and every statement it prepares is
+    logged with its values (MariaDB decides that when a statement is prepared). A first pass over the URLs warms
+    its pool, its prepared statements and in-process state as the measured row had them; after 2 s (the pages'
+    1 s TTL has passed) the same URLs are asked again, and that pass's statements are kept."""
+    with open(urls_file) as f:
+        paths = [line.strip() for line in f if line.strip()][:n]
+    ask_all(base, paths)
+    time.sleep(2)
+    start = mysql(mysql_cmd, "SELECT NOW(6)").strip()
+    counts = ask_all(base, paths)
     time.sleep(0.5)  # a write to the log table lands after the answer that needed it
-    ids |= pool_ids(mysql_cmd, database)
+    ids = mysql(mysql_cmd, "SELECT DISTINCT thread_id FROM mysql.general_log WHERE command_type = 'Connect' AND "
+                           f"event_time >= '{since}' AND argument LIKE '% on {database} using %'").split()
     statements, other = [], {}
     if ids:
         rows = mysql(mysql_cmd, "SELECT command_type, argument FROM mysql.general_log WHERE event_time >= "
-                                f"'{since}' AND thread_id IN ({','.join(map(str, sorted(ids)))})")
+                                f"'{start}' AND thread_id IN ({','.join(ids)})")
         for line in rows.splitlines():
             command, _, argument = line.partition("\t")
             if command in ("Query", "Execute"):
@@ -140,20 +149,21 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(q * len(values)))] if values else None
 
 
-def fresh(name, write_base, read_base, secret, n, spread, timeout):
+def fresh(name, write_base, read_base, secret, n, spread, timeout, first_limit):
     write, read = urllib.parse.urlsplit(write_base), urllib.parse.urlsplit(read_base)
     run_id = int(time.time())
     setup = http.client.HTTPConnection(read.hostname, read.port, timeout=30)
     changes, seen_ids = [], set()
     for i in range(n):
-        listing = f"/products?category={CATEGORIES[i % len(CATEGORIES)]}&sort=-created_at&limit={5 + i}"
+        # A listing URL of its own per change (the limit differs), so no change shows through another's expiry.
+        listing = f"/products?category={CATEGORIES[i % len(CATEGORIES)]}&sort=-created_at&limit={first_limit + i}"
         rows = get_json(setup, listing)["data"]  # caches the listing on the reading instance
         product = next((p for p in rows if p["id"] not in seen_ids), None)
         if product is None:
             continue
         seen_ids.add(product["id"])
-        get_json(setup, f"/products/{product['id']}")
-        changes.append({"listing": listing, "id": product["id"], "price": product["price_paise"] + 100 + i})
+        live = get_json(setup, f"/products/{product['id']}")["price_paise"]
+        changes.append({"listing": listing, "id": product["id"], "price": live + 100 + i})
     setup.close()
     results, errors = [], []
     lock = threading.Lock()
@@ -213,11 +223,11 @@ def fresh(name, write_base, read_base, secret, n, spread, timeout):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "capture":
-        capture(args[0], args[1], int(args[2]), args[3], args[4], args[5])
+        capture(args[0], args[1], int(args[2]), args[3], args[4], args[5], args[6])
     elif cmd == "slap":
         slap(args[0], args[1], int(args[2]), float(args[3]), args[4], args[5])
     elif cmd == "fresh":
-        fresh(args[0], args[1], args[2], args[3], int(args[4]), float(args[5]), float(args[6]))
+        fresh(args[0], args[1], args[2], args[3], int(args[4]), float(args[5]), float(args[6]), int(args[7]))
     else:
         sys.exit(__doc__)
 

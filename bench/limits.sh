@@ -73,20 +73,27 @@ restore_general_log() {
 }
 
 CAPTURED=() # "NAME CONCURRENCY" of each captured row, run by slap_rows
-# capture_db NAME URLS_FILE N CONCURRENCY: the statements the running service issues for the first N URLs.
+# capture_db NAME URLS_FILE N CONCURRENCY: the statements a service issues for the first N URLs of the row. The
+# running service is replaced for the capture by one started after the general log was switched on (MariaDB logs
+# a prepared statement's values only when logging was on at its prepare), then started again for the next rows.
 capture_db() {
-    local name="$1" urls="$2" n="$3" conc="$4" summary
-    sleep 2 # every page cached by the row before has expired (TTL 1 s)
-    general_log_on || { skip "db_$name" "MariaDB's general log could not be switched on"; restore_general_log; return 0; }
-    if summary="$(python3 bench/limits.py capture "$APP_URL" "$urls" "$n" "$MYSQL_CMD" "$DATABASE" \
-        "$WORK_DIR/db-$name.sql")"; then
-        echo "$summary" >"$WORK_DIR/db-$name.json"
-        CAPTURED+=("$name $conc")
-        note "db_$name capture: $summary"
+    local name="$1" urls="$2" n="$3" conc="$4" summary since
+    stop_app
+    if general_log_on && since="$(mysql_client -e 'SELECT NOW(6)')"; then
+        start_app "capture-$name" 1
+        if summary="$(python3 bench/limits.py capture "$APP_URL" "$urls" "$n" "$MYSQL_CMD" "$DATABASE" \
+            "$WORK_DIR/db-$name.sql" "$since")"; then
+            echo "$summary" >"$WORK_DIR/db-$name.json"
+            CAPTURED+=("$name $conc")
+            note "db_$name capture: $summary"
+        else
+            skip "db_$name" "the capture pass failed"
+        fi
     else
-        skip "db_$name" "the capture pass failed"
+        skip "db_$name" "MariaDB's general log could not be switched on"
     fi
     restore_general_log
+    start_app miss 1
 }
 # slap_rows: each captured row's statements through mariadb-slap at the row's concurrency (service stopped).
 slap_rows() {
@@ -106,7 +113,7 @@ fresh_rows() {
     local second_pid second_port second_url
     start_app fresh default
     python3 bench/tool.py record fresh_1 "$(python3 bench/limits.py fresh fresh_1 "$APP_URL" "$APP_URL" \
-        "$WEBHOOK_SECRET" "$FRESH_CHANGES" "$FRESH_SPREAD" "$FRESH_TIMEOUT")" "$RESULTS" >/dev/null
+        "$WEBHOOK_SECRET" "$FRESH_CHANGES" "$FRESH_SPREAD" "$FRESH_TIMEOUT" 1)" "$RESULTS" >/dev/null
     note "fresh_1: $(tail -1 "$RESULTS")"
     second_port="$(free_port 18180)"
     second_url="http://127.0.0.1:$second_port"
@@ -122,7 +129,7 @@ fresh_rows() {
     if curl -fsS -o /dev/null "$second_url/health/ready" 2>/dev/null; then
         note "second instance up on $second_url (same prefix bench:$RUN_ID:fresh:, pid $second_pid)"
         python3 bench/tool.py record fresh_2 "$(python3 bench/limits.py fresh fresh_2 "$APP_URL" "$second_url" \
-            "$WEBHOOK_SECRET" "$FRESH_CHANGES" "$FRESH_SPREAD" "$FRESH_TIMEOUT")" "$RESULTS" >/dev/null
+            "$WEBHOOK_SECRET" "$FRESH_CHANGES" "$FRESH_SPREAD" "$FRESH_TIMEOUT" 51)" "$RESULTS" >/dev/null
         note "fresh_2: $(tail -1 "$RESULTS")"
     else
         skip fresh_2 "the second instance did not become ready"

@@ -194,7 +194,7 @@ def render(runs, meta):
         for what, path in (("product", "`GET /products/{id}`"), ("listing", "a cached listing holding it")):
             d = r[what]
             line(f"freshness, {instances}: webhook 200 to the new price in {path}, {d['seen']} of {r['changes']} "
-                 f"seen within {fmt(r['timeout_s'], 0)} s (max {fmt(d['max_s'], 2)} s, in ms: p50 and p99)",
+                 f"seen within {fmt(r['timeout_s'], 0)} s; max {fmt(d['max_s'] and 1000 * d['max_s'], 0)} ms",
                  p50=fmt(d["p50_s"] and 1000 * d["p50_s"], 0), p99=fmt(d["p99_s"] and 1000 * d["p99_s"], 0),
                  errs=r["errors"], target="figure")
 
