@@ -99,19 +99,19 @@ STOPPED=""
 trap 'STOPPED="${STOPPED:-stopped in section \"$CURRENT_SECTION\": line $LINENO: \`$BASH_COMMAND\` exited $?}"' ERR
 REPORTED=0
 RESTORE_POOL=""
-# At every exit: the server settings put back, the report written (saying where a run that stopped early stopped),
-# then the processes and the work dir cleaned up.
+# At every exit: the report written if it was not (saying where a run that stopped early stopped), the server
+# settings put back, then the processes and the work dir cleaned up.
 finish() {
     local status=$?
     trap - ERR
     set +e
-    restore_general_log
-    if [ -n "$RESTORE_POOL" ]; then mysql_client -e "SET GLOBAL innodb_buffer_pool_size = $RESTORE_POOL" 2>/dev/null; fi
     if [ "$REPORTED" = 0 ] && [ "${ONLY:-}" != prepare ]; then
         [ "$status" = 0 ] || STOPPED="${STOPPED:-stopped with exit status $status in section \"$CURRENT_SECTION\"}"
         report || status=1
         [ "$status" = 0 ] && [ -n "$STOPPED" ] && status=1
     fi
+    restore_general_log
+    if [ -n "$RESTORE_POOL" ]; then mysql_client -e "SET GLOBAL innodb_buffer_pool_size = $RESTORE_POOL" 2>/dev/null; fi
     cleanup
     exit "$status"
 }
@@ -129,7 +129,7 @@ report() {
     pool="$(mysql_client -e 'SELECT @@innodb_buffer_pool_size DIV 1048576' 2>/dev/null || echo '?')"
     redis_version="$(redis-cli -h "${REDIS_HOST_PORT%:*}" -p "${REDIS_HOST_PORT##*:}" INFO server 2>/dev/null \
         | sed -n 's/^redis_version:\(.*\)\r*$/\1/p' | tr -d '\r')"
-    python3 - "$WORK_DIR/meta.json" <<EOF
+    BENCH_META_COMMAND="$COMMAND" BENCH_META_ONLY="$ONLY" BENCH_META_STOPPED="$STOPPED" python3 - "$WORK_DIR/meta.json" <<EOF
 import json, os, platform, subprocess, sys
 def sh(cmd):
     try:
@@ -140,7 +140,7 @@ cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or "?"
 mem_kb = int(sh("awk '/MemTotal/ {print \$2}' /proc/meminfo") or 0)
 commit = """${BENCH_BIN:+given binary, not this checkout}""" or sh("git rev-parse --short HEAD") + (" + uncommitted changes" if sh("git status --porcelain -- src Cargo.toml Cargo.lock") else "")
 meta = {
-    "date": "$(date '+%Y-%m-%d %H:%M %Z')", "command": """$COMMAND""", "commit": commit,
+    "date": "$(date '+%Y-%m-%d %H:%M %Z')", "command": os.environ["BENCH_META_COMMAND"], "commit": commit,
     "build": """${BUILD:-not built: the run stopped first}""",
     "nproc": int(sh("nproc") or 0), "cpu": cpu, "memory": f"{mem_kb / 1048576:.1f} GiB RAM",
     "kernel": "Linux " + platform.release(),
@@ -150,7 +150,7 @@ meta = {
     "duration": $DURATION, "warmup": $WARMUP, "deep_page": $DEEP_PAGE, "b_urls": ${B_URLS:-0}, "d_urls": ${D_URLS:-0},
     "d_connections": $SEARCH_CONNECTIONS, "b_rate": $B_RATE, "rate_rows": ${RATE_ROWS:-0},
     "oha_version": """$("${OHA:-oha}" --version 2>/dev/null | head -1 || echo "oha $OHA_VERSION")""", "c_connections": $C_CONNECTIONS, "c_delay_ms": $C_DELAY_MS,
-    "only": """$ONLY""", "stopped": """$STOPPED""", "capture": $CAPTURE, "fresh_changes": $FRESH_CHANGES,
+    "only": os.environ["BENCH_META_ONLY"], "stopped": os.environ["BENCH_META_STOPPED"], "capture": $CAPTURE, "fresh_changes": $FRESH_CHANGES,
     "fresh_spread": $FRESH_SPREAD, "fresh_timeout": $FRESH_TIMEOUT,
 }
 json.dump(meta, open(sys.argv[1], "w"))
