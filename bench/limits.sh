@@ -169,7 +169,7 @@ seed_row() {
     nulls="$(mysql_client -e "SET SESSION group_concat_max_len = 65536; SELECT IFNULL(CONCAT('SET ', GROUP_CONCAT(CONCAT(
         COLUMN_NAME, ' = NULLIF(@', COLUMN_NAME, ', ''NULL'')'))), '') FROM information_schema.COLUMNS WHERE $where
         AND EXTRA NOT LIKE '%GENERATED%' AND IS_NULLABLE = 'YES'")"
-    mysql_client "$db" -e "SELECT $columns FROM products" >"$WORK_DIR/products.tsv"
+    mysql_client --quick "$db" -e "SELECT $columns FROM products" >"$WORK_DIR/products.tsv"
     mysql_client "$db" -e "DROP TABLE IF EXISTS products_limit; CREATE TABLE products_limit LIKE products;
         ALTER TABLE products_limit $drops"
     started="$EPOCHREALTIME"
