@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # FarmLokal load benchmark (a script, not a test). Brings up MariaDB and Redis like scripts/test.sh, builds the
 # release binary (CARGO_TARGET_DIR=target/bench), seeds BENCH_PRODUCTS products into `farmlokal_bench`, starts
-# the service on 127.0.0.1 and drives it with wrk:
+# the service on 127.0.0.1 and drives it with wrk. Targets are ratios to limits measured in the same run (issue
+# 15); absolute rates are printed for reference with the machine's CPU model and never pass or fail a row:
 #   (e) /health/live, the framework ceiling        (a) one hot listing URL (cached)
 #   (b) thousands of distinct listings (misses)     (c) page 1 versus page BENCH_DEEP_PAGE reached by cursor
 #   (d) `q` searches                                (f) the (b) URLs with include=total,facets (misses)
@@ -9,14 +10,31 @@
 #   (a-br) and (b-br): (a) and (b) again with `Accept-Encoding: br, gzip`, right after their identity rows, and
 #   the bytes of listing pages without and with that header (issue 12's targets: >= 90% of (a)'s req/s, pages
 #   >= 4x smaller, a compressed miss <= 1.15x the cost of an identity miss)
+# The limits (bench/limits.sh; each a BENCH_ONLY word):
+#   bare   examples/bare_page.rs, a bare poem handler serving the hot page's exact bytes and Content-Type (fetched
+#          from the service first), measured with (a)'s wrk options in ABBA order beside (a): target (a) >= 85%
+#   db     MariaDB alone on the statements the service issued for (b), (c) and (d): a capture pass asks the first
+#          BENCH_CAPTURE URLs of the row one at a time with the general log on (mysql.general_log, switched back
+#          and emptied again afterwards), keeping the service's connections only; mariadb-slap then runs them at
+#          the row's concurrency for BENCH_DURATION s. MariaDB's req/s = statements/s / statements per request.
+#          Target (b) >= 60% of it; (c) and (d) are figures
+#   seed   `farmlokal seed --products N` into an empty `<BENCH_DATABASE>_seed` vs LOAD DATA of a dump of the same
+#          rows into an empty table plus the same indexes in one ALTER (and ANALYZE, as the seeder): the ratio
+#   fresh  BENCH_FRESH_CHANGES signed price changes (POST /webhooks/partner-b) spread over BENCH_FRESH_SPREAD s, each
+#          polled every 50 ms on GET /products/{id} and on a cached listing holding the product, until it shows
+#          (at most BENCH_FRESH_TIMEOUT s); on one instance, then on two sharing Redis and MySQL; cache TTL default
 # Writes the Markdown table to bench/results/latest.md and bench/results/YYYY-MM-DD-HHMM.md.
 # Knobs (environment): BENCH_DURATION (s, 25), BENCH_WARMUP (s, 5), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
 # BENCH_SEARCH_CONNECTIONS (8), BENCH_PRODUCTS (1000000), BENCH_DEEP_PAGE (5000), BENCH_B_RATE (2000: the steady
 # rate of (b)'s latency row, sent by oha, installed into target/bench/tools when missing; 0: no such row, no oha),
-# BENCH_ONLY (e.g. "e a"; the rows: e a a-br b b-br c d f g h),
+# BENCH_ONLY (e.g. "e a"; the rows: e a bare a-br b b-br c d f g h db seed fresh; all by default),
 # BENCH_DATABASE (farmlokal_bench: the database seeded and measured), BENCH_RATE (1; 0 skips the oha rows
 # b_rate and f_rate and the oha install), BENCH_ESTIMATES (200: queries of row (h)), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
-# size it; the server's own value is restored at exit; "default" leaves the server as it is).
+# size it; the server's own value is restored at exit; "default" leaves the server as it is), BENCH_CAPTURE (1000:
+# URLs per capture pass of db), BENCH_BARE_BIN (a built bare_page instead of building it), BENCH_FRESH_CHANGES
+# (20, at most 50), BENCH_FRESH_SPREAD (60), BENCH_FRESH_TIMEOUT (90).
+# Exit status: 0 when every selected row was measured (whatever its verdict), 1 when a row could not be measured
+# or the run stopped early; the report says which and why, and is written either way.
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
 # Knobs for bench/compare.sh (unset: the behaviour above): BENCH_BIN (measure this binary, skip the build),
 # BENCH_RESULTS (directory for the report instead of bench/results; results.jsonl and meta.json are kept there
@@ -24,12 +42,13 @@
 # service is first asked a sample of the walked cursor URLs: if it rejects them as invalid_cursor, (b) is not
 # measured and the report says so), BENCH_RUN_ID (part of the Redis prefixes; default the Unix time) and
 # BENCH_ONLY=prepare (with BENCH_DATA: seed and walk, measure nothing).
-set -euo pipefail
+set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
-    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA BENCH_DATABASE BENCH_RATE BENCH_ESTIMATES; do
+    BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA BENCH_DATABASE BENCH_RATE BENCH_ESTIMATES \
+    BENCH_BUFFER_POOL BENCH_CAPTURE BENCH_BARE_BIN BENCH_FRESH_CHANGES BENCH_FRESH_SPREAD BENCH_FRESH_TIMEOUT; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -40,9 +59,16 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 SEARCH_CONNECTIONS="${BENCH_SEARCH_CONNECTIONS:-8}"
 PRODUCTS="${BENCH_PRODUCTS:-1000000}"
 DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
-ONLY="${BENCH_ONLY:-e a a-br b b-br c d f g h}"
+ONLY="${BENCH_ONLY:-e a bare a-br b b-br c d f g h db seed fresh}"
 B_RATE="${BENCH_B_RATE:-2000}"
 ESTIMATES="${BENCH_ESTIMATES:-200}"
+CAPTURE="${BENCH_CAPTURE:-1000}"
+FRESH_CHANGES="${BENCH_FRESH_CHANGES:-20}"
+if [ "$FRESH_CHANGES" -gt 50 ]; then FRESH_CHANGES=50; fi # one listing URL per change, limits 1..100 in two runs
+FRESH_SPREAD="${BENCH_FRESH_SPREAD:-60}"
+FRESH_TIMEOUT="${BENCH_FRESH_TIMEOUT:-90}"
+# whsec_ + base64 of 32 fixed bytes: the secret the fresh rows sign their webhooks with.
+WEBHOOK_SECRET="whsec_$(printf farmlokal-bench-webhook-secret-0 | base64)"
 OHA_VERSION=1.16.0
 C_CONNECTIONS=4
 C_DELAY_MS=60
@@ -65,10 +91,24 @@ if [ -n "$DATA_DIR" ]; then mkdir -p "$DATA_DIR"; DATA_DIR="$(realpath "$DATA_DI
 WORK_DIR="$(mktemp -d /tmp/farmlokal-bench.XXXXXX)"
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
-trap cleanup EXIT
+RESULTS="$WORK_DIR/results.jsonl"
+: >"$RESULTS"
+CURRENT_SECTION="start"
+section() { CURRENT_SECTION="$*"; printf '\n========== %s ==========\n' "$*"; }
+STOPPED=""
+trap 'STOPPED="${STOPPED:-stopped in section \"$CURRENT_SECTION\": line $LINENO: \`$BASH_COMMAND\` exited $?}"' ERR
+REPORTED=0
+RESTORE_POOL=""
+# shellcheck source=bench/report.sh
+source bench/report.sh
+trap finish EXIT
 trap 'exit 130' INT TERM
+# shellcheck source=bench/limits.sh
+source bench/limits.sh
 
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
+MYSQL_CMD=""
+SLAP_CMD=""
 
 section "tools"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
@@ -89,6 +129,9 @@ MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"$FARMLOKAL_TEST_MYSQL_URL")
 export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE"
 export FARMLOKAL_REDIS_URL="$FARMLOKAL_TEST_REDIS_URL"
 MYSQL_HOST_PORT="$(sed -E 's#^mysql://([^@/]*@)?([^/?]+).*#\2#' <<<"$MYSQL_BASE")"
+MYSQL_CMD="$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B -e"
+SLAP_CMD="$(find_binary mariadb-slap mysqlslap || echo mariadb-slap) --protocol=TCP -h${MYSQL_HOST_PORT%:*} \
+-P${MYSQL_HOST_PORT##*:} -uroot --create-schema=$DATABASE"
 REDIS_HOST_PORT="$(sed -E 's#^redis://([^@/]*@)?([^/?]+).*#\2#' <<<"$FARMLOKAL_REDIS_URL")"
 mysql_client() {
     "$(find_binary mariadb mysql)" --protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}" -uroot -N -B "$@"
@@ -96,8 +139,7 @@ mysql_client() {
 BUFFER_POOL="${BENCH_BUFFER_POOL:-1G}"
 if [ "$BUFFER_POOL" != default ]; then
     ORIGINAL_POOL="$(mysql_client -e 'SELECT @@innodb_buffer_pool_size')"
-    restore_pool() { mysql_client -e "SET GLOBAL innodb_buffer_pool_size = $ORIGINAL_POOL" 2>/dev/null || true; cleanup; }
-    trap restore_pool EXIT
+    RESTORE_POOL="$ORIGINAL_POOL"
     bytes="$(numfmt --from=iec "$BUFFER_POOL")"
     mysql_client -e "SET GLOBAL innodb_buffer_pool_size = $bytes"
     note "innodb_buffer_pool_size $ORIGINAL_POOL -> $(mysql_client -e 'SELECT @@innodb_buffer_pool_size') for this run"
@@ -140,14 +182,16 @@ start_app() {
     stop_app
     port="$(free_port 18080)"
     APP_URL="http://127.0.0.1:$port"
-    FARMLOKAL_BIND="127.0.0.1:$port" FARMLOKAL_REDIS_PREFIX="bench:$RUN_ID:$name:" FARMLOKAL_CACHE_TTL_SECS="$ttl" \
-        FARMLOKAL_RATE_LIMIT_PER_MINUTE=0 FARMLOKAL_CURSOR_SECRET="$CURSOR_SECRET" RUST_LOG=warn \
-        "$BIN" serve >"$WORK_DIR/app-$name.log" 2>&1 &
+    local ttl_env=(FARMLOKAL_CACHE_TTL_SECS="$ttl")
+    if [ "$ttl" = default ]; then ttl_env=(); fi # the service's own default
+    env "${ttl_env[@]}" FARMLOKAL_BIND="127.0.0.1:$port" FARMLOKAL_REDIS_PREFIX="bench:$RUN_ID:$name:" \
+        FARMLOKAL_RATE_LIMIT_PER_MINUTE=0 FARMLOKAL_CURSOR_SECRET="$CURSOR_SECRET" \
+        FARMLOKAL_WEBHOOK_SECRETS="$WEBHOOK_SECRET" RUST_LOG=warn "$BIN" serve >"$WORK_DIR/app-$name.log" 2>&1 &
     APP_PID=$!
     STARTED_PIDS+=("$APP_PID")
     for _ in $(seq 1 300); do
         if curl -fsS -o /dev/null "$APP_URL/health/ready" 2>/dev/null; then
-            note "service $name up on $APP_URL (prefix bench:$RUN_ID:$name:, cache TTL ${ttl}s, pid $APP_PID)"
+            note "service $name up on $APP_URL (prefix bench:$RUN_ID:$name:, cache TTL $([ "$ttl" = default ] && echo default || echo "$ttl s"), pid $APP_PID)"
             return 0
         fi
         kill -0 "$APP_PID" 2>/dev/null || { cat "$WORK_DIR/app-$name.log"; exit 1; }
@@ -166,9 +210,8 @@ stop_app() {
     APP_PID=""
 }
 
-RESULTS="$WORK_DIR/results.jsonl"
-: >"$RESULTS"
-# measure NAME PATH [ENV=VALUE ...] [-- WRK_OPTIONS]: warm-up, then the measured run; appends to $RESULTS.
+# measure NAME PATH [ENV=VALUE ...] [-- WRK_OPTIONS]: warm-up, then the measured run against MEASURE_BASE
+# (default: the service); appends to $RESULTS (a "not measured" record when wrk printed no results).
 measure() {
     local name="$1" path="$2"
     shift 2
@@ -179,16 +222,21 @@ measure() {
         shift
     done
     [ "${#wrk_opts[@]}" -gt 0 ] || wrk_opts=(-t"$THREADS" -c"$CONNECTIONS")
+    local base="${MEASURE_BASE:-$APP_URL}"
     if [ "$WARMUP" -gt 0 ]; then
         env "${envs[@]}" BENCH_THREADS="$THREADS" wrk "${wrk_opts[@]}" -d"${WARMUP}s" -s bench/lua/bench.lua \
-            "$APP_URL$path" >"$WORK_DIR/wrk-$name-warmup.txt" 2>&1
+            "$base$path" >"$WORK_DIR/wrk-$name-warmup.txt" 2>&1 || true
         sleep 2 # with a 1 s cache TTL, what the warm-up cached has expired before the measured run
     fi
     env "${envs[@]}" BENCH_THREADS="$THREADS" wrk "${wrk_opts[@]}" -d"${DURATION}s" --timeout 10s --latency \
-        -s bench/lua/bench.lua "$APP_URL$path" >"$WORK_DIR/wrk-$name.txt" 2>&1
+        -s bench/lua/bench.lua "$base$path" >"$WORK_DIR/wrk-$name.txt" 2>&1 || true
     local json
     json="$(sed -n 's/^BENCH_JSON //p' "$WORK_DIR/wrk-$name.txt")"
-    [ -n "$json" ] || { cat "$WORK_DIR/wrk-$name.txt"; exit 1; }
+    if [ -z "$json" ]; then
+        tail -5 "$WORK_DIR/wrk-$name.txt"
+        skip "$name" "wrk printed no results: $(tail -1 "$WORK_DIR/wrk-$name.txt" | tr -d '"\\')"
+        return 0
+    fi
     python3 bench/tool.py record "$name" "$json" "$RESULTS" >/dev/null
     note "$name: $json"
 }
@@ -215,8 +263,8 @@ measure_rate() {
     note "$name: $(tail -1 "$RESULTS")"
 }
 
-if wants e || wants a || wants a-br; then
-    section "(e), (a) and (a-br): cache TTL 60 s"
+if wants e || wants a || wants a-br || wants bare; then
+    section "(e), (a), (a-br) and bare: cache TTL 60 s"
     start_app hot 60
     curl -fsS -o /dev/null -D - "$APP_URL$HOT_PATH" | grep -i '^x-cache' | sed 's/^/  first request: /'
     if wants e; then measure e /health/live; fi
@@ -226,18 +274,33 @@ if wants e || wants a || wants a-br; then
         curl -fsS -o /dev/null -D - -H "Accept-Encoding: $BR_OFFER" "$APP_URL$HOT_PATH" | grep -i '^content-encoding' \
             | sed 's/^/  (a-br) first request: /'
     fi
-    if wants a && wants a-br; then
-        # Side by side in ABBA order, so a drift of the shared machine's speed hits both rows alike (the table
-        # merges the rounds: req/s over both, latencies their mean).
-        measure_a a@1
-        measure_a_br a_br@1
-        measure_a_br a_br@2
-        measure_a a@2
-    elif wants a; then
-        measure_a a
-    elif wants a-br; then
-        measure_a_br a_br
+    # bare: the same path and wrk options against a bare poem handler serving the same bytes (no cache, no
+    # middleware): the limit of (a).
+    measure_bare() { MEASURE_BASE="$BARE_URL" measure "$1" "$HOT_PATH"; }
+    bare_up=0
+    if wants bare; then
+        if start_bare; then bare_up=1; else skip bare "$BARE_WHY"; fi
     fi
+    order=()
+    for row in a bare a-br; do
+        if wants "$row" && { [ "$row" != bare ] || [ "$bare_up" = 1 ]; }; then order+=("$row"); fi
+    done
+    if [ "${#order[@]}" -gt 1 ]; then
+        # Side by side in ABBA (ABCCBA) order, so a drift of the shared machine's speed hits every row alike
+        # (the table merges the rounds: req/s over both, latencies their mean).
+        rounds=("${order[@]/%/@1}")
+        for ((i = ${#order[@]} - 1; i >= 0; i--)); do rounds+=("${order[i]}@2"); done
+    else
+        rounds=(${order[@]+"${order[@]}"})
+    fi
+    for round in ${rounds[@]+"${rounds[@]}"}; do
+        case "$round" in
+            a | a@*) measure_a "$round" ;;
+            bare*) measure_bare "$round" ;;
+            a-br*) measure_a_br "${round/a-br/a_br}" ;;
+        esac
+    done
+    stop_bare
     if wants a-br; then
         python3 bench/tool.py record bytes "$(python3 bench/tool.py sizes "$APP_URL" "$BR_OFFER" 1 "$HOT_PATH")" \
             "$RESULTS" >/dev/null
@@ -326,6 +389,7 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
             sleep 2
             measure_rate b_rate "$B_RATE" "$WORK_DIR/urls-b.txt"
         fi
+        if wants b && wants db; then capture_db b "$WORK_DIR/urls-b.txt" "$CAPTURE" "$CONNECTIONS"; fi
     fi
     if wants f && [ "$CURSORS_OK" = 1 ]; then
         # Side by side with (b): the same URLs, each asking for totals and facets too.
@@ -352,11 +416,13 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
         c2_pid=$!
         wait "$c1_pid"
         wait "$c2_pid"
+        if wants db; then capture_db c "$WORK_DIR/urls-c2.txt" "$CAPTURE" "$C_CONNECTIONS"; fi
     fi
     if wants d; then
         D_URLS="$(python3 bench/tool.py search "$WORK_DIR/urls-d.txt")"
         note "(d): $D_URLS search URLs"
         measure d / BENCH_URLS="$WORK_DIR/urls-d.txt" BENCH_TRACK=1 -- -t"$THREADS" -c"$SEARCH_CONNECTIONS"
+        if wants db; then capture_db d "$WORK_DIR/urls-d.txt" "$CAPTURE" "$SEARCH_CONNECTIONS"; fi
     fi
     if wants g; then
         # Right after (d), with the same shapes and connections: the same produce typed in Hindi and romanised Hindi.
@@ -381,39 +447,24 @@ if [ "$ONLY" = prepare ]; then
     note "prepared: $PRODUCTS products in $DATABASE, walks and URL sets in $DATA_DIR"
     exit 0
 fi
+if wants db; then
+    section "db: MariaDB alone on the captured statements (mariadb-slap, the service stopped)"
+    if ! wants b && ! wants c && ! wants d; then
+        skip db_b "db measures the statements of b, c or d: select one of them too"
+    else
+        slap_rows
+    fi
+fi
+if wants fresh; then
+    section "fresh: price change to visible, default cache TTL"
+    fresh_rows
+    stop_app
+fi
+if wants seed; then
+    section "seed: farmlokal seed vs LOAD DATA + ALTER, $PRODUCTS products"
+    seed_row
+fi
 
-section "report"
-mkdir -p "$RESULTS_DIR"
-python3 - "$WORK_DIR/meta.json" <<EOF
-import json, os, platform, subprocess, sys
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
-    except Exception:
-        return "?"
-cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or "?"
-mem_kb = int(sh("awk '/MemTotal/ {print \$2}' /proc/meminfo") or 0)
-commit = """${BENCH_BIN:+given binary, not this checkout}""" or sh("git rev-parse --short HEAD") + (" + uncommitted changes" if sh("git status --porcelain -- src Cargo.toml Cargo.lock") else "")
-meta = {
-    "date": "$(date '+%Y-%m-%d %H:%M %Z')", "command": """$COMMAND""", "commit": commit,
-    "build": """$BUILD""",
-    "nproc": int(sh("nproc") or 0), "cpu": cpu, "memory": f"{mem_kb / 1048576:.1f} GiB RAM",
-    "kernel": "Linux " + platform.release(),
-    "mysql_version": """$(mysql_client -e 'SELECT VERSION()')""",
-    "buffer_pool": "$(($(mysql_client -e 'SELECT @@innodb_buffer_pool_size') / 1048576)) MiB",
-    "redis_version": """$(redis-cli -h "${REDIS_HOST_PORT%:*}" -p "${REDIS_HOST_PORT##*:}" INFO server | sed -n 's/^redis_version:\(.*\)\r*$/\1/p' | tr -d '\r')""",
-    "wrk_version": """$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)""",
-    "products": $PRODUCTS, "database": "$DATABASE", "threads": $THREADS, "connections": $CONNECTIONS,
-    "duration": $DURATION, "warmup": $WARMUP, "deep_page": $DEEP_PAGE, "b_urls": $B_URLS, "d_urls": $D_URLS,
-    "d_connections": $SEARCH_CONNECTIONS, "b_rate": $B_RATE,
-    "oha_version": """$("$OHA" --version 2>/dev/null | head -1 || echo "oha $OHA_VERSION")""", "c_connections": $C_CONNECTIONS, "c_delay_ms": $C_DELAY_MS,
-}
-json.dump(meta, open(sys.argv[1], "w"))
-EOF
-if [ -n "${BENCH_RESULTS:-}" ]; then cp "$RESULTS" "$WORK_DIR/meta.json" "$RESULTS_DIR/"; fi
-# Rendered into a temporary file first: a failing report leaves the previous files as they were, never an empty one.
-python3 bench/tool.py table "$RESULTS" "$WORK_DIR/meta.json" >"$RESULTS_DIR/$STAMP.md.tmp"
-mv "$RESULTS_DIR/$STAMP.md.tmp" "$RESULTS_DIR/$STAMP.md"
-cp "$RESULTS_DIR/$STAMP.md" "$RESULTS_DIR/latest.md"
-cat "$RESULTS_DIR/latest.md"
-note "written: $RESULTS_DIR/latest.md and $RESULTS_DIR/$STAMP.md"
+REPORTED=0
+report
+exit $?

@@ -15,8 +15,9 @@
   tool.py oha NAME RATE REPORT BEFORE AFTER   results line from an oha JSON report and /metrics before/after
   tool.py cold BASE RESULTS_JSONL          scenario (d) cold: the first search of each term on a fresh instance
   tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
-  tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout (never a crash: a report that cannot be
-                                           rendered says so and quotes the raw records)
+  tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout (bench/report.py; never a crash: a report
+                                           that cannot be rendered says so and quotes the raw records); exit
+                                           status 1 when a selected row was not measured or the run stopped
   tool.py sizes BASE OFFER N PATH|FILE    bytes of listing pages without and with `Accept-Encoding: OFFER`
   tool.py record NAME JSON RESULTS_JSONL  append one results line (NAME added to the JSON object) in one write
   tool.py cursors BASE N FILE...          ask BASE up to N of the cursor URLs in FILEs (spread evenly); prints
@@ -34,6 +35,8 @@ import statistics
 import sys
 import time
 import urllib.parse
+
+import report
 
 SORTS = ["-created_at", "created_at", "price", "-price", "name", "-name"]
 # Category slug, weight and price range in rupees, as in src/adapters/sample.rs.
@@ -360,13 +363,18 @@ def merge_rounds(runs):
     """Records named NAME@1, NAME@2, ... (rounds of one row, run in ABBA order beside another row) become one
     record NAME: req/s over all rounds (requests / seconds), latencies the mean of the rounds', counts summed,
     and `rounds` listing each round's req/s."""
-    groups = {}
+    groups, skipped = {}, {}
     for name, r in runs.items():
         base, sep, _ = name.partition("@")
-        if sep and "skipped" not in r:
+        if sep and "skipped" in r:
+            skipped.setdefault(base, {"name": base, "skipped": f"{r['skipped']} (round {name})"})
+        elif sep:
             groups.setdefault(base, []).append(r)
     merged = {name: r for name, r in runs.items() if "@" not in name}
+    merged.update(skipped)  # a row with a round not measured is not measured: its other rounds alone are not ABBA
     for base, rounds in groups.items():
+        if base in skipped:
+            continue
         m = dict(rounds[0])
         m["name"] = base
         m["requests"] = sum(r["requests"] for r in rounds)
@@ -483,18 +491,15 @@ def sizes(base, offer, limit, target):
     }))
 
 
-def fmt(value, digits=1):
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 def table(results_file, meta_file):
-    """The report. It never crashes: a meta file or a record it cannot read gives a report that says so, with
-    the raw records, instead of no report."""
+    """The report (bench/report.py). It never crashes: a meta file or a record it cannot read gives a report that
+    says so, with the raw records, instead of no report. Exits 1 when a selected row was not measured or the run
+    stopped early."""
     try:
         with open(meta_file) as f:
             meta = json.load(f)
-        runs = read_results(results_file)
-        render_table(runs, meta)
+        text, status = report.render(read_results(results_file), meta)
+        print(text)
     except Exception as e:  # any failure must still produce a report
         print(f"tool.py table: {type(e).__name__}: {e}", file=sys.stderr)
         try:
@@ -505,164 +510,8 @@ def table(results_file, meta_file):
         print("# FarmLokal benchmark: the table could not be rendered\n")
         print(f"The run's report step failed ({type(e).__name__}: {e}); the raw results follow, as recorded.\n")
         print("```\n" + raw.rstrip() + "\n```")
-
-
-def render_table(runs, meta):
-    skipped = {name: r["skipped"] for name, r in runs.items() if "skipped" in r}
-    runs = {name: r for name, r in runs.items() if "skipped" not in r}
-    live, hot, miss, steady = runs.get("e"), runs.get("a"), runs.get("b"), runs.get("b_rate")
-    first, deep_run, srch = runs.get("c1"), runs.get("c2"), runs.get("d")
-    hot_br, miss_br = runs.get("a_br"), runs.get("b_br")
-
-    def errors(r):
-        return r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] + r["non_2xx_3xx"]
-
-    def cache(r):
-        if not r.get("tracked"):
-            return "-"
-        total = r["hit"] + r["miss"] + r["stale"]
-        return f"{100.0 * r['miss'] / total:.1f}% MISS" if total else "-"
-
-    def verdict(ok):
-        return "PASS" if ok else "FAIL"
-
-    rows = []
-
-    def row(label, r, target, ok, p95=False):
-        if r.get("rounds"):
-            label += "; req/s per round " + " · ".join(fmt(v, 0) for v in r["rounds"])
-        rows.append(
-            f"| {label} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p95_ms'], 2) if p95 else '-'} | "
-            f"{fmt(r['p99_ms'], 2)} | {errors(r)} | {cache(r)} | {target} | {ok} |"
-        )
-
-    if live:
-        row("(e) ceiling: `GET /health/live`", live, "reference", "-")
-    if hot and live:
-        ratio = hot["rps"] / live["rps"] if live["rps"] else 0
-        ok = ratio >= 0.5 and hot["rps"] >= 15000 and errors(hot) == 0
-        row(f"(a) hot listing, cached ({100 * ratio:.0f}% of e)", hot, ">= 50% of (e) and >= 15,000 req/s",
-            verdict(ok))
-    if hot_br:
-        if hot and hot["rps"]:
-            ratio = hot_br["rps"] / hot["rps"]
-            ok = ratio >= 0.90 and errors(hot_br) == 0
-            row(f"(a-br) the same hot listing, `Accept-Encoding: {BR_OFFER}` ({100 * ratio:.0f}% of a)", hot_br,
-                ">= 90% of (a)", verdict(ok))
-        else:
-            row(f"(a-br) the same hot listing, `Accept-Encoding: {BR_OFFER}`", hot_br, ">= 90% of (a)",
-                "- (no (a) row)")
-    for sizes in filter(None, (runs.get("bytes"), runs.get("bytes_b"))):
-        ok = sizes["ratio"] is not None and sizes["ratio"] >= 4 and sizes["bad"] == 0
-        rows.append(
-            f"| bytes per listing page: identity {sizes['identity']:,} vs {sizes['coded']:,} in "
-            f"`{sizes['coding']}` ({fmt(sizes['ratio'], 2)}x smaller; {sizes['what']}) | - | - | - | - | "
-            f"{sizes['bad']} | - | >= 4x smaller | {verdict(ok)} |")
-    if miss:
-        ok = miss["rps"] >= 2000 and errors(miss) == 0
-        row(f"(b) {meta['b_urls']:,} distinct listings (misses): capacity, {meta['connections']} conns as fast as "
-            f"answered", miss, ">= 2,000 req/s", verdict(ok))
-    if "b" in skipped:
-        rows.append(f"| (b) distinct listings (misses) | {skipped['b']} | | | | | | >= 2,000 req/s | - |")
-    if miss_br:
-        if miss and miss_br["rps"] and miss["p50_ms"]:
-            cost = miss["rps"] / miss_br["rps"]
-            p50 = miss_br["p50_ms"] / miss["p50_ms"]
-            ok = cost <= 1.15 and errors(miss_br) == 0
-            coded = (f", {100 * miss_br['coded'] / miss_br['ok']:.0f}% of answers coded"
-                     if miss_br.get("ok") and "coded" in miss_br else "")
-            row(f"(b-br) the same misses, `Accept-Encoding: {BR_OFFER}`, {meta['connections']} conns{coded}: cost "
-                f"per miss x{cost:.2f} of (b) by req/s (p50 x{p50:.2f})", miss_br, "<= 1.15x (b)", verdict(ok))
-        else:
-            row(f"(b-br) the same misses, `Accept-Encoding: {BR_OFFER}`", miss_br, "<= 1.15x (b)",
-                "- (no (b) row)")
-    if "b_br" in skipped:
-        rows.append(f"| (b-br) distinct listings (misses), compressed | {skipped['b_br']} | | | | | | <= 1.15x (b) "
-                    f"| - |")
-    if steady:
-        ok = steady["rps"] >= 0.98 * steady["rate"] and steady["p99_ms"] < 30 and errors(steady) == 0
-        row(f"(b) the same URLs offered at a steady {steady['rate']:,} req/s (oha -q, latency corrected)", steady,
-            f"p99 < 30 ms at {steady['rate']:,} req/s", verdict(ok), p95=True)
-    if first and deep_run:
-        row("(c) page 1 (no cursor), limits 1-100", first, "reference", "-")
-        ratio50 = deep_run["p50_ms"] / first["p50_ms"] if first["p50_ms"] else 0
-        ratio99 = deep_run["p99_ms"] / first["p99_ms"] if first["p99_ms"] else 0
-        ok = ratio50 <= 1.5 and ratio99 <= 1.5 and errors(deep_run) == 0
-        row(f"(c) page {meta['deep_page']:,} by cursor; p50 x{ratio50:.2f}, p99 x{ratio99:.2f} of page 1",
-            deep_run, "p50 and p99 <= 1.5x page 1", verdict(ok))
-    if srch:
-        ok = srch["p95_ms"] < 200 and errors(srch) == 0
-        row(f"(d) `q` search, {meta['d_urls']:,} URLs, {meta['d_connections']} conns", srch, "p95 < 200 ms",
-            verdict(ok), p95=True)
-    with_facets, hindi, est = runs.get("f"), runs.get("g"), runs.get("h")
-    if with_facets and miss:
-        share = with_facets["rps"] / miss["rps"] if miss["rps"] else 0
-        ok = share >= 0.5 and errors(with_facets) == 0
-        row(f"(f) the (b) URLs with `include=total,facets` (misses), {100 * share:.0f}% of (b)", with_facets,
-            ">= 50% of (b)'s req/s", verdict(ok))
-    facets_rate = runs.get("f_rate")
-    if facets_rate and steady:
-        ratio = facets_rate["p99_ms"] / steady["p99_ms"] if steady["p99_ms"] else 0
-        ok = ratio <= 1.5 and facets_rate["rps"] >= 0.98 * facets_rate["rate"] and errors(facets_rate) == 0
-        row(f"(f) the same at a steady {facets_rate['rate']:,} req/s (oha); p99 x{ratio:.2f} of (b)'s", facets_rate,
-            "p99 <= 1.5x (b) at the same rate", verdict(ok), p95=True)
-    if hindi and srch:
-        ratio = hindi["p95_ms"] / srch["p95_ms"] if srch["p95_ms"] else 0
-        ok = ratio <= 1.5 and errors(hindi) == 0
-        row(f"(g) Hindi and romanised-Hindi `q`, same shapes as (d); p95 x{ratio:.2f} of (d)", hindi,
-            "p95 <= 1.5x (d)", verdict(ok), p95=True)
-    if est:
-        ok = est["broken"] == 0 and (est["max_ratio"] or 1) <= 1.5
-        rows.append(
-            f"| (h) estimate error over {est['queries']} queries of (b)'s mix with `include=total,facets`: "
-            f"{est['counts']:,} counts, {est['estimated']:,} estimated; median ratio "
-            f"{fmt(est['median_ratio'], 3)}, max {fmt(est['max_ratio'], 3)}; {est['broken']} broke the rule "
-            f"| - | - | - | - | - | - | every estimate within 1.5x, never <= 10,000 | {verdict(ok)} |"
-        )
-    cold_run = runs.get("d_cold")
-    if cold_run:
-        row(f"(d) first search of each of {cold_run['requests']} terms on a fresh instance (database warm), one "
-            f"at a time (p99 = max)", cold_run, "reference", "-", p95=True)
-
-    out = []
-    out.append(f"# FarmLokal benchmark, {meta['date']}")
-    out.append("")
-    out.append(f"- Command: `{meta['command']}`")
-    out.append(f"- Commit: `{meta['commit']}`; release binary built with `{meta['build']}`")
-    out.append(f"- Machine: {meta['nproc']} CPUs ({meta['cpu']}), {meta['memory']}; {meta['kernel']}")
-    out.append(f"- MariaDB {meta['mysql_version']} (innodb_buffer_pool_size {meta['buffer_pool']}); "
-               f"Redis {meta['redis_version']}; {meta['wrk_version']}")
-    out.append(f"- Data: {meta['products']:,} products in `{meta['database']}`")
-    out.append(f"- Load: wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']}s --timeout 10s --latency after "
-               f"a {meta['warmup']}s warm-up, on 127.0.0.1; wrk, the service, MariaDB and Redis share the CPUs")
-    out.append(f"- Service: rate limit off, log level warn; (a) and (e) with the default cache TTL "
-               f"(60 s); (b), (c), (d) with `FARMLOKAL_CACHE_TTL_SECS=1`, a fresh Redis prefix, and more distinct "
-               f"URLs per wrk thread than it sends per second, so each URL is revisited only after its page "
-               f"expired (the cache column is counted by a wrk response hook)")
-    if steady:
-        out.append(f"- (b) is measured twice. Capacity: wrk's {meta['connections']} connections each send the next "
-                   f"request when the last is answered, so once the service is saturated their p99 is the queue "
-                   f"wrk itself builds ({meta['connections']} / req/s on average), not a property of a request. "
-                   f"Latency: {meta.get('oha_version', 'oha')} offers the target rate open loop (-q "
-                   f"{steady['rate']}, -c{meta['connections']}, --latency-correction: a request that waited to "
-                   f"be sent counts from when it was due), the way a latency target at a throughput is defined. "
-                   f"oha picks URLs at random, so a page fetched again within its 1 s TTL is a hit: the cache "
-                   f"column, from the service's own counters, gives the share")
-    if runs.get("d_cold"):
-        out.append("- (d): a word the walk of the sort order cannot place reads all its matches through FULLTEXT "
-                   "once into an in-process match set kept 60 s (independent of the page cache TTL), so the "
-                   "warm-up has read the sets of the 24 terms and the measured run picks pages from them; the "
-                   "cold row is what the first search of each term costs on a fresh instance")
-    out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per "
-               f"connection) to keep every request a miss: it compares latency, not throughput; page 1 and the deep "
-               f"page run at the same time")
-    out.append("")
-    out.append("| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | cache | target | result |")
-    out.append("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
-    out.extend(rows)
-    out.append("")
-    out.append("errors = socket errors (connect, read, write, timeout) + responses other than 2xx/3xx.")
-    print("\n".join(out))
+        status = 1
+    sys.exit(status)
 
 
 # The rows bench/compare.sh compares: (label, results name, metric, unit, digits, True when higher is better).
