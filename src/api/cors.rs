@@ -41,14 +41,14 @@ impl CorsPolicy {
 /// policy.clone()))`.
 pub async fn apply<E: Endpoint>(next: E, request: Request, policy: Option<CorsPolicy>) -> poem::Result<Response> {
     let Some(policy) = policy else {
-        return next.call(request).await.map(IntoResponse::into_response);
+        return Box::pin(next.call(request)).await.map(IntoResponse::into_response);
     };
     let origin = request.headers().get(ORIGIN).cloned().filter(|o| o.to_str().is_ok_and(|o| policy.allows(o)));
     let preflight =
         request.method() == Method::OPTIONS && request.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     let mut response = match (&origin, preflight) {
         (Some(_), true) => preflight_answer(&request),
-        _ => match next.call(request).await {
+        _ => match Box::pin(next.call(request)).await {
             Ok(response) => response.into_response(),
             Err(error) => super::problem::error_response(&error),
         },

@@ -59,7 +59,7 @@ pub async fn observe<E: Endpoint>(next: E, request: Request, metrics: Arc<Reques
     let span =
         tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
-    let mut response = match next.call(request).instrument(span.clone()).await {
+    let mut response = match Box::pin(next.call(request)).instrument(span.clone()).await {
         Ok(response) => response.into_response(),
         Err(error) => span.in_scope(|| problem::error_response(&error)),
     };
@@ -100,14 +100,14 @@ pub async fn limit_body<E: Endpoint>(next: E, mut request: Request) -> poem::Res
         // Chunked or of unknown length: read it here, stopping one byte past the limit.
         let body = request.take_body();
         if !body.is_empty() {
-            match body.into_bytes_limit(MAX_BODY_BYTES).await {
+            match Box::pin(body.into_bytes_limit(MAX_BODY_BYTES)).await {
                 Ok(bytes) => request.set_body(bytes),
                 Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large().into_poem_response()),
                 Err(error) => return Err(error.into()),
             }
         }
     }
-    next.call(request).await.map(IntoResponse::into_response)
+    Box::pin(next.call(request)).await.map(IntoResponse::into_response)
 }
 
 /// Stops a request that runs longer than `timeout` with a 504 problem; its work is dropped.
@@ -116,7 +116,7 @@ pub async fn with_timeout<E: Endpoint>(
     request: Request,
     timeout: std::time::Duration,
 ) -> poem::Result<Response> {
-    match tokio::time::timeout(timeout, next.call(request)).await {
+    match tokio::time::timeout(timeout, Box::pin(next.call(request))).await {
         Ok(result) => result.map(IntoResponse::into_response),
         Err(_) => {
             tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");

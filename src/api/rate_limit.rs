@@ -75,16 +75,16 @@ impl Limiter {
 pub async fn limit<E: Endpoint>(next: E, request: Request, limiter: Limiter) -> poem::Result<Response> {
     let rate_limit = &limiter.services.rate_limit;
     if !rate_limit.is_enabled() || is_exempt(request.method(), request.uri().path()) {
-        return next.call(request).await.map(IntoResponse::into_response);
+        return Box::pin(next.call(request)).await.map(IntoResponse::into_response);
     }
     let Some(client) = client_ip::of_request(&request, &limiter.trusted_proxies, limiter.in_process_client) else {
         // No IP peer (a Unix socket, or an in-process request with no address configured): nothing to key on,
         // and not traffic from the network.
-        return next.call(request).await.map(IntoResponse::into_response);
+        return Box::pin(next.call(request)).await.map(IntoResponse::into_response);
     };
     let decision = rate_limit.check(client).await;
     let mut response = if decision.allowed {
-        match next.call(request).await {
+        match Box::pin(next.call(request)).await {
             Ok(response) => response.into_response(),
             // Answered here rather than by `observe`, so the error response carries the headers too.
             Err(error) => problem::error_response(&error),

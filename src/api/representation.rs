@@ -137,7 +137,7 @@ pub async fn represent<E: Endpoint>(next: E, mut request: Request, allow: Arc<Al
     }
     let coding = accepted(&request);
     let uri = request.uri().clone();
-    let mut response = match next.call(request).await {
+    let mut response = match Box::pin(next.call(request)).await {
         Ok(response) => response.into_response(),
         Err(error) => problem::error_response(&error),
     };

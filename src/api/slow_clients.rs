@@ -20,6 +20,11 @@
 //! timer is registered with the connection's task the moment it is armed: hyper does not read again after
 //! writing a response until the socket wakes it, so a deadline only checked in `poll_read` would never fire on a
 //! silent keep-alive connection (the cause of issue 13).
+//!
+//! The timer is lazy: a stage that moves the deadline later (most do: every request passes through three
+//! stages) only records it, and the timer, still set for the earlier instant, re-arms itself for the recorded
+//! deadline when it fires. Only a deadline earlier than the timer's resets it. A kept-alive connection thus
+//! touches the timer wheel about once per header-read timeout instead of three times per request.
 
 use std::io;
 use std::pin::Pin;
@@ -90,8 +95,11 @@ pub struct DeadlineStream<T> {
     inner: T,
     bounds: Bounds,
     stage: Stage,
-    deadline: Pin<Box<Sleep>>,
-    /// Whether the current deadline's timer is registered with the connection's task.
+    /// The current stage's deadline.
+    deadline: Instant,
+    /// The timer, set for `deadline` or for an earlier instant (then it re-arms when it fires).
+    timer: Pin<Box<Sleep>>,
+    /// Whether the timer is registered with the connection's task.
     registered: bool,
     /// How many bytes of `\r\n\r\n` the header block has ended with so far.
     matched: usize,
@@ -99,8 +107,9 @@ pub struct DeadlineStream<T> {
 
 impl<T> DeadlineStream<T> {
     fn new(inner: T, bounds: Bounds) -> Self {
-        let deadline = Box::pin(tokio::time::sleep(bounds.header_read));
-        Self { inner, bounds, stage: Stage::Headers, deadline, registered: false, matched: 0 }
+        let deadline = Instant::now() + bounds.header_read;
+        let timer = Box::pin(tokio::time::sleep_until(deadline));
+        Self { inner, bounds, stage: Stage::Headers, deadline, timer, registered: false, matched: 0 }
     }
 
     /// Moves to `stage` with a fresh deadline.
@@ -112,15 +121,24 @@ impl<T> DeadlineStream<T> {
         };
         self.stage = stage;
         self.matched = 0;
-        self.deadline.as_mut().reset(Instant::now() + after);
-        self.registered = false;
+        self.deadline = Instant::now() + after;
+        if self.deadline < self.timer.deadline() {
+            self.timer.as_mut().reset(self.deadline);
+            self.registered = false;
+        }
     }
 
     /// Polls the deadline, which also registers its timer so the task wakes when it passes, even if hyper
     /// reads nothing until then. An error once it has passed.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.registered = true;
-        match self.deadline.as_mut().poll(cx) {
+        let mut fired = self.timer.as_mut().poll(cx);
+        if fired.is_ready() && self.timer.deadline() < self.deadline {
+            // Set for an earlier stage's deadline: re-arm for the current one (and register it).
+            self.timer.as_mut().reset(self.deadline);
+            fired = self.timer.as_mut().poll(cx);
+        }
+        match fired {
             Poll::Ready(()) => {
                 metrics::counter!("farmlokal_slow_clients_closed_total").increment(1);
                 let what = match self.stage {

@@ -103,6 +103,8 @@ pub struct ResponseCache<E> {
     clock: Arc<dyn Clock>,
     local: moka::sync::Cache<String, Arc<Entry>>,
     flights: SingleFlight<String, Result<Entry, E>>,
+    /// The counters a local hit increments (hits of both tiers, hits of this one), looked up once.
+    local_hits: (metrics::Counter, metrics::Counter),
 }
 
 impl<E: Clone + std::error::Error> ResponseCache<E> {
@@ -113,7 +115,11 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .weigher(|key: &String, entry: &Arc<Entry>| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
             .build();
-        Self { shared, ttl, clock, local, flights: SingleFlight::new() }
+        let local_hits = (
+            metrics::counter!("farmlokal_cache_requests_total", "result" => "hit"),
+            metrics::counter!("farmlokal_cache_local_hits_total"),
+        );
+        Self { shared, ttl, clock, local, flights: SingleFlight::new(), local_hits }
     }
 
     /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it; in
@@ -187,8 +193,8 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         if variant.is_some_and(|v| !entry.has(v.name)) {
             return None;
         }
-        metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
-        metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
+        self.local_hits.0.increment(1);
+        self.local_hits.1.increment(1);
         Some(entry.served(variant, CacheStatus::Hit, now))
     }
 
