@@ -249,8 +249,7 @@ impl ProductsApi {
         self.services
             .pages
             .get_or_render(key, coding.map(representation::variant), || async {
-                let page = catalogue.list(&query).await?;
-                let summary = if include.any() { Some(catalogue.summarize(&query, include).await?) } else { None };
+                let (page, summary) = catalogue.list_with_summary(&query, include).await?;
                 let body =
                     dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
                 Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
