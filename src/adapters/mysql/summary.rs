@@ -186,10 +186,7 @@ impl MysqlProductRepository {
 
     /// Runs the counts as one statement of scalar subqueries; nothing when there are none. Each count comes back
     /// with its slot and its subquery.
-    async fn count_all(
-        &self,
-        subqueries: Vec<(usize, String)>,
-    ) -> Result<Vec<(usize, u64, String)>, RepositoryError> {
+    async fn count_all(&self, subqueries: Vec<(usize, String)>) -> Result<Vec<(usize, u64, String)>, RepositoryError> {
         if subqueries.is_empty() {
             return Ok(Vec::new());
         }
