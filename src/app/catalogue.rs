@@ -94,7 +94,10 @@ impl CatalogueService {
     pub async fn summarize(&self, query: &ProductQuery, include: Include) -> Result<Summary, CatalogueError> {
         let summary_query = SummaryQuery { filter: query.filter.clone(), include };
         match &self.summaries {
-            Some(summaries) => summaries.get(&summary_query).await,
+            Some(summaries) => summaries.get(&summary_query).await.map_err(|shared| match &*shared {
+                RepositoryError::NotFound => CatalogueError::NotFound,
+                _ => CatalogueError::Unavailable(Arc::new(anyhow::Error::new(shared))),
+            }),
             None => Ok(self.products.summarize(&summary_query).await?),
         }
     }

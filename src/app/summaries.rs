@@ -9,11 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::catalogue::CatalogueError;
 use super::single_flight::SingleFlight;
 use crate::domain::summary::{Count, PriceBucket, Summary, SummaryQuery};
 use crate::domain::{CategorySlug, Sort};
-use crate::ports::{Cache, ProductRepository};
+use crate::ports::{Cache, ProductRepository, RepositoryError};
 
 /// Bump when the stored shape changes, so old entries are never read by new code.
 const VERSION: &str = "v1";
@@ -23,7 +22,7 @@ pub struct Summaries {
     products: Arc<dyn ProductRepository>,
     cache: Arc<dyn Cache>,
     ttl: Duration,
-    flights: SingleFlight<String, Result<Summary, CatalogueError>>,
+    flights: SingleFlight<String, Result<Summary, Arc<RepositoryError>>>,
 }
 
 /// The key of a summary: the filters in canonical form (with a fixed sort, which a summary does not read) and
@@ -41,8 +40,8 @@ impl Summaries {
     /// The summary of `query`: the cached one, or counted once for every concurrent caller and kept.
     ///
     /// # Errors
-    /// `Unavailable` when the store fails.
-    pub async fn get(&self, query: &SummaryQuery) -> Result<Summary, CatalogueError> {
+    /// The store's error when it fails (shared by every caller that waited on one count).
+    pub async fn get(&self, query: &SummaryQuery) -> Result<Summary, Arc<RepositoryError>> {
         let key = key(query);
         match self.cache.get(&key).await {
             Ok(Some(bytes)) => {
@@ -57,7 +56,7 @@ impl Summaries {
         self.flights
             .run(key.clone(), || async {
                 metrics::counter!("farmlokal_summary_requests_total", "result" => "miss").increment(1);
-                let summary = self.products.summarize(query).await?;
+                let summary = self.products.summarize(query).await.map_err(Arc::new)?;
                 if let Err(error) = self.cache.set(&key, &encode(&summary), self.ttl).await {
                     tracing::debug!(error = %error, "summary cache unavailable; not kept");
                 }

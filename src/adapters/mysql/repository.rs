@@ -2,7 +2,8 @@
 //! configured), writes and webhook effects to `write`.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
@@ -16,9 +17,8 @@ use super::{
     build_pool, is_duplicate_key, repository_error, timed_out, CALL_TIMEOUT, CONNECT_TIMEOUT, STATEMENT_TIMEOUT,
 };
 
-use super::search::match_key;
-use super::summary::HeldSample;
-use crate::domain::summary::{Limits, Summary, SummaryQuery};
+use super::matches::match_key;
+use crate::domain::summary::{Limits, Sample, Summary, SummaryQuery};
 use crate::domain::webhook::{InventoryChange, InventoryEvent};
 use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductId};
 use crate::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
@@ -26,6 +26,45 @@ use crate::ports::product_repository::{ApplyOutcome, ProductRepository, Reposito
 /// Largest number of connections each pool opens.
 const READ_POOL_MAX: usize = 32;
 const WRITE_POOL_MAX: usize = 16;
+
+/// How long a capped count is reused by the summaries of other filters that need the same count (the price
+/// buckets of every filter of one category are the same counts, whatever its price range).
+pub(super) const COUNT_FOR: Duration = Duration::from_secs(1);
+/// The most counts held.
+const COUNTS_HELD: u64 = 100_000;
+
+/// The sample a repository estimates from, with when it was read (one reader at a time), and the capped counts
+/// made in the last [`COUNT_FOR`].
+pub struct HeldSample {
+    pub(super) current: RwLock<Option<(Instant, Arc<Sample>)>>,
+    pub(super) reading: tokio::sync::Mutex<()>,
+    pub(super) counts: moka::sync::Cache<String, u64>,
+}
+
+impl Default for HeldSample {
+    fn default() -> Self {
+        Self {
+            current: RwLock::default(),
+            reading: tokio::sync::Mutex::default(),
+            counts: moka::sync::Cache::builder().max_capacity(COUNTS_HELD).time_to_live(COUNT_FOR).build(),
+        }
+    }
+}
+
+impl HeldSample {
+    pub(super) fn current(&self) -> Option<(Instant, Arc<Sample>)> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Forgets every count held: a write changed a price or whether a product is in stock.
+    pub fn forget_counts(&self) {
+        self.counts.invalidate_all();
+    }
+
+    pub(super) fn set(&self, sample: Arc<Sample>) {
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), sample));
+    }
+}
 
 /// The catalogue in MySQL. Cloning shares the pools and the search match sets.
 #[derive(Clone)]

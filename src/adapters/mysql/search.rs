@@ -6,7 +6,7 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 
-use super::listing::{boolean_query, list_statement, PRODUCT_COLUMNS};
+use super::listing::{list_statement, PRODUCT_COLUMNS};
 use super::matches::{self, Entry, MatchSet};
 use super::repository::{product_from_row, with_conn, MysqlProductRepository};
 use super::repository_error;
@@ -34,15 +34,6 @@ fn next_stretch(walked: usize, hits: usize, wanted: usize, remaining: usize) -> 
 /// Candidates read beyond what a page still needs from a match set, so a product that fails the filter when
 /// read fresh (its price changed since the set was read) rarely costs a second read.
 const MATCH_SPARE: usize = 4;
-
-/// The text a search's match set is filed under: its boolean-mode query with the terms in one order, since
-/// every term is required whatever its place.
-pub(super) fn match_key(search: &SearchText) -> String {
-    let mut terms = search.alternatives().to_vec();
-    terms.sort_unstable();
-    terms.dedup();
-    boolean_query(&terms)
-}
 
 /// True when a fresh row still has the keys its match-set entry was read with.
 fn agrees(entry: &Entry, product: &Product) -> bool {

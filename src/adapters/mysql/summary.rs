@@ -9,69 +9,30 @@
 //!   connections: one round trip each instead of one per count, and the summary waits for the slower half
 //!   rather than the sum. The values are written inline (integers and validated slugs, see
 //!   [`super::listing::inline`]): a prepared statement per shape of summary would only churn the statement cache.
-//! - A count made for one summary is reused for [`COUNT_FOR`] by any summary that needs the same count (keyed
+//! - A count made for one summary is reused for `repository::COUNT_FOR` by any summary that needs the same count (keyed
 //!   by its SQL): the price buckets of every filter of one category are the same counts whatever the filter's
 //!   price range, and pages of a category are the commonest listing. This instance forgets them on a write
 //!   that changes a price or crosses zero stock, like its match sets.
 //! - A search's counts come from its match set (every match with its filter keys), read once like its pages;
 //!   one too broad for a set is counted through FULLTEXT, capped like the rest.
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 
 use super::listing::{boolean_query, count_statement, filter_conditions, inline, PRODUCT_COLUMNS};
+use super::matches::match_key;
 use super::repository::{product_from_row, with_conn, MysqlProductRepository};
 use super::repository_error;
-use super::search::match_key;
 use crate::domain::summary::{self, Plan, Sample, Summary, SummaryQuery};
 use crate::domain::CategorySlug;
 use crate::ports::product_repository::RepositoryError;
 
 /// How long a sample for totals and facets is used before it is read again.
 const SAMPLE_FOR: Duration = Duration::from_secs(60);
-
-/// How long a capped count is reused by the summaries of other filters that need the same count (the price
-/// buckets of every filter of one category are the same counts, whatever its price range).
-const COUNT_FOR: Duration = Duration::from_secs(1);
-/// The most counts held.
-const COUNTS_HELD: u64 = 100_000;
-
-/// The sample a repository estimates from, with when it was read (one reader at a time), and the capped counts
-/// made in the last [`COUNT_FOR`].
-pub struct HeldSample {
-    current: RwLock<Option<(Instant, Arc<Sample>)>>,
-    reading: tokio::sync::Mutex<()>,
-    counts: moka::sync::Cache<String, u64>,
-}
-
-impl Default for HeldSample {
-    fn default() -> Self {
-        Self {
-            current: RwLock::default(),
-            reading: tokio::sync::Mutex::default(),
-            counts: moka::sync::Cache::builder().max_capacity(COUNTS_HELD).time_to_live(COUNT_FOR).build(),
-        }
-    }
-}
-
-impl HeldSample {
-    fn current(&self) -> Option<(Instant, Arc<Sample>)> {
-        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// Forgets every count held: a write changed a price or whether a product is in stock.
-    pub fn forget_counts(&self) {
-        self.counts.invalidate_all();
-    }
-
-    fn set(&self, sample: Arc<Sample>) {
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), sample));
-    }
-}
 
 impl MysqlProductRepository {
     /// The sample of the catalogue (see `domain::summary`): the one held while it is younger than
