@@ -3,8 +3,9 @@
 //! A summary depends on the filters (and on what `include` asks), not on the sort, the page size or the
 //! cursor, so the pages of one listing can share it: it is kept through the `Cache` port for the page's TTL,
 //! under the canonical filter and `include` only, and concurrent misses of one filter in this process count
-//! once (single flight). A summary is never older than the page it is rendered into could be: both live one
-//! TTL. When the cache is down or holds something unreadable, the summary is counted as if it were absent.
+//! once (single flight). A page's totals may be up to one TTL older than its products (a summary kept near the
+//! end of its TTL goes into a freshly rendered page). When the cache is down or holds something unreadable, the
+//! summary is counted as if it were absent.
 
 use std::sync::Arc;
 use std::time::Duration;
