@@ -251,11 +251,10 @@ impl ProductsApi {
         if let Some(page) = pages.local_hit(&key, variant) {
             return Ok(page);
         }
-        // Boxed: the miss path's future is large, and every layer above would otherwise move it (callgrind
-        // showed those moves as 40% of a hot listing's instructions before the local hit above existed).
+        // Boxed: the miss path's future (a cache read, a render, a write back) is large, and inline it would
+        // make every request's future, hits included, that large.
         Box::pin(pages.get_or_render(key, variant, || async {
-            let page = catalogue.list(&query).await?;
-            let summary = if include.any() { Some(catalogue.summarize(&query, include).await?) } else { None };
+            let (page, summary) = catalogue.list_with_summary(&query, include).await?;
             let body = dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
             Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
         }))

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::summaries::Summaries;
 use crate::domain::summary::{Include, Summary, SummaryQuery};
 use crate::domain::{Category, CursorCodec, Limit, Product, ProductFilter, ProductId, ProductQuery, QueryError, Sort};
 use crate::ports::{ProductRepository, RepositoryError};
@@ -40,11 +41,19 @@ pub struct Page {
 pub struct CatalogueService {
     products: Arc<dyn ProductRepository>,
     cursors: CursorCodec,
+    /// Summaries shared by the pages of one filter; without it every summary is counted.
+    summaries: Option<Summaries>,
 }
 
 impl CatalogueService {
     pub fn new(products: Arc<dyn ProductRepository>, cursors: CursorCodec) -> Self {
-        Self { products, cursors }
+        Self { products, cursors, summaries: None }
+    }
+
+    /// Summaries kept through `summaries` (see [`super::summaries`]) instead of counted for every page.
+    #[must_use]
+    pub fn with_summaries(self, summaries: Summaries) -> Self {
+        Self { summaries: Some(summaries), ..self }
     }
 
     /// The listing query of these filters, sort and page size, from the position `cursor` carries (the first
@@ -84,7 +93,32 @@ impl CatalogueService {
     /// `Unavailable` when the store fails.
     pub async fn summarize(&self, query: &ProductQuery, include: Include) -> Result<Summary, CatalogueError> {
         let summary_query = SummaryQuery { filter: query.filter.clone(), include };
-        Ok(self.products.summarize(&summary_query).await?)
+        match &self.summaries {
+            Some(summaries) => summaries.get(&summary_query).await.map_err(|shared| match &*shared {
+                RepositoryError::NotFound => CatalogueError::NotFound,
+                _ => CatalogueError::Unavailable(Arc::new(anyhow::Error::new(shared))),
+            }),
+            None => Ok(self.products.summarize(&summary_query).await?),
+        }
+    }
+
+    /// One page and, when `include` asks for any, the summary of its filters, read at the same time.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    pub async fn list_with_summary(
+        &self,
+        query: &ProductQuery,
+        include: Include,
+    ) -> Result<(Page, Option<Summary>), CatalogueError> {
+        let summary = async {
+            if include.any() {
+                self.summarize(query, include).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        tokio::try_join!(self.list(query), summary)
     }
 
     /// Every category that has products, with its count.

@@ -9,6 +9,7 @@ pub mod partner_metrics;
 pub mod rate_limit;
 pub mod response_cache;
 pub mod single_flight;
+pub mod summaries;
 pub mod tokens;
 pub mod webhooks;
 
@@ -77,7 +78,8 @@ pub struct Services {
 impl Services {
     /// Builds every use case over `ports`. `backends` says which ports run on a server, for readiness.
     pub fn new(ports: &Ports, policy: &Policy, backends: Backends) -> Self {
-        let catalogue = CatalogueService::new(ports.products.clone(), CursorCodec::new(&policy.cursor_secret));
+        let catalogue = CatalogueService::new(ports.products.clone(), CursorCodec::new(&policy.cursor_secret))
+            .with_summaries(summaries::Summaries::new(ports.products.clone(), ports.cache.clone(), policy.cache_ttl));
         let pages = ResponseCache::new(ports.cache.clone(), policy.cache_ttl, ports.clock.clone());
         let metrics = Arc::new(PartnerMetrics::default());
         let tokens = AccessTokens::new(

@@ -158,6 +158,19 @@ pub fn sample_windows(min: u64, max: u64, sample_ids: u64) -> (Vec<(u64, u64)>, 
     (list, span as f64 / (windows * width) as f64)
 }
 
+/// How many sampled products share one (category, price, in stock) key: what every count but a search reads.
+type Group = ((CategorySlug, Money, bool), u32);
+
+/// The sampled products grouped by the keys the filters other than `q` read (a few thousand groups at most:
+/// prices repeat), so each count sums groups instead of checking every sampled product.
+fn group<'a>(products: impl Iterator<Item = &'a Product>) -> Vec<Group> {
+    let mut grouped: HashMap<(&CategorySlug, Money, bool), u32> = HashMap::new();
+    for product in products {
+        *grouped.entry((&product.category, product.price, product.stock > 0)).or_default() += 1;
+    }
+    grouped.into_iter().map(|((category, price, in_stock), n)| ((category.clone(), price, in_stock), n)).collect()
+}
+
 /// A sample of the catalogue: its products in the sample windows and the factor to the whole.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
@@ -165,9 +178,17 @@ pub struct Sample {
     pub scale: f64,
     /// Every category of the catalogue, in slug order.
     pub categories: Vec<CategorySlug>,
+    /// `products` grouped once, when the sample is taken, not once per summary.
+    groups: Vec<Group>,
 }
 
 impl Sample {
+    /// A sample of `products` standing for `scale` times as many, over `categories` (slug order).
+    pub fn new(products: Vec<Product>, scale: f64, categories: Vec<CategorySlug>) -> Self {
+        let groups = group(products.iter());
+        Self { products, scale, categories, groups }
+    }
+
     /// The estimated number of products matching `filter`.
     pub fn estimate(&self, filter: &ProductFilter) -> f64 {
         self.products.iter().filter(|p| filter.matches(p)).count() as f64 * self.scale
@@ -196,18 +217,16 @@ impl Plan {
     /// The counts `query` asks for, each estimated from `sample` and marked when it must be counted.
     pub fn new(query: &SummaryQuery, sample: &Sample, limits: Limits) -> Self {
         let mut plan = Plan { limits, total: None, categories: Vec::new(), prices: Vec::new(), slots: Vec::new() };
-        // Every slot shares the search, the costly part of a match: the sample's matches of it are found once.
-        let searched: Vec<&Product> = match &query.filter.search {
-            Some(search) => sample.products.iter().filter(|p| search.matches(p)).collect(),
-            None => sample.products.iter().collect(),
+        // Every slot shares the search, the costly part of a match: the sample's matches of it are found and
+        // grouped once; without a search the sample's own groups serve.
+        let searched: Vec<Group>;
+        let groups: &[Group] = match &query.filter.search {
+            Some(search) => {
+                searched = group(sample.products.iter().filter(|p| search.matches(p)));
+                &searched
+            }
+            None => &sample.groups,
         };
-        // The sample's matches grouped by the keys the other filters read (a few thousand groups: prices repeat),
-        // so each slot sums groups instead of checking every sampled product.
-        let mut grouped: HashMap<(&CategorySlug, Money, bool), u32> = HashMap::new();
-        for product in searched {
-            *grouped.entry((&product.category, product.price, product.stock > 0)).or_default() += 1;
-        }
-        let groups: Vec<((&CategorySlug, Money, bool), u32)> = grouped.into_iter().collect();
         let mut slot = |filter: ProductFilter| {
             let hits: u32 = groups
                 .iter()

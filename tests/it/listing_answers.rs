@@ -76,6 +76,32 @@ async fn a_page_with_totals_is_cached_apart_from_the_same_page_without() {
 }
 
 #[tokio::test]
+async fn each_filter_gets_its_own_totals_and_every_page_and_sort_of_one_filter_the_same() {
+    let (world, app) = spawn_app(N).await;
+    let dairy = Filter { category: Some("dairy"), ..Filter::default() };
+    let cheap = Filter { max: Some(6_000), ..Filter::default() };
+
+    let first = app.get(&format!("/products?{}include=total,facets&sort=price&limit=5", dairy.query())).await.json();
+    let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let second = app
+        .get(&format!("/products?{}include=total,facets&sort=price&limit=5&cursor={}", dairy.query(), encode(&cursor)))
+        .await
+        .json();
+    let by_name = app.get(&format!("/products?{}include=total,facets&sort=name", dairy.query())).await.json();
+    let other = app.get(&format!("/products?{}include=total,facets&sort=price&limit=5", cheap.query())).await.json();
+
+    let want = |f: &Filter| json!({"value": f.expected(&world.sample, "price").len(), "exact": true});
+    assert_eq!(first["total"], want(&dairy));
+    assert_eq!(other["total"], want(&cheap), "another filter is counted for itself");
+    assert_ne!(first["facets"]["price"], other["facets"]["price"]);
+    assert_ne!(first["data"], second["data"], "the second page is another page");
+    for page in [&second, &by_name] {
+        assert_eq!(page["total"], first["total"]);
+        assert_eq!(page["facets"], first["facets"]);
+    }
+}
+
+#[tokio::test]
 async fn a_hindi_search_finds_the_english_and_the_hindi_named_products() {
     let (world, app) = spawn_app(N).await;
 

@@ -50,7 +50,7 @@ impl Store {
                 .filter_map(|id| ProductId::new(id).ok())
                 .filter_map(|id| self.slots.get(&id).map(|slot| self.products[*slot as usize].clone()))
                 .collect();
-            Arc::new(Sample { products, scale, categories: self.index.categories() })
+            Arc::new(Sample::new(products, scale, self.index.categories()))
         };
         Arc::clone(self.sample.get_or_init(take))
     }

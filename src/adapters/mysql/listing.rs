@@ -135,6 +135,36 @@ pub fn count_statement(filter: &ProductFilter, cap: u64) -> Statement {
     }
 }
 
+/// `statement` as SQL text with its parameters written in place of the `?`s, for statements whose text varies
+/// too much to be worth preparing. Only integers and text of letters, digits, spaces and `-+*()` (category
+/// slugs, the hex boolean-mode search text) are written; anything else is refused rather than escaped.
+///
+/// # Errors
+/// When the number of `?`s and parameters differ, or a parameter is of another kind.
+pub fn inline(statement: &Statement) -> anyhow::Result<String> {
+    let mut params = statement.params.iter();
+    let mut out = String::with_capacity(statement.sql.len() + 16 * statement.params.len());
+    for (i, part) in statement.sql.split('?').enumerate() {
+        if i > 0 {
+            match params.next() {
+                Some(Value::Int(n)) => out.push_str(&n.to_string()),
+                Some(Value::UInt(n)) => out.push_str(&n.to_string()),
+                Some(Value::Bytes(b)) if b.iter().all(|c| c.is_ascii_alphanumeric() || b" -+*()".contains(c)) => {
+                    out.push('\'');
+                    out.push_str(&String::from_utf8_lossy(b));
+                    out.push('\'');
+                }
+                other => anyhow::bail!("cannot write {other:?} into a statement"),
+            }
+        }
+        out.push_str(part);
+    }
+    if params.next().is_some() {
+        anyhow::bail!("more parameters than placeholders in {}", statement.sql);
+    }
+    Ok(out)
+}
+
 /// The statement that answers `query`. Its rows come back in no promised order: sort them by `query.sort`.
 pub fn list_statement(query: &ListQuery) -> Statement {
     let filter = &query.filter;
@@ -218,6 +248,21 @@ mod tests {
         assert!(c.sql.contains("FORCE INDEX (ix_price) WHERE stock > 0 LIMIT 10001) AS c"), "{}", c.sql);
         let c = count_statement(&filter, 10_001);
         assert!(c.sql.contains("FORCE INDEX (ix_stock_cat_price) WHERE stock = 0 LIMIT 10001) AS c"), "{}", c.sql);
+    }
+
+    #[test]
+    fn inline_writes_integers_and_plain_text_and_refuses_anything_else() {
+        let filter = ProductFilter {
+            category: CategorySlug::parse("dairy").ok(),
+            min_price: crate::domain::Money::from_paise(500).ok(),
+            ..ProductFilter::default()
+        };
+        let sql = inline(&count_statement(&filter, 11)).unwrap_or_default();
+        assert!(sql.contains("WHERE category = 'dairy' AND price_paise >= 500 LIMIT 11"), "{sql}");
+        let quote = Statement { sql: "SELECT ?".to_owned(), params: vec![Value::from("a' OR '1")] };
+        assert!(inline(&quote).is_err());
+        let missing = Statement { sql: "SELECT ?, ?".to_owned(), params: vec![Value::from(1)] };
+        assert!(inline(&missing).is_err());
     }
 
     #[test]

@@ -24,7 +24,17 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 
-use crate::domain::{CategorySlug, ListQuery, Money, ProductId, Sort, SortField, Sortable};
+use super::listing::boolean_query;
+use crate::domain::{CategorySlug, ListQuery, Money, ProductId, SearchText, Sort, SortField, Sortable};
+
+/// The text a search's match set is filed under: its boolean-mode query with the terms in one order, since
+/// every term is required whatever its place.
+pub fn match_key(search: &SearchText) -> String {
+    let mut terms = search.alternatives().to_vec();
+    terms.sort_unstable();
+    terms.dedup();
+    boolean_query(&terms)
+}
 
 /// How long a match set is used.
 pub const MATCHES_FOR: Duration = Duration::from_secs(60);

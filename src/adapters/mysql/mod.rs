@@ -9,7 +9,9 @@ pub mod matches;
 pub mod migrations;
 pub mod replica;
 pub mod repository;
+pub mod search;
 pub mod seed;
+pub mod summary;
 
 use std::time::Duration;
 
