@@ -27,7 +27,8 @@ PRODUCTS = int(os.environ.get("CHAOS_PRODUCTS", "1000000"))
 READ_RATE = float(os.environ.get("CHAOS_READ_RATE", "120"))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "200"))
 GREEDY = int(os.environ.get("CHAOS_GREEDY_CLIENTS", "4"))
-GREEDY_RATE = 3.0
+GREEDY_RATE = 5.0
+BURST_RATE = 20.0
 RATE_LIMIT = 100
 DATABASE = "farmlokal_chaos"
 WEBHOOK_SECRET = "whsec_" + "Y2hhb3MtcnVuLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3"
@@ -298,6 +299,13 @@ class Run:
                    for seed in range(16)]
         threads += [chaos_load.Reader(clock, self.ports, [ip], GREEDY_RATE, PRODUCTS, categories, 100 + i)
                     for i, ip in enumerate(greedy)]
+        # A client quiet until Redis is killed, then at 20 requests a second for one minute: the fallback's budget
+        # (100 per instance) is all it can get, however Redis comes back.
+        killed_at = SCALE * sum(s for _, s, _ in SCHEDULE[:[a for _, _, a in SCHEDULE].index("kill_redis")])
+        burst = "10.9.1.1"
+        greedy.append(burst)
+        threads += [chaos_load.Reader(clock, self.ports, [burst], BURST_RATE / 4, PRODUCTS, categories, 200 + i,
+                                      active=(killed_at, killed_at + 60)) for i in range(4)]
         hooks = chaos_load.Webhooks(clock, self.ports, WEBHOOK_SECRET, deliveries)
         poller = threading.Thread(target=chaos_load.poll_readiness, args=(clock, self.ports), daemon=True)
         for thread in threads:
@@ -332,7 +340,7 @@ class Run:
         processed = int(self.sql(f"SELECT COUNT(*) FROM {DATABASE}.processed_events "
                                  "WHERE event_id LIKE 'evt\\_chaos\\_%'")[0][0])
         with open(os.path.join(self.work, "requests.csv"), "w") as f:
-            f.write("sent,received,phase,route,status,instance,client\n")
+            f.write("sent,received,phase,route,status,instance,client,path\n")
             f.writelines(",".join(str(v) for v in r) + "\n" for r in clock.records)
         logs = {}
         for name in ("instance1", "instance2"):

@@ -1,7 +1,8 @@
 """The load of bench/chaos.py: mixed reads from many synthetic clients, a few clients above the rate limit, signed
 webhooks from a plan fixed in advance (with duplicates, retried on 5xx like a real partner), and readiness polls.
 
-Every request becomes one record: (sent, received, phase, route, status, instance, client), times in seconds since
+Every request becomes one record: (sent, received, phase, route, status, instance, client, path or webhook id),
+times in seconds since
 the run's start; status 0 is a connection error or a timeout. The load generator is its own tiny round robin in
 front of the instances: a request refused at connect time is recorded, then tried once on the next instance.
 """
@@ -74,8 +75,9 @@ class Connections:
 class Reader(threading.Thread):
     """Reads at `rate` requests per second, each as one of `clients` (X-Forwarded-For), round robin over instances."""
 
-    def __init__(self, clock, ports, clients, rate, products, categories, seed):
+    def __init__(self, clock, ports, clients, rate, products, categories, seed, active=(0.0, float("inf"))):
         super().__init__(daemon=True)
+        self.active = active
         self.clock, self.ports, self.clients, self.rate = clock, ports, clients, rate
         self.products, self.categories = products, categories
         self.random = random.Random(seed)
@@ -108,14 +110,16 @@ class Reader(threading.Thread):
             self.next_instance = (self.next_instance + 1) % len(self.ports)
             phase, sent = self.clock.phase, self.clock.now()
             status, _, _ = self.conns.request(index, "GET", path, headers)
-            self.clock.records.append((sent, self.clock.now(), phase, route, status, index, client))
+            self.clock.records.append((sent, self.clock.now(), phase, route, status, index, client, path))
             if status != 0:
                 return
 
     def run(self):
         interval = 1.0 / self.rate
+        if self.clock.stop.wait(max(0.0, self.active[0] - self.clock.now())):
+            return
         due = self.clock.now() + self.random.random() * interval
-        while not self.clock.stop.is_set():
+        while not self.clock.stop.is_set() and self.clock.now() < self.active[1]:
             delay = due - self.clock.now()
             if delay > 0:
                 time.sleep(delay)
@@ -173,7 +177,8 @@ class Webhooks:
             instance = (instance + 1) % len(self.ports)
             phase, sent = self.clock.phase, self.clock.now()
             status, data, _ = conns.request(instance, "POST", "/webhooks/partner-b", headers, body)
-            self.clock.records.append((sent, self.clock.now(), phase, "webhook", status, instance, "partner-b"))
+            self.clock.records.append((sent, self.clock.now(), phase, "webhook", status, instance, "partner-b",
+                                       event_id))
             outcome = None
             if status == 200:
                 try:
