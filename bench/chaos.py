@@ -236,6 +236,8 @@ class Run:
 
     # --- the run -----------------------------------------------------------------------------------------------
     def bring_up(self, template):
+        if os.path.exists(f"{self.work}/mysql"):
+            raise RuntimeError(f"{self.work}/mysql exists: a run needs a fresh work directory")
         subprocess.run(["cp", "-a", "--reflink=auto", template, f"{self.work}/mysql"], check=True)
         self.start_mysql()
         self.sql("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; "
