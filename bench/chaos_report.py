@@ -176,15 +176,6 @@ def redis_outages(schedule, after=FALLBACK_AFTER):
     return out
 
 
-def phases_between(schedule, start, end):
-    t, out = 0.0, []
-    for phase, seconds in schedule:
-        if t < end and t + seconds > start:
-            out.append(phase)
-        t += seconds
-    return out
-
-
 def section(out, title, build):
     out.append(f"\n## {title}\n")
     try:
