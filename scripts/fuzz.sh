@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes everything FarmLokal parses from outside with cargo-fuzz (libFuzzer): a script, not part of the test
 # command (too slow for CI). Targets (fuzz/fuzz_targets/): cursor, listing_query, webhook_signature,
-# webhook_event, webhook_http, client_ip, domain_values.
+# webhook_event, webhook_http, client_ip, domain_values, accept_encoding.
 #
 #   scripts/fuzz.sh                       every target for FUZZ_SECONDS (60) each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh cursor listing_query
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 JOBS="${FUZZ_JOBS:-1}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
-ALL=(cursor listing_query webhook_signature webhook_event webhook_http client_ip domain_values)
+ALL=(cursor listing_query webhook_signature webhook_event webhook_http client_ip domain_values accept_encoding)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 
 export RUSTC_BOOTSTRAP=1

@@ -8,7 +8,7 @@ use std::time::Duration;
 use farmlokal::adapters::memory::product_repository::MemoryProductRepository;
 use farmlokal::startup::{AppBuilder, Settings};
 use poem::endpoint::BoxEndpoint;
-use poem::http::StatusCode;
+use poem::http::{HeaderMap, StatusCode};
 use poem::{Endpoint as _, EndpointExt as _, Request};
 
 /// Products in the fuzzed service's catalogue.
@@ -20,6 +20,7 @@ pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// One answer, read whole.
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
@@ -72,8 +73,9 @@ pub fn send(request: Request) -> Answer {
             let response = service.endpoint.call(request).await.expect("map_to_response never fails");
             let status = response.status();
             let content_type = response.content_type().map(str::to_owned);
+            let headers = response.headers().clone();
             let body = response.into_body().into_vec().await.expect("an in-memory body reads");
-            Answer { status, content_type, body }
+            Answer { status, headers, content_type, body }
         })
     })
 }

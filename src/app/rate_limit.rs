@@ -6,7 +6,9 @@
 //! give each IPv6 client an unlimited budget.
 //!
 //! Every request admitted by the shared limiter is also recorded in the per-process log, so when Redis goes down
-//! mid-minute the fallback already knows what this instance admitted and does not hand out a fresh budget. The
+//! mid-minute the fallback already knows what this instance admitted and does not hand out a fresh budget; and
+//! the per-process log must admit it too, so when Redis comes back having lost its log (restarted without
+//! persistence) no instance admits more than the limit in a window: a fleet of N stays within N x the limit. The
 //! switch to the fallback and back is logged once each; `farmlokal_rate_limit_backend{backend}` says which one
 //! decides (1 for the active one), and `farmlokal_rate_limit_fallback_total` counts the decisions the fallback
 //! made.
@@ -93,11 +95,18 @@ impl ClientRateLimit {
                     set_backend_gauge(false);
                     tracing::info!("rate limit back on the shared limiter");
                 }
-                if shared.allowed {
-                    // Mirrored so that the fallback starts from what this instance admitted; its answer is moot.
-                    let _ = self.local.check(&key, self.limit, self.window).await;
+                if !shared.allowed {
+                    return shared;
                 }
-                shared
+                // Recorded in this instance's log too, so the fallback starts from what this instance admitted.
+                // Its answer counts as well: the shared log can lose entries (a Redis restarted without
+                // persistence, a failover), and this instance's own log is what keeps it at `limit` per window
+                // across such a loss, so a fleet of N admits at most N x limit per client whatever Redis does.
+                match self.local.check(&key, self.limit, self.window).await {
+                    Ok(local) if !local.allowed => local,
+                    Ok(local) => RateDecision { remaining: shared.remaining.min(local.remaining), ..shared },
+                    Err(_) => shared,
+                }
             }
             Err(RateLimitError::Unavailable(cause)) => {
                 if !self.on_local.swap(true, Ordering::Relaxed) {
@@ -218,7 +227,63 @@ mod tests {
         assert!(!limit.check(client).await.allowed, "the fallback still limits");
         shared.faults().set_down(false);
         let back = limit.check(client).await;
-        assert!(!limit.is_on_fallback());
-        assert_eq!((back.allowed, back.remaining), (true, 1), "the shared limiter decides again, on its own log");
+        assert!(!limit.is_on_fallback(), "the shared limiter decides again");
+        assert!(!back.allowed, "this instance already admitted 3 in the window, whatever the shared log holds");
+    }
+
+    /// A shared limiter whose log can be lost, as a Redis restarted without persistence loses it.
+    #[derive(Default)]
+    struct Forgetful(std::sync::Mutex<Arc<MemoryRateLimiter>>);
+
+    impl Forgetful {
+        fn inner(&self) -> Arc<MemoryRateLimiter> {
+            self.0.lock().map(|inner| inner.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        }
+        fn lose_everything(&self) {
+            *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(MemoryRateLimiter::new());
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl RateLimiter for Forgetful {
+        async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision, RateLimitError> {
+            self.inner().check(key, limit, window).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_instances_admit_at_most_twice_the_limit_when_redis_comes_back_empty_after_a_fallback() {
+        let shared = Arc::new(Forgetful::default());
+        let instances = [
+            ClientRateLimit::new(shared.clone(), per_process(), 10),
+            ClientRateLimit::new(shared.clone(), per_process(), 10),
+        ];
+        let client = ip("192.0.2.1");
+        let mut admitted = 0;
+        // A client at twice the limit, round robin over both instances, within one minute: first on Redis...
+        for n in 0..20 {
+            admitted += usize::from(instances[n % 2].check(client).await.allowed);
+        }
+        assert_eq!(admitted, 10, "the shared limit");
+        // ...then Redis is killed: each instance limits on its own log...
+        shared.inner().faults().set_down(true);
+        for n in 0..20 {
+            admitted += usize::from(instances[n % 2].check(client).await.allowed);
+        }
+        assert_eq!(admitted, 20, "the fallback: each instance up to the limit, with what it admitted before");
+        // ...and Redis comes back with an empty log, still within the same minute.
+        shared.lose_everything();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        for n in 0..20 {
+            admitted += usize::from(instances[n % 2].check(client).await.allowed);
+        }
+        assert_eq!(admitted, 20, "no instance admits past the limit in its own window: at most 2 x 10 in all");
+        // Once the minute has passed, the shared limit alone decides again.
+        tokio::time::advance(WINDOW).await;
+        let mut next_minute = 0;
+        for n in 0..20 {
+            next_minute += usize::from(instances[n % 2].check(client).await.allowed);
+        }
+        assert_eq!(next_minute, 10);
     }
 }
