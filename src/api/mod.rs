@@ -9,6 +9,7 @@ pub mod cors;
 pub mod dto;
 pub mod encoding;
 pub mod estimates;
+pub mod hot;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -38,9 +39,13 @@ use crate::app::Services;
 pub type Apis = (products::ProductsApi, estimates::EstimatesApi, webhooks::WebhooksApi, ops::OpsApi);
 
 /// The OpenAPI service over every operation, described for SDK generators.
-pub fn api_service(services: Arc<Services>, metrics: MetricsExporter) -> OpenApiService<Apis, ()> {
+pub fn api_service(
+    services: Arc<Services>,
+    metrics: MetricsExporter,
+    hot: Arc<hot::HotListings>,
+) -> OpenApiService<Apis, ()> {
     let apis = (
-        products::ProductsApi { services: services.clone() },
+        products::ProductsApi { services: services.clone(), hot },
         estimates::EstimatesApi { services: services.clone() },
         webhooks::WebhooksApi { services: services.clone() },
         ops::OpsApi { services, metrics },
@@ -63,7 +68,8 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
     let timeout = settings.request_timeout;
     let cors = cors::CorsPolicy::new(&settings.cors_origins);
     let limiter = rate_limit::Limiter::new(services.clone(), settings);
-    let service = api_service(services, metrics);
+    let hot = Arc::new(hot::HotListings::new(services.clone()));
+    let service = api_service(services, metrics, hot.clone());
     let published = spec::Published::of(&service);
     let allow = Arc::new(representation::AllowTable::from_spec(&published.document, &DOCUMENTS));
     let docs = StaticDocument::new("text/html; charset=utf-8", published.docs_html);
@@ -75,6 +81,7 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/", service)
+        .around(move |next, request| hot::serve(next, request, hot.clone()))
         .around(middleware::limit_body)
         // Outside `limit_body`: the request timeout includes reading a chunked body.
         .around(move |next, request| middleware::with_timeout(next, request, timeout))

@@ -8,6 +8,9 @@ use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 
+/// The `Content-Type` of JSON bodies.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
 /// Pre-serialised JSON whose schema is `T`'s.
 pub struct JsonBytes<T> {
     bytes: Bytes,
@@ -22,7 +25,7 @@ impl<T> JsonBytes<T> {
 }
 
 impl<T: Type> Payload for JsonBytes<T> {
-    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+    const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
 
     fn schema_ref() -> MetaSchemaRef {
         T::schema_ref()
@@ -35,7 +38,7 @@ impl<T: Type> Payload for JsonBytes<T> {
 
 impl<T> IntoResponse for JsonBytes<T> {
     fn into_response(self) -> Response {
-        Response::builder().content_type("application/json; charset=utf-8").body(self.bytes)
+        Response::builder().content_type(JSON_CONTENT_TYPE).body(self.bytes)
     }
 }
 

@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, OpenApi};
 
 use super::dto::{self, CategoryList, ProductDto, ProductPage};
 use super::encoding::{Coding, Effort};
+use super::hot::HotListings;
 use super::params::CategoryParam;
 use super::payload::JsonBytes;
 use super::problem::Problem;
@@ -204,18 +205,18 @@ fn example_id() -> u64 {
 
 /// How a shared page (a listing or the categories) is answered: its representation's tag and age, whether
 /// `If-None-Match` makes it a 304, and its `Cache-Control`.
-struct SharedAnswer {
-    tag: String,
-    age: u64,
-    not_modified: bool,
-    cache_control: String,
+pub(super) struct SharedAnswer {
+    pub(super) tag: String,
+    pub(super) age: u64,
+    pub(super) not_modified: bool,
+    pub(super) cache_control: String,
 }
 
 impl SharedAnswer {
     /// `Cache-Control` is public, fresh for what is left of the served copy's freshness (0 for a stale copy),
     /// then usable stale while revalidating for one TTL, or while the service fails for as long as the service
     /// itself would serve it stale.
-    fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
+    pub(super) fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
         let tag = page_tag(page);
         let cache_control = format!(
             "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
@@ -231,6 +232,8 @@ impl SharedAnswer {
 /// The catalogue endpoints.
 pub struct ProductsApi {
     pub services: Arc<Services>,
+    /// Where the listings answered here are remembered for the hot lane.
+    pub hot: Arc<HotListings>,
 }
 
 impl ProductsApi {
@@ -240,7 +243,7 @@ impl ProductsApi {
         params: &ListParams,
         cursor: Option<&str>,
         coding: Option<Coding>,
-    ) -> Result<Served, CatalogueError> {
+    ) -> Result<(Served, String), CatalogueError> {
         let catalogue = &self.services.catalogue;
         let (filter, sort, limit) = params.filter_sort_limit()?;
         let include = params.include()?;
@@ -249,16 +252,17 @@ impl ProductsApi {
         let variant = coding.map(representation::variant);
         let pages = &self.services.pages;
         if let Some(page) = pages.local_hit(&key, variant) {
-            return Ok(page);
+            return Ok((page, key));
         }
         // Boxed: the miss path's future (a cache read, a render, a write back) is large, and inline it would
         // make every request's future, hits included, that large.
-        Box::pin(pages.get_or_render(key, variant, || async {
+        let page = Box::pin(pages.get_or_render(key.clone(), variant, || async {
             let (page, summary) = catalogue.list_with_summary(&query, include).await?;
             let body = dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
             Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
         }))
-        .await
+        .await?;
+        Ok((page, key))
     }
 
     /// The category list, cached like a listing page.
@@ -334,7 +338,12 @@ impl ProductsApi {
         };
         let served = self.listing_page(&params, cursor.0.as_deref(), representation::accepted(request)).await;
         let page = match served {
-            Ok(page) => page,
+            Ok((page, key)) => {
+                if let Some(target) = request.uri().path_and_query() {
+                    self.hot.remember(target.as_str(), key, params.link_prefix());
+                }
+                page
+            }
             Err(error @ CatalogueError::Unavailable(_)) => {
                 let answer = ListProductsResponse::Unavailable(Json((&error).into()), STORE_RETRY_AFTER_SECS);
                 return WithHeaders::new(answer);
@@ -346,7 +355,7 @@ impl ProductsApi {
         let answer = if not_modified {
             ListProductsResponse::NotModified(tag, age)
         } else {
-            let link = page.next_cursor.as_deref().map(|cursor| params.next_link(cursor));
+            let link = page.next_cursor.as_deref().map(|cursor| next_link(&params.link_prefix(), cursor));
             let coding = page.coding.map(str::to_owned);
             ListProductsResponse::Ok(JsonBytes::new(page.body), x_cache(page.status), tag, link, coding, age)
         };
@@ -429,6 +438,11 @@ impl ProductsApi {
     }
 }
 
+/// The `Link` header of the next page: [`ListParams::link_prefix`] and the cursor.
+pub(super) fn next_link(prefix: &str, cursor: &str) -> String {
+    format!("{prefix}{cursor}>; rel=\"next\"")
+}
+
 /// The `X-Cache` value of a served page.
 fn x_cache(status: CacheStatus) -> String {
     match status {
@@ -477,12 +491,12 @@ impl ListParams {
             .map_err(|e| CatalogueError::Query(QueryError::Invalid { parameter: "include", reason: e.to_string() }))
     }
 
-    /// The relative URL of the next page: the same parameters with the new cursor, in canonical order. Only
-    /// `q` and `include` can hold characters a query must escape; slugs, numbers, sorts and cursors (base64url)
-    /// never do.
-    fn next_link(&self, cursor: &str) -> String {
+    /// The `Link` header of the next page up to its cursor: the same parameters in canonical order, then
+    /// `cursor=` ([`next_link`] appends the cursor). Only `q` and `include` can hold characters a query must
+    /// escape; slugs, numbers, sorts and cursors (base64url) never do.
+    fn link_prefix(&self) -> String {
         use std::fmt::Write as _;
-        let mut link = String::with_capacity(96 + cursor.len());
+        let mut link = String::with_capacity(96);
         link.push_str("</products?");
         let mut pair = |name: &str, value: &dyn std::fmt::Display| {
             let _ = write!(link, "{name}={value}&");
@@ -511,9 +525,7 @@ impl ListParams {
         if let Some(include) = &self.include {
             pair("include", &url::form_urlencoded::byte_serialize(include.as_bytes()).collect::<String>());
         }
-        pair("cursor", &cursor);
-        link.pop();
-        link.push_str(">; rel=\"next\"");
+        link.push_str("cursor=");
         link
     }
 }

@@ -127,7 +127,8 @@ impl AppState {
 
     /// The OpenAPI service over every operation (the spec, the docs UI).
     pub fn api_service(&self) -> OpenApiService<api::Apis, ()> {
-        api::api_service(self.services.clone(), self.metrics.clone())
+        let hot = Arc::new(api::hot::HotListings::new(self.services.clone()));
+        api::api_service(self.services.clone(), self.metrics.clone(), hot)
     }
 }
 

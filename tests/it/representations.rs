@@ -307,3 +307,40 @@ async fn a_compressed_miss_and_the_hits_after_it_decode_to_the_same_page_under_t
         "the quick encoding's tag does not validate the dense body"
     );
 }
+
+/// The value of the counter `name` on `/metrics` (0 when absent).
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok()).map_or(0, |value| value as u64)
+}
+
+#[tokio::test]
+async fn the_hot_lane_answers_a_remembered_listing_exactly_as_the_operation_does() {
+    let (_world, app) = frozen_app(500).await;
+    let remembered = "/products?category=vegetables&sort=price&limit=5";
+    let reordered = "/products?limit=5&sort=price&category=vegetables";
+    let before = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
+
+    for coding in ["", "br", "gzip"] {
+        let accept = [("accept-encoding", coding)];
+        app.get_with(remembered, &accept).await; // the operation answers it (a miss) and remembers the target
+        app.get_with(remembered, &accept).await; // a hit keeps the dense encoding of this coding
+        let by_operation = app.get_with(reordered, &accept).await; // same page, a target not remembered
+        let by_lane = app.get_with(remembered, &accept).await;
+
+        assert_eq!(by_lane.status, StatusCode::OK, "{coding}: {}", by_lane.describe());
+        assert_eq!(by_lane.body, by_operation.body, "{coding}");
+        let mut lane_headers: Vec<_> = by_lane.headers.iter().filter(|(n, _)| *n != "x-request-id").collect();
+        let mut operation_headers: Vec<_> = by_operation.headers.iter().filter(|(n, _)| *n != "x-request-id").collect();
+        lane_headers.sort_by_key(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()));
+        operation_headers.sort_by_key(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()));
+        assert_eq!(lane_headers, operation_headers, "{coding}");
+        assert!(by_lane.header("link").is_some_and(|l| l.contains("category=vegetables")), "{coding}");
+    }
+    let after = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
+    assert!(after >= before + 3, "the lane answered the three last requests ({before} -> {after})");
+
+    let revalidated = app
+        .get_with(remembered, &[("if-none-match", app.get(remembered).await.header("etag").unwrap_or_default())])
+        .await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED, "If-None-Match goes to the operation");
+}
