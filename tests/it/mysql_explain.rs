@@ -5,10 +5,12 @@
 //! FULLTEXT index, all its matches at once (see `adapters::mysql::matches`). The capped counts of totals and
 //! facets read the price index alone.
 
-use farmlokal::adapters::mysql::listing::{boolean_query, count_index, count_statement, index_for, list_statement};
+use farmlokal::adapters::mysql::listing::{
+    boolean_query, count_index, count_statement, index_for, list_statement, narrow_range_statement,
+};
 use farmlokal::adapters::mysql::matches;
 use farmlokal::adapters::sample;
-use farmlokal::domain::{CategorySlug, ListQuery, Money, ProductFilter, SearchText, Sort};
+use farmlokal::domain::{CategorySlug, ListQuery, Money, ProductFilter, SearchText, Sort, SortField};
 use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 
@@ -108,6 +110,27 @@ async fn every_listing_shape_uses_its_index_without_filesort() {
         }
         if !tables.contains(&"products") {
             failures.push(format!("{sql}\n  -> {plans:?} (no index walk of products)"));
+        }
+    }
+    // A narrow price range sorted by something else: the range is read from the price index (a range scan, its
+    // few rows then sorted), never a walk of the sort's index.
+    for sort in Sort::ALL.into_iter().filter(|s| s.field != SortField::Price) {
+        for category in [None, CategorySlug::parse("vegetables").ok()] {
+            let (min_price, max_price) = (Money::from_paise(9_990).ok(), Money::from_paise(10_000).ok());
+            let filter = ProductFilter { category: category.clone(), min_price, max_price, ..ProductFilter::default() };
+            let statement = narrow_range_statement(&ListQuery { filter, sort, after: None, fetch: 21 });
+            let rows: Vec<Row> =
+                conn.exec(format!("EXPLAIN {}", statement.sql), statement.params).await.expect("EXPLAIN runs");
+            let index = index_for(SortField::Price, category.is_some());
+            let reads_range = rows.iter().any(|r| {
+                text(r, "table") == "products"
+                    && text(r, "key") == index
+                    && text(r, "type").eq_ignore_ascii_case("range")
+            });
+            if !reads_range {
+                let plans: Vec<_> = rows.iter().map(|r| (text(r, "table"), text(r, "type"), text(r, "key"))).collect();
+                failures.push(format!("{}\n  -> {plans:?} (expected a range of {index})", statement.sql));
+            }
         }
     }
     // `q`: its matches are read through the FULLTEXT index (see `adapters::mysql::matches`), and so is a search

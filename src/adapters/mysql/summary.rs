@@ -37,7 +37,7 @@ const SAMPLE_FOR: Duration = Duration::from_secs(60);
 impl MysqlProductRepository {
     /// The sample of the catalogue (see `domain::summary`): the one held while it is younger than
     /// [`SAMPLE_FOR`]; when older, the one held while another caller reads it again.
-    async fn sample(&self) -> Result<Arc<Sample>, RepositoryError> {
+    pub(super) async fn sample(&self) -> Result<Arc<Sample>, RepositoryError> {
         let held = &self.sample;
         let guard = match held.current() {
             Some((at, sample)) if at.elapsed() < SAMPLE_FOR => return Ok(sample),
