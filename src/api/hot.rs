@@ -1,5 +1,5 @@
 //! The hot lane of `GET /products`: a listing page the in-process cache holds fresh is answered here, inside
-//! every middleware (request id and metrics, representation, CORS, rate limit, timeout, body limit) but without
+//! the middleware a listing needs (request id and metrics, representation, CORS, rate limit) but without
 //! the OpenAPI layer's routing, parameter parsing and response building, which cost as much as the rest of a
 //! cached answer together (`bench/run.sh` row (a) against a bare handler: README).
 //!
@@ -7,13 +7,16 @@
 //! remembers its exact target (path and query, as sent) with the page's cache key and the `Link` prefix. The
 //! same target always parses to the same key (parameters and a cursor signed with this process's key are
 //! checked the same way every time), so a remembered target needs no parsing. Anything else goes the long way:
-//! an unknown target, a request with `If-None-Match` (the 304 logic is the operation's), a page that is not in
-//! the in-process tier or lacks the dense encoding the request's coding wants.
+//! an unknown target, a request with `If-None-Match` (the 304 logic is the operation's) or with a body (the
+//! body limit's), a page that is not in the in-process tier or lacks the dense encoding the request's coding
+//! wants. It sits outside the request timeout and the body limit: an answer from memory needs neither.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LINK};
+use poem::http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LINK, TRANSFER_ENCODING,
+};
 use poem::http::{HeaderName, HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
@@ -61,7 +64,10 @@ impl HotListings {
         if request.method() != Method::GET || request.uri().path() != "/products" {
             return None;
         }
-        if request.headers().contains_key(IF_NONE_MATCH) {
+        let headers = request.headers();
+        // A 304 is the operation's to decide; a request with a body (or a coded one) is the body limit's.
+        if [IF_NONE_MATCH, CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_ENCODING].iter().any(|h| headers.contains_key(h))
+        {
             return None;
         }
         let target = self.targets.get(request.uri().path_and_query()?.as_str())?;

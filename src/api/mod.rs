@@ -81,10 +81,12 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/", service)
-        .around(move |next, request| hot::serve(next, request, hot.clone()))
         .around(middleware::limit_body)
         // Outside `limit_body`: the request timeout includes reading a chunked body.
         .around(move |next, request| middleware::with_timeout(next, request, timeout))
+        // Inside the rate limit, CORS, representation and observation; outside the timeout and the body limit,
+        // which a bodiless answer from memory does not need (it takes only requests without a body).
+        .around(move |next, request| hot::serve(next, request, hot.clone()))
         .around(move |next, request| rate_limit::limit(next, request, limiter.clone()))
         .around(move |next, request| cors::apply(next, request, cors.clone()))
         .around(move |next, request| representation::represent(next, request, allow.clone()))

@@ -343,4 +343,6 @@ async fn the_hot_lane_answers_a_remembered_listing_exactly_as_the_operation_does
         .get_with(remembered, &[("if-none-match", app.get(remembered).await.header("etag").unwrap_or_default())])
         .await;
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED, "If-None-Match goes to the operation");
+    let coded = app.request(Method::GET, remembered).header("content-encoding", "gzip").send().await;
+    assert_eq!(coded.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "a coded request still meets the body limit");
 }
