@@ -22,8 +22,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 
 use super::payload::JSON_CONTENT_TYPE;
-use super::products::{next_link, SharedAnswer};
-use super::representation;
+use super::representation::{self, SharedAnswer};
 use crate::app::Services;
 
 /// Targets remembered at most, and for how long unused.
@@ -98,6 +97,11 @@ const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const AGE: HeaderName = HeaderName::from_static("age");
 /// The operation id the metrics label a listing with, as poem-openapi sets it on the operation's answers.
 const LIST_PRODUCTS: &str = "listProducts";
+
+/// The `Link` header of the next page: the parameters' prefix (`products::ListParams::link_prefix`) and the cursor.
+pub fn next_link(prefix: &str, cursor: &str) -> String {
+    format!("{prefix}{cursor}>; rel=\"next\"")
+}
 
 /// Answers a remembered listing from the in-process tier, or passes the request on.
 pub async fn serve<E: Endpoint>(next: E, request: Request, hot: Arc<HotListings>) -> poem::Result<Response> {

@@ -10,14 +10,14 @@ use poem_openapi::{ApiResponse, Enum, OpenApi};
 
 use super::dto::{self, CategoryList, ProductDto, ProductPage};
 use super::encoding::{Coding, Effort};
-use super::hot::HotListings;
+use super::hot::{next_link, HotListings};
 use super::params::CategoryParam;
 use super::payload::JsonBytes;
 use super::problem::Problem;
-use super::representation::{self, none_match, page_tag, representation_tag};
+use super::representation::{self, none_match, representation_tag, SharedAnswer};
 use super::tags::ApiTags;
 use crate::app::catalogue::CatalogueError;
-use crate::app::response_cache::{tag_of, CacheStatus, Rendered, Served, SERVE_STALE_FOR};
+use crate::app::response_cache::{tag_of, CacheStatus, Rendered, Served};
 use crate::app::Services;
 use crate::domain::summary::Include;
 use crate::domain::{
@@ -201,32 +201,6 @@ fn example_include() -> Option<String> {
 }
 fn example_id() -> u64 {
     1
-}
-
-/// How a shared page (a listing or the categories) is answered: its representation's tag and age, whether
-/// `If-None-Match` makes it a 304, and its `Cache-Control`.
-pub(super) struct SharedAnswer {
-    pub(super) tag: String,
-    pub(super) age: u64,
-    pub(super) not_modified: bool,
-    pub(super) cache_control: String,
-}
-
-impl SharedAnswer {
-    /// `Cache-Control` is public, fresh for what is left of the served copy's freshness (0 for a stale copy),
-    /// then usable stale while revalidating for one TTL, or while the service fails for as long as the service
-    /// itself would serve it stale.
-    pub(super) fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
-        let tag = page_tag(page);
-        let cache_control = format!(
-            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-            page.fresh_for.as_secs(),
-            ttl.as_secs(),
-            SERVE_STALE_FOR.as_secs()
-        );
-        let not_modified = if_none_match.is_some_and(|candidates| none_match(candidates, &tag));
-        Self { tag, age: page.age.as_secs(), not_modified, cache_control }
-    }
 }
 
 /// The catalogue endpoints.
@@ -436,11 +410,6 @@ impl ProductsApi {
         };
         WithHeaders::new(answer).header(CACHE_CONTROL, cache_control)
     }
-}
-
-/// The `Link` header of the next page: [`ListParams::link_prefix`] and the cursor.
-pub(super) fn next_link(prefix: &str, cursor: &str) -> String {
-    format!("{prefix}{cursor}>; rel=\"next\"")
 }
 
 /// The `X-Cache` value of a served page.

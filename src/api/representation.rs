@@ -19,7 +19,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::encoding::{self, Coding, Effort};
 use super::problem;
-use crate::app::response_cache::{tag_of, Encoder, Served, Variant};
+use crate::app::response_cache::{tag_of, Encoder, Served, Variant, SERVE_STALE_FOR};
 
 /// `Cache-Control` of every response that does not set its own: errors, 429, webhook answers, operations.
 pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -76,6 +76,32 @@ pub fn page_tag(page: &Served) -> String {
 pub fn none_match(if_none_match: &str, tag: &str) -> bool {
     let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
     if_none_match.split(',').any(|candidate| candidate.trim() == "*" || opaque(candidate) == opaque(tag))
+}
+
+/// How a shared page (a listing or the categories) is answered: its representation's tag and age, whether
+/// `If-None-Match` makes it a 304, and its `Cache-Control`.
+pub struct SharedAnswer {
+    pub tag: String,
+    pub age: u64,
+    pub not_modified: bool,
+    pub cache_control: String,
+}
+
+impl SharedAnswer {
+    /// `Cache-Control` is public, fresh for what is left of the served copy's freshness (0 for a stale copy),
+    /// then usable stale while revalidating for one TTL, or while the service fails for as long as the service
+    /// itself would serve it stale.
+    pub fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
+        let tag = page_tag(page);
+        let cache_control = format!(
+            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+            page.fresh_for.as_secs(),
+            ttl.as_secs(),
+            SERVE_STALE_FOR.as_secs()
+        );
+        let not_modified = if_none_match.is_some_and(|candidates| none_match(candidates, &tag));
+        Self { tag, age: page.age.as_secs(), not_modified, cache_control }
+    }
 }
 
 /// The methods each route answers, for the `Allow` header of a 405.
