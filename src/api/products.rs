@@ -224,33 +224,29 @@ impl ProductsApi {
         let query = catalogue.query(filter, sort, limit, cursor)?;
         let key = cache_key::listing_with(&query, include, cursor);
         let variant = coding.map(representation::variant);
-        let pages = &self.services.pages;
-        if let Some(page) = pages.local_hit(&key, variant) {
-            return Ok((page, key));
-        }
-        // Boxed: the miss path's future (a cache read, a render, a write back) is large, and inline it would
-        // make every request's future, hits included, that large.
-        let page = Box::pin(pages.get_or_render(key.clone(), variant, || async {
-            let (page, summary) = catalogue.list_with_summary(&query, include).await?;
-            let body = dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
-            Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
-        }))
-        .await?;
+        let page = self
+            .services
+            .pages
+            .get_or_render(key.clone(), variant, || async {
+                let (page, summary) = catalogue.list_with_summary(&query, include).await?;
+                let body =
+                    dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
+                Ok(Rendered { body: body.into(), next_cursor: page.next_cursor })
+            })
+            .await?;
         Ok((page, key))
     }
 
     /// The category list, cached like a listing page.
     async fn categories_page(&self, coding: Option<Coding>) -> Result<Served, CatalogueError> {
         let catalogue = &self.services.catalogue;
-        let (key, variant) = (cache_key::categories(), coding.map(representation::variant));
-        if let Some(page) = self.services.pages.local_hit(key, variant) {
-            return Ok(page);
-        }
-        Box::pin(self.services.pages.get_or_render(key.to_owned(), variant, || async {
-            let categories = catalogue.categories().await?;
-            Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
-        }))
-        .await
+        self.services
+            .pages
+            .get_or_render(cache_key::categories().to_owned(), coding.map(representation::variant), || async {
+                let categories = catalogue.categories().await?;
+                Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
+            })
+            .await
     }
 }
 

@@ -125,6 +125,10 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
     /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it; in
     /// `variant`'s coding when given and the variant encodes it.
     ///
+    /// A page fresh in the in-process tier that needs no work is answered without an await; everything else
+    /// runs in a boxed future, so a caller's future (every request's, hits included) does not hold the miss
+    /// path's state inline.
+    ///
     /// # Errors
     /// `render`'s error when it fails and no copy of the page, however old, is kept.
     pub async fn get_or_render<F, Fut>(&self, key: String, variant: Option<Variant>, render: F) -> Result<Served, E>
@@ -132,14 +136,34 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Rendered, E>>,
     {
-        if let Some(served) = self.local_hit(&key, variant) {
-            return Ok(served);
-        }
         let now = self.clock.now();
-        if let Some(entry) = self.local.get(&key).filter(|entry| entry.is_fresh(now)) {
+        let local = self.local.get(&key).filter(|entry| entry.is_fresh(now));
+        if let Some(entry) = &local {
+            self.local_hits.0.increment(1);
+            self.local_hits.1.increment(1);
+            if variant.is_none_or(|v| entry.has(v.name)) {
+                return Ok(entry.served(variant, CacheStatus::Hit, now));
+            }
+        }
+        Box::pin(self.fill(key, local, variant, render, now)).await
+    }
+
+    /// What [`Self::get_or_render`] does past an in-process hit that needs no work: `local` is the fresh
+    /// in-process entry when there is one (it lacks the dense encoding `variant` wants).
+    async fn fill<F, Fut>(
+        &self,
+        key: String,
+        local: Option<Arc<Entry>>,
+        variant: Option<Variant>,
+        render: F,
+        now: DateTime<Utc>,
+    ) -> Result<Served, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Rendered, E>>,
+    {
+        if let Some(entry) = local {
             // Fresh here but without the dense encoding this request's coding wants: encode it and keep it.
-            metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
-            metrics::counter!("farmlokal_cache_local_hits_total").increment(1);
             return Ok(self.serve(&key, Entry::clone(&entry), variant, CacheStatus::Hit, now).await);
         }
         let stale = match self.shared.get(&key).await {
