@@ -11,6 +11,9 @@
 //!    estimate of 15,000 would need 246 (six standard deviations away).
 //! 3. Any other count is counted, stopping at `EXACT_LIMIT + 1` matches ([`Plan::needed`]): at most the limit
 //!    it is exact; beyond it the estimate is the sample's, raised to `EXACT_LIMIT + 1`.
+//!
+//! An adapter that keeps exact counts per (category, price, in stock) answers a listing without `q` from them
+//! instead ([`from_tally`]): every value is then the true count, still marked an estimate above the limit.
 
 use std::collections::HashMap;
 
@@ -285,6 +288,40 @@ impl Plan {
     }
 }
 
+/// One category's kept counts (an adapter that keeps exact counts per category, price and stock, such as the
+/// MySQL adapter's `product_tally`, reads these in one statement): its products inside the filter's price range,
+/// and in each price bucket, both under the filter's stock condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryTally {
+    pub category: CategorySlug,
+    pub in_range: u64,
+    /// Per bucket of [`price_buckets`], in order.
+    pub buckets: [u64; PRICE_EDGES.len()],
+}
+
+/// The summary of `query`, which has no search, from exact kept counts of every category of the catalogue
+/// (`tally`, in slug order). Every value is the true count; one above `limits.exact` is marked an estimate, as
+/// the contract words it (it is then above the limit and within any factor of the truth).
+pub fn from_tally(query: &SummaryQuery, tally: &[CategoryTally], limits: Limits) -> Summary {
+    let count = |value: u64| Count { value, exact: value <= limits.exact };
+    let filter = &query.filter;
+    // The filter's category, or every category: what the total and the price buckets count.
+    let counted = || tally.iter().filter(|t| filter.category.as_ref().is_none_or(|c| &t.category == c));
+    let total = query.include.total.then(|| count(counted().map(|t| t.in_range).sum()));
+    let (categories, prices) = if query.include.facets {
+        let categories = tally.iter().map(|t| (t.category.clone(), count(t.in_range))).collect();
+        let prices = price_buckets()
+            .into_iter()
+            .enumerate()
+            .map(|(i, bucket)| (bucket, count(counted().map(|t| t.buckets[i]).sum())))
+            .collect();
+        (categories, prices)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Summary { total, categories, prices }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +352,33 @@ mod tests {
         assert!(windows.last().is_some_and(|w| w.1 <= 1_000_000 && w.0 > 990_000));
         assert!((scale - 1_000_000.0 / 16_384.0).abs() < 1e-6);
         assert_eq!(sample_windows(1, 3_000, SAMPLE_IDS), (vec![(1, 3_000)], 1.0));
+    }
+
+    #[test]
+    fn kept_counts_give_exact_totals_and_facets_and_mark_the_large_ones_estimates() {
+        let slug = |s: &str| CategorySlug::parse(s).expect("a valid slug");
+        let tally = [
+            CategoryTally { category: slug("dairy"), in_range: 40, buckets: [1, 2, 3, 4, 5, 6] },
+            CategoryTally { category: slug("fruits"), in_range: 12_000, buckets: [10, 20, 30, 40, 50, 60] },
+        ];
+        let query = |category: Option<&str>| SummaryQuery {
+            filter: ProductFilter { category: category.map(slug), ..ProductFilter::default() },
+            include: Include { total: true, facets: true },
+        };
+        let dairy = from_tally(&query(Some("dairy")), &tally, Limits::CONTRACT);
+        assert_eq!(dairy.total, Some(Count { value: 40, exact: true }));
+        let prices: Vec<u64> = dairy.prices.iter().map(|(_, c)| c.value).collect();
+        assert_eq!(prices, [1, 2, 3, 4, 5, 6]);
+        // The category facet ignores the filter's category.
+        assert_eq!(dairy.categories[1], (slug("fruits"), Count { value: 12_000, exact: false }));
+        let all = from_tally(&query(None), &tally, Limits::CONTRACT);
+        assert_eq!(all.total, Some(Count { value: 12_040, exact: false }));
+        assert_eq!(all.prices[5].1, Count { value: 66, exact: true });
+        let only_total = from_tally(
+            &SummaryQuery { include: Include { total: true, facets: false }, ..query(None) },
+            &tally,
+            Limits::CONTRACT,
+        );
+        assert!(only_total.categories.is_empty() && only_total.prices.is_empty());
     }
 }

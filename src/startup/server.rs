@@ -96,9 +96,14 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // Listening starts now, not after the first signal: a second one that follows the first at once is
+        // noticed, and cuts the drain short, instead of being lost before its listener exists.
+        let mut signals = StopSignals::listen();
         self.run_until_signalled(async move {
-            let signal = stop_signal().await;
-            (signal, drain_cut_short())
+            let signal = signals.next().await;
+            (signal, async move {
+                signals.next().await;
+            })
         })
         .await
     }
@@ -162,35 +167,61 @@ impl Application {
     }
 }
 
-/// Completes on a second SIGTERM or Ctrl-C (the drain is then cut short).
-async fn drain_cut_short() {
-    let _ = stop_signal().await;
+/// The signals that stop the service: Ctrl-C (SIGINT) and, on Unix, SIGTERM, each listened to from
+/// [`StopSignals::listen`] on, so every one that arrives after it is seen by [`StopSignals::next`].
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
 }
 
-/// Completes on Ctrl-C or, on Unix, SIGTERM, saying which.
-async fn stop_signal() -> StopSignal {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+impl StopSignals {
+    /// Starts listening (inside the runtime). A signal that cannot be listened to is logged and never comes.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let open = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for {name}");
+                    None
+                }
+            };
+            Self {
+                interrupt: open(SignalKind::interrupt(), "Ctrl-C"),
+                terminate: open(SignalKind::terminate(), "SIGTERM"),
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Completes on the next Ctrl-C or SIGTERM, saying which.
+    async fn next(&mut self) -> StopSignal {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => StopSignal::Interrupt,
+                () = recv(&mut self.terminate) => StopSignal::Terminate,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::error!(%error, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            StopSignal::Interrupt
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => StopSignal::Interrupt,
-        () = terminate => StopSignal::Terminate,
     }
 }

@@ -296,6 +296,54 @@ async fn concurrent_duplicates_apply_once(repo: Arc<dyn ProductRepository>) {
     assert_eq!(repo.get(target).await.expect("get").stock, before + 3, "the stock changed once");
 }
 
+/// Price changes and stock crossing zero, 60 at the same moment (pairs of products of one category swapping
+/// prices, so two changes move products between the same (category, price) groups in opposite directions):
+/// every change applies, and totals and facets then equal brute force over the products as they are now.
+async fn concurrent_changes_keep_totals_and_facets_exact(repo: Arc<dyn ProductRepository>, count: u64) {
+    let all = ListQuery { filter: ProductFilter::default(), sort: Sort::DEFAULT, after: None, fetch: 100_000 };
+    let before = repo.list(&all).await.expect("list");
+    let vegetables: Vec<&Product> = before.iter().filter(|p| p.category.as_str() == "vegetables").take(40).collect();
+    assert!(vegetables.len() == 40 && count >= 400, "enough vegetables to move around");
+    let at = |secs: i64| DateTime::<Utc>::from_timestamp(secs, 0).expect("valid time");
+    let mut changes = Vec::new();
+    for pair in vegetables.chunks(2).take(10) {
+        let (a, b) = (pair[0], pair[1]);
+        let later = a.price_effective_at.max(b.price_effective_at).timestamp() + 60;
+        changes.push(InventoryChange::PriceUpdated { product_id: a.id, price: b.price, effective_at: at(later) });
+        changes.push(InventoryChange::PriceUpdated { product_id: b.id, price: a.price, effective_at: at(later) });
+        // And across a bucket edge: ₹450 is in the last bucket, above every vegetable's price.
+        changes.push(InventoryChange::PriceUpdated {
+            product_id: a.id,
+            price: money(45_000),
+            effective_at: at(later + 1),
+        });
+    }
+    for p in &vegetables[20..] {
+        changes.push(InventoryChange::StockAdjusted { product_id: p.id, delta: -1_000_000 });
+        changes.push(InventoryChange::StockAdjusted { product_id: p.id, delta: 5 });
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(changes.len()));
+    let tasks: Vec<_> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, change)| {
+            let (repo, barrier) = (Arc::clone(&repo), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                repo.apply_event(&event(&format!("evt-move-{i}"), change)).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task").expect("a concurrent change must not fail"), ApplyOutcome::Applied);
+    }
+    let now = repo.list(&all).await.expect("list");
+    assert_ne!(now, before, "the changes moved products");
+    assert!(now.iter().any(|p| p.price == money(45_000) && p.category.as_str() == "vegetables"));
+    // A drain and a refill raced: whichever came last decides, and the counts must agree with it.
+    summary_contract(repo.as_ref(), &now, summary::EXACT_LIMIT).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_product_repository_honours_the_contract() {
     let repo = MemoryProductRepository::sample(PRODUCTS);
@@ -502,6 +550,20 @@ async fn mysql_concurrent_duplicates_apply_once() {
     servers::drop_mysql_database(&url).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_concurrent_changes_keep_totals_and_facets_exact() {
+    concurrent_changes_keep_totals_and_facets_exact(Arc::new(MemoryProductRepository::sample(500)), 500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_concurrent_changes_keep_totals_and_facets_exact() {
+    let Some(url) = servers::seeded_mysql("mysql_concurrent_changes_keep_totals_exact", 500).await else { return };
+    let repo = MysqlProductRepository::new(&url, None).expect("valid URL");
+    concurrent_changes_keep_totals_and_facets_exact(Arc::new(repo.clone()), 500).await;
+    repo.disconnect().await.expect("disconnect");
+    servers::drop_mysql_database(&url).await;
+}
+
 #[tokio::test]
 async fn mysql_migrations_and_seeding_are_idempotent() {
     let Some(url) = servers::seeded_mysql("mysql_migrations_and_seeding_are_idempotent", 500).await else { return };
@@ -513,6 +575,20 @@ async fn mysql_migrations_and_seeding_are_idempotent() {
     let repo = MysqlProductRepository::new(&url, None).expect("valid URL");
     let all = ListQuery { filter: ProductFilter::default(), sort: Sort::DEFAULT, after: None, fetch: 1_000 };
     assert_eq!(repo.list(&all).await.expect("list").len(), 300);
+    // The kept counts behind totals follow the reload.
+    let total = SummaryQuery { filter: ProductFilter::default(), include: Include { total: true, facets: false } };
+    assert_eq!(repo.summarize(&total).await.expect("summarize").total, Some(Count { value: 300, exact: true }));
+    // A catalogue from before migration 3 (no kept counts) gets them counted by the migration.
+    {
+        use mysql_async::prelude::Queryable;
+        let mut conn = mysql_async::Conn::from_url(&url).await.expect("connect");
+        conn.query_drop("DELETE FROM product_tally").await.expect("empty the tally");
+        conn.query_drop("DELETE FROM schema_migrations WHERE version = 3").await.expect("forget migration 3");
+        conn.disconnect().await.expect("disconnect");
+    }
+    assert_eq!(repo.summarize(&total).await.expect("summarize").total, Some(Count { value: 0, exact: true }));
+    mysql_adapter::migrate(&url).await.expect("migration 3 again");
+    assert_eq!(repo.summarize(&total).await.expect("summarize").total, Some(Count { value: 300, exact: true }));
     repo.disconnect().await.expect("disconnect");
     servers::drop_mysql_database(&url).await;
 }

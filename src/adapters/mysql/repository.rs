@@ -327,17 +327,20 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
         }
         other => other.map_err(repository_error)?,
     }
-    let current: Option<(u32, i64)> = tx
-        .exec_first("SELECT stock, price_effective_at FROM products WHERE id = ? FOR UPDATE", (product_id,))
+    let current: Option<(u32, i64, String, u64)> = tx
+        .exec_first(
+            "SELECT stock, price_effective_at, category, price_paise FROM products WHERE id = ? FOR UPDATE",
+            (product_id,),
+        )
         .await
         .map_err(repository_error)?;
-    let Some((stock, price_effective_at)) = current else {
+    let Some((stock, price_effective_at, category, price_paise)) = current else {
         tx.rollback().await.map_err(repository_error)?;
         return Err(RepositoryError::NotFound);
     };
-    let keys_written = match &event.change {
+    let before = (stock > 0, price_paise);
+    let after = match &event.change {
         InventoryChange::StockAdjusted { delta, .. } => {
-            let before = stock;
             let stock = i64::from(stock).saturating_add(*delta).clamp(0, i64::from(u32::MAX));
             tx.exec_drop(
                 "UPDATE products SET stock = ?, updated_at = UNIX_TIMESTAMP() WHERE id = ?",
@@ -345,11 +348,10 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
             )
             .await
             .map_err(repository_error)?;
-            (before == 0) != (stock == 0)
+            (stock > 0, price_paise)
         }
         InventoryChange::PriceUpdated { price, effective_at, .. } => {
-            let newer = effective_at.timestamp() >= price_effective_at;
-            if newer {
+            if effective_at.timestamp() >= price_effective_at {
                 tx.exec_drop(
                     "UPDATE products SET price_paise = ?, price_effective_at = ?, updated_at = UNIX_TIMESTAMP() \
                      WHERE id = ?",
@@ -357,10 +359,37 @@ async fn apply(conn: &mut mysql_async::Conn, event: &InventoryEvent) -> Result<(
                 )
                 .await
                 .map_err(repository_error)?;
+                (stock > 0, price.paise())
+            } else {
+                before
             }
-            newer
         }
     };
+    let keys_written = before != after;
+    if keys_written {
+        move_in_tally(&mut tx, &category, before, after).await?;
+    }
     tx.commit().await.map_err(repository_error)?;
     Ok((ApplyOutcome::Applied, keys_written))
+}
+
+/// Moves one product from its old (in stock, price) group of `product_tally` to its new one, in the caller's
+/// transaction, so the kept counts commit with the change. The two rows are locked in key order, so two
+/// changes moving products between the same groups in opposite directions cannot deadlock on them.
+async fn move_in_tally(
+    tx: &mut mysql_async::Transaction<'_>,
+    category: &str,
+    from: (bool, u64),
+    to: (bool, u64),
+) -> Result<(), RepositoryError> {
+    const TAKE: &str = "UPDATE product_tally SET products = products - 1 \
+                        WHERE category = ? AND in_stock = ? AND price_paise = ?";
+    const ADD: &str = "INSERT INTO product_tally (category, in_stock, price_paise, products) VALUES (?, ?, ?, 1) \
+                       ON DUPLICATE KEY UPDATE products = products + 1";
+    let mut steps = [(from, TAKE), (to, ADD)];
+    steps.sort_by_key(|((in_stock, price), _)| (*in_stock, *price));
+    for ((in_stock, price), sql) in steps {
+        tx.exec_drop(sql, (category, in_stock, price)).await.map_err(repository_error)?;
+    }
+    Ok(())
 }

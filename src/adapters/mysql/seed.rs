@@ -103,6 +103,10 @@ async fn seed_into(pool: &Pool, count: u64, options: SeedOptions, started: Insta
         report.inserted = load(pool, count, options).await?;
         report.load = load_started.elapsed();
     }
+    // The kept counts follow the rows just loaded (and are checked again for a catalogue already there).
+    for statement in super::migrations::REBUILD_TALLY {
+        conn.query_drop(statement).await?;
+    }
     let build_started = Instant::now();
     if ensure_indexes(&mut conn).await? {
         conn.query_drop("ANALYZE TABLE products").await?;
