@@ -299,6 +299,32 @@ pub struct CategoryTally {
     pub buckets: [u64; PRICE_EDGES.len()],
 }
 
+/// How many products share one (category, price, in stock): one kept count.
+pub type TallyGroup = (CategorySlug, Money, bool, u64);
+
+/// Every category's [`CategoryTally`] under `filter`'s price range and stock condition (its category and
+/// search are not read), from kept counts sorted by category. One pass over the groups.
+pub fn category_tallies(groups: &[TallyGroup], filter: &ProductFilter) -> Vec<CategoryTally> {
+    let unbounded = ProductFilter { category: None, search: None, ..filter.clone() };
+    let stock_only = ProductFilter { min_price: None, max_price: None, ..unbounded.clone() };
+    let mut out: Vec<CategoryTally> = Vec::new();
+    for (category, price, in_stock, n) in groups {
+        if out.last().is_none_or(|t| &t.category != category) {
+            out.push(CategoryTally { category: category.clone(), in_range: 0, buckets: [0; PRICE_EDGES.len()] });
+        }
+        let Some(tally) = out.last_mut() else { continue };
+        if !stock_only.admits(category, *price, *in_stock) {
+            continue;
+        }
+        if unbounded.admits(category, *price, *in_stock) {
+            tally.in_range += n;
+        }
+        let bucket = PRICE_EDGES.iter().rposition(|edge| price.paise() >= *edge).unwrap_or(0);
+        tally.buckets[bucket] += n;
+    }
+    out
+}
+
 /// The summary of `query`, which has no search, from exact kept counts of every category of the catalogue
 /// (`tally`, in slug order). Every value is the true count; one above `limits.exact` is marked an estimate, as
 /// the contract words it (it is then above the limit and within any factor of the truth).
@@ -380,5 +406,34 @@ mod tests {
             Limits::CONTRACT,
         );
         assert!(only_total.categories.is_empty() && only_total.prices.is_empty());
+    }
+
+    #[test]
+    fn category_tallies_sum_the_groups_the_filter_admits() {
+        let slug = |s: &str| CategorySlug::parse(s).expect("a valid slug");
+        let rupees = |r: u64| Money::from_paise(r * 100).expect("a valid price");
+        let groups: Vec<TallyGroup> = vec![
+            (slug("dairy"), rupees(50), true, 3),
+            (slug("dairy"), rupees(60), false, 4),
+            (slug("dairy"), rupees(450), true, 5),
+            (slug("fruits"), rupees(99), true, 7),
+        ];
+        let filter = ProductFilter {
+            min_price: Some(rupees(50)),
+            max_price: Some(rupees(99)),
+            in_stock: Some(true),
+            category: Some(slug("fruits")),
+            ..ProductFilter::default()
+        };
+        let tallies = category_tallies(&groups, &filter);
+        assert_eq!(
+            tallies,
+            [
+                CategoryTally { category: slug("dairy"), in_range: 3, buckets: [3, 0, 0, 0, 0, 5] },
+                CategoryTally { category: slug("fruits"), in_range: 7, buckets: [0, 7, 0, 0, 0, 0] },
+            ]
+        );
+        let any_stock = category_tallies(&groups, &ProductFilter::default());
+        assert_eq!(any_stock[0], CategoryTally { category: slug("dairy"), in_range: 12, buckets: [3, 4, 0, 0, 0, 5] });
     }
 }

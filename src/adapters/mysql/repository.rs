@@ -18,7 +18,7 @@ use super::{
 };
 
 use super::matches::match_key;
-use crate::domain::summary::{Limits, Sample, Summary, SummaryQuery};
+use crate::domain::summary::{Limits, Sample, Summary, SummaryQuery, TallyGroup};
 use crate::domain::webhook::{InventoryChange, InventoryEvent};
 use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductId};
 use crate::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
@@ -66,6 +66,50 @@ impl HeldSample {
     }
 }
 
+/// How long the kept counts (`product_tally`) read for totals and facets are used before they are read again,
+/// unless a write of this instance moves a product between them first.
+pub(super) const TALLY_FOR: Duration = Duration::from_secs(1);
+
+/// The kept counts as last read, filed under the generation of writes they were read in: a write of this
+/// instance advances the generation, which makes them stale at once, and a read that began before it is not
+/// kept.
+#[derive(Default)]
+pub struct HeldTally {
+    current: RwLock<Option<(Instant, u64, Arc<Vec<TallyGroup>>)>>,
+    generation: std::sync::atomic::AtomicU64,
+    pub(super) reading: tokio::sync::Mutex<()>,
+}
+
+impl HeldTally {
+    /// The counts held, when read less than [`TALLY_FOR`] ago in the current generation.
+    pub(super) fn fresh(&self) -> Option<Arc<Vec<TallyGroup>>> {
+        let current = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*current {
+            Some((at, generation, groups)) if at.elapsed() < TALLY_FOR && *generation == self.generation() => {
+                Some(Arc::clone(groups))
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keeps `groups`, read in `generation`, unless a write has advanced it since.
+    pub(super) fn set(&self, generation: u64, groups: Arc<Vec<TallyGroup>>) {
+        if generation == self.generation() {
+            *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((Instant::now(), generation, groups));
+        }
+    }
+
+    /// A write of this instance moved a product between counts.
+    pub fn forget(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// The catalogue in MySQL. Cloning shares the pools and the search match sets.
 #[derive(Clone)]
 pub struct MysqlProductRepository {
@@ -80,6 +124,8 @@ pub struct MysqlProductRepository {
     pub(super) limits: Limits,
     /// The sample totals and facets are estimated from (see `summary`).
     pub(super) sample: Arc<HeldSample>,
+    /// The kept counts totals and facets of a listing without `q` are summed from (see `summary`).
+    pub(super) tally: Arc<HeldTally>,
 }
 
 impl std::fmt::Debug for MysqlProductRepository {
@@ -117,6 +163,7 @@ impl MysqlProductRepository {
             max_matches: matches::MAX_MATCHES,
             limits: Limits::CONTRACT,
             sample: Arc::default(),
+            tally: Arc::default(),
         })
     }
 
@@ -291,6 +338,7 @@ impl ProductRepository for MysqlProductRepository {
             // Match sets hold prices and whether a product is in stock: this instance drops its own at once.
             self.matches.clear();
             self.sample.forget_counts();
+            self.tally.forget();
         }
         Ok(outcome)
     }

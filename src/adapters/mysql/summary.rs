@@ -1,10 +1,12 @@
 //! Totals and facets (`ProductRepository::summarize`) over MySQL.
 //!
-//! Without `q`, every count is exact and read in one statement: `product_tally` keeps the number of products per
-//! (category, in stock, price), written in the same transaction as each webhook change that moves a product
-//! between those groups (`repository::apply`) and rebuilt by the seeder and migration 3. Prices sit on a few
-//! hundred steps, so the table holds a few thousand rows at a million products, and a summary is one pass over
-//! them, summed per category ([`tally_statement`]): no index walk of `products` at all.
+//! Without `q`, every count is exact: `product_tally` keeps the number of products per (category, in stock,
+//! price), written in the same transaction as each webhook change that moves a product between those groups
+//! (`repository::apply`) and rebuilt by the seeder and migration 3. Prices sit on a few hundred steps, so the
+//! table holds about a thousand rows at a million products. They are read whole at most once per [`TALLY_FOR`](super::repository::TALLY_FOR)
+//! (and again after any write of this instance that moved a product), and a summary is one pass over them in
+//! memory (`summary::category_tallies`): no statement per summary, no index walk of `products` at all. Another
+//! instance's change shows in the counts within [`TALLY_FOR`](super::repository::TALLY_FOR).
 //!
 //! A search's counts depend on its words, which no kept count knows: they follow the sample and the capped counts
 //! the rule of `domain::summary` asks for.
@@ -31,12 +33,12 @@ use anyhow::Context as _;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 
-use super::listing::{boolean_query, count_statement, filter_conditions, inline, Statement, PRODUCT_COLUMNS};
+use super::listing::{boolean_query, count_statement, filter_conditions, inline, PRODUCT_COLUMNS};
 use super::matches::match_key;
 use super::repository::{product_from_row, with_conn, MysqlProductRepository};
 use super::repository_error;
-use crate::domain::summary::{self, CategoryTally, Plan, Sample, Summary, SummaryQuery, PRICE_EDGES};
-use crate::domain::{CategorySlug, ProductFilter};
+use crate::domain::summary::{self, Plan, Sample, Summary, SummaryQuery, TallyGroup};
+use crate::domain::{CategorySlug, Money};
 use crate::ports::product_repository::RepositoryError;
 
 /// How long a sample for totals and facets is used before it is read again.
@@ -103,7 +105,8 @@ impl MysqlProductRepository {
     /// The summary of `query` (see the module notes).
     pub(super) async fn summary(&self, query: &SummaryQuery) -> Result<Summary, RepositoryError> {
         if query.filter.search.is_none() {
-            let tally = self.tally(&query.filter).await?;
+            let groups = self.tally().await?;
+            let tally = summary::category_tallies(&groups, &query.filter);
             return Ok(summary::from_tally(query, &tally, self.limits));
         }
         let sample = self.sample().await?;
@@ -157,21 +160,35 @@ impl MysqlProductRepository {
         Ok(plan.finish(&counts))
     }
 
-    /// Every category's kept counts under `filter`'s price range and stock condition: one statement over
-    /// `product_tally` (a few thousand rows at a million products: prices repeat), summed per category.
-    async fn tally(&self, filter: &ProductFilter) -> Result<Vec<CategoryTally>, RepositoryError> {
-        let statement = tally_statement(filter);
-        let rows: Vec<Row> = with_conn(&self.read, "summary tally", |mut conn| async move {
-            conn.exec(statement.sql, statement.params).await.map_err(repository_error)
+    /// The kept counts (`product_tally`), as read at most [`TALLY_FOR`](super::repository::TALLY_FOR) ago and not since a write of this
+    /// instance moved a product between them; when due, one caller reads them again while the others wait.
+    async fn tally(&self) -> Result<Arc<Vec<TallyGroup>>, RepositoryError> {
+        let held = &self.tally;
+        if let Some(groups) = held.fresh() {
+            return Ok(groups);
+        }
+        let _reading = held.reading.lock().await;
+        if let Some(groups) = held.fresh() {
+            return Ok(groups);
+        }
+        let generation = held.generation();
+        let rows: Vec<(String, bool, u64, i64)> = with_conn(&self.read, "summary tally", |mut conn| async move {
+            conn.query(TALLY_STATEMENT).await.map_err(repository_error)
         })
         .await?;
-        let mut tally = rows
+        let groups = rows
             .into_iter()
-            .map(category_tally)
-            .collect::<anyhow::Result<Vec<_>>>()
+            .map(|(slug, in_stock, paise, n)| {
+                let category = CategorySlug::parse(&slug).with_context(|| format!("category {slug:?}"))?;
+                let price = Money::from_paise(paise).with_context(|| format!("price {paise}"))?;
+                // A count below zero (a tally behind its rows) counts as none.
+                Ok((category, price, in_stock, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect::<anyhow::Result<Vec<TallyGroup>>>()
             .map_err(RepositoryError::Unknown)?;
-        tally.sort_by(|a, b| a.category.cmp(&b.category));
-        Ok(tally)
+        let groups = Arc::new(groups);
+        held.set(generation, Arc::clone(&groups));
+        Ok(groups)
     }
 
     /// Runs the counts as one statement of scalar subqueries; nothing when there are none. Each count comes back
@@ -197,48 +214,6 @@ impl MysqlProductRepository {
     }
 }
 
-/// The statement behind [`MysqlProductRepository::tally`]: per category, its products in the price range and
-/// in each fixed bucket (sums of `product_tally` rows, which hold one (category, in stock, price) each). Prepared:
-/// its text depends only on the stock filter.
-fn tally_statement(filter: &ProductFilter) -> Statement {
-    // In every sum rather than a WHERE, so a category with no product of that stock still has its row (of zeros).
-    let stock = match filter.in_stock {
-        Some(true) => "in_stock = 1 AND ",
-        Some(false) => "in_stock = 0 AND ",
-        None => "",
-    };
-    let buckets = summary::price_buckets()
-        .iter()
-        .map(|b| {
-            let below = b.max.map(|max| format!(" AND price_paise < {max}")).unwrap_or_default();
-            format!(", CAST(SUM(CASE WHEN {stock}price_paise >= {}{below} THEN products ELSE 0 END) AS SIGNED)", b.min)
-        })
-        .collect::<String>();
-    Statement {
-        sql: format!(
-            "SELECT category, \
-             CAST(SUM(CASE WHEN {stock}price_paise BETWEEN ? AND ? THEN products ELSE 0 END) AS SIGNED)\
-             {buckets} FROM product_tally GROUP BY category"
-        ),
-        params: vec![
-            Value::from(filter.min_price.map_or(0, |p| p.paise())),
-            Value::from(filter.max_price.map_or(u64::MAX, |p| p.paise())),
-        ],
-    }
-}
-
-/// One row of [`tally_statement`]. A sum below zero (a tally behind its rows) counts as none.
-fn category_tally(mut row: Row) -> anyhow::Result<CategoryTally> {
-    let mut take = |i: usize| -> anyhow::Result<u64> {
-        let n: Option<i64> = row.take_opt(i).transpose().with_context(|| format!("tally column {i}"))?.flatten();
-        Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
-    };
-    let in_range = take(1)?;
-    let mut buckets = [0; PRICE_EDGES.len()];
-    for (i, bucket) in buckets.iter_mut().enumerate() {
-        *bucket = take(i + 2)?;
-    }
-    let slug: String = row.take_opt(0).transpose().context("tally category")?.context("no category")?;
-    let category = CategorySlug::parse(&slug).with_context(|| format!("category {slug:?}"))?;
-    Ok(CategoryTally { category, in_range, buckets })
-}
+/// Every kept count, in category order (the order `summary::category_tallies` reads them in).
+const TALLY_STATEMENT: &str =
+    "SELECT category, in_stock <> 0, price_paise, products FROM product_tally ORDER BY category, in_stock, price_paise";
