@@ -70,12 +70,15 @@ impl HeldSample {
 /// unless a write of this instance moves a product between them first.
 pub(super) const TALLY_FOR: Duration = Duration::from_secs(1);
 
+/// Kept counts, when they were read, and the generation of writes they were read in.
+type TallyRead = (Instant, u64, Arc<Vec<TallyGroup>>);
+
 /// The kept counts as last read, filed under the generation of writes they were read in: a write of this
 /// instance advances the generation, which makes them stale at once, and a read that began before it is not
 /// kept.
 #[derive(Default)]
 pub struct HeldTally {
-    current: RwLock<Option<(Instant, u64, Arc<Vec<TallyGroup>>)>>,
+    current: RwLock<Option<TallyRead>>,
     generation: std::sync::atomic::AtomicU64,
     pub(super) reading: tokio::sync::Mutex<()>,
 }
