@@ -22,7 +22,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 
 use super::payload::JSON_CONTENT_TYPE;
-use super::representation;
+use super::representation::{self, SharedAnswer};
 use crate::app::Services;
 
 /// Targets remembered at most, and for how long unused.
@@ -37,27 +37,17 @@ struct Target {
 
 /// The listing targets this process has answered, and the use cases that hold their pages.
 pub struct HotListings {
-    targets: moka::sync::Cache<String, Arc<Target>, foldhash::quality::RandomState>,
+    targets: moka::sync::Cache<String, Arc<Target>>,
     services: Arc<Services>,
     /// `farmlokal_hot_listings_total`: listings answered by this lane.
     answered: metrics::Counter,
-    /// The `Cache-Control` value for each whole second of freshness a page can have left, 0 to the TTL, made
-    /// once instead of formatted and checked on every answer.
-    cache_control: Vec<HeaderValue>,
 }
 
 impl HotListings {
     pub fn new(services: Arc<Services>) -> Self {
-        let targets = moka::sync::Cache::builder()
-            .max_capacity(TARGETS)
-            .time_to_idle(UNUSED_FOR)
-            .build_with_hasher(foldhash::quality::RandomState::default());
+        let targets = moka::sync::Cache::builder().max_capacity(TARGETS).time_to_idle(UNUSED_FOR).build();
         let answered = metrics::counter!("farmlokal_hot_listings_total");
-        let ttl = services.pages.ttl();
-        let cache_control = (0..=ttl.as_secs())
-            .filter_map(|fresh_for| HeaderValue::from_str(&representation::cache_control(fresh_for, ttl)).ok())
-            .collect();
-        Self { targets, services, answered, cache_control }
+        Self { targets, services, answered }
     }
 
     /// Called by the operation after it answered `target` with the page under `key`.
@@ -83,38 +73,26 @@ impl HotListings {
         let coding = representation::accepted(request);
         let pages = &self.services.pages;
         let page = pages.local_hit(&target.key, coding.map(representation::variant))?;
-        let fresh_for = page.fresh_for.as_secs();
-        let cache_control = match self.cache_control.get(usize::try_from(fresh_for).ok()?) {
-            Some(value) => value.clone(),
-            None => HeaderValue::from_str(&representation::cache_control(fresh_for, pages.ttl())).ok()?,
-        };
-        let mut response = Response::builder().body(page.body.clone());
-        // Room for every header the answer gets on its way out (the middleware adds four), so the map is
-        // allocated once instead of grown.
+        let SharedAnswer { tag, age, cache_control, .. } = SharedAnswer::of(&page, pages.ttl(), None);
+        let mut response = Response::builder().header(CONTENT_TYPE, JSON_CONTENT_TYPE).body(page.body.clone());
         let headers = response.headers_mut();
-        headers.reserve(ANSWER_HEADERS);
-        headers.insert(CONTENT_TYPE, JSON_TYPE);
         // `local_hit` serves only fresh copies.
-        headers.insert(X_CACHE, HIT);
-        headers.insert(ETAG, HeaderValue::from_str(&representation::page_tag(&page)).ok()?);
+        headers.insert(X_CACHE, HeaderValue::from_static("HIT"));
+        headers.insert(ETAG, HeaderValue::from_str(&tag).ok()?);
         if let Some(cursor) = page.next_cursor.as_deref() {
             headers.insert(LINK, HeaderValue::from_str(&next_link(&target.link_prefix, cursor)).ok()?);
         }
         if let Some(coding) = page.coding {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
         }
-        headers.insert(AGE, HeaderValue::from(page.age.as_secs()));
-        headers.insert(CACHE_CONTROL, cache_control);
+        headers.insert(AGE, HeaderValue::from(age));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_str(&cache_control).ok()?);
         response.set_data(OperationId(LIST_PRODUCTS));
         self.answered.increment(1);
         Some(response)
     }
 }
 
-/// Headers of a hot answer, the middleware's included (request id, CORS, `Vary`, `X-Content-Type-Options`).
-const ANSWER_HEADERS: usize = 14;
-const JSON_TYPE: HeaderValue = HeaderValue::from_static(JSON_CONTENT_TYPE);
-const HIT: HeaderValue = HeaderValue::from_static("HIT");
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const AGE: HeaderName = HeaderName::from_static("age");
 /// The operation id the metrics label a listing with, as poem-openapi sets it on the operation's answers.

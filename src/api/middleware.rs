@@ -26,7 +26,7 @@ fn caller_request_id(request: &Request) -> Option<String> {
 /// building labels and searching the recorder's registry on every request.
 #[derive(Default)]
 pub struct RequestMetrics {
-    histograms: RwLock<HashMap<(&'static str, StatusCode), metrics::Histogram, foldhash::quality::RandomState>>,
+    histograms: RwLock<HashMap<(&'static str, StatusCode), metrics::Histogram>>,
 }
 
 impl RequestMetrics {

@@ -87,22 +87,18 @@ pub struct SharedAnswer {
     pub cache_control: String,
 }
 
-/// The `Cache-Control` of a shared page with `fresh_for` seconds of freshness left (see [`SharedAnswer::of`]).
-pub fn cache_control(fresh_for: u64, ttl: std::time::Duration) -> String {
-    format!(
-        "public, max-age={fresh_for}, stale-while-revalidate={}, stale-if-error={}",
-        ttl.as_secs(),
-        SERVE_STALE_FOR.as_secs()
-    )
-}
-
 impl SharedAnswer {
     /// `Cache-Control` is public, fresh for what is left of the served copy's freshness (0 for a stale copy),
     /// then usable stale while revalidating for one TTL, or while the service fails for as long as the service
     /// itself would serve it stale.
     pub fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
         let tag = page_tag(page);
-        let cache_control = cache_control(page.fresh_for.as_secs(), ttl);
+        let cache_control = format!(
+            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+            page.fresh_for.as_secs(),
+            ttl.as_secs(),
+            SERVE_STALE_FOR.as_secs()
+        );
         let not_modified = if_none_match.is_some_and(|candidates| none_match(candidates, &tag));
         Self { tag, age: page.age.as_secs(), not_modified, cache_control }
     }

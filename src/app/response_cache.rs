@@ -101,7 +101,7 @@ pub struct ResponseCache<E> {
     shared: Arc<dyn Cache>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    local: moka::sync::Cache<String, Arc<Entry>, foldhash::quality::RandomState>,
+    local: moka::sync::Cache<String, Arc<Entry>>,
     flights: SingleFlight<String, Result<Entry, E>>,
     /// The counters a local hit increments (hits of both tiers, hits of this one), looked up once.
     local_hits: (metrics::Counter, metrics::Counter),
@@ -114,7 +114,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .max_capacity(LOCAL_BYTES)
             .weigher(|key: &String, entry: &Arc<Entry>| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
-            .build_with_hasher(foldhash::quality::RandomState::default());
+            .build();
         let local_hits = (
             metrics::counter!("farmlokal_cache_requests_total", "result" => "hit"),
             metrics::counter!("farmlokal_cache_local_hits_total"),
