@@ -152,22 +152,35 @@ def render(runs, meta):
     def d_row():
         row(f"(d) `q` search, {meta['d_urls']:,} URLs, {meta['d_connections']} conns", srch, "reference", p95=True)
 
+    # A row compared with another that this run did not measure says so instead of passing or failing.
     def f_row():
+        if not miss:
+            row("(f) the (b) URLs with `include=total,facets` (misses)", runs["f"], ">= 50% of (b)'s req/s",
+                "- (no (b) row)")
+            return
         share = ratio(runs["f"], miss)
         row(f"(f) the (b) URLs with `include=total,facets` (misses), {pct(share)} of (b)", runs["f"],
             ">= 50% of (b)'s req/s", verdict(share is not None and share >= 0.5 and not errors(runs["f"])))
 
     def f_rate_row():
         r = runs["f_rate"]
-        r99 = r["p99_ms"] / steady["p99_ms"] if steady and steady["p99_ms"] else 0
+        if not (steady and steady["p99_ms"]):
+            row(f"(f) the same at a steady {r['rate']:,} req/s (oha)", r, "p99 <= 1.5x (b) at the same rate",
+                "- (no steady (b) row)", p95=True)
+            return
+        r99 = r["p99_ms"] / steady["p99_ms"]
         ok = r99 <= 1.5 and r["rps"] >= 0.98 * r["rate"] and not errors(r)
         row(f"(f) the same at a steady {r['rate']:,} req/s (oha); p99 x{r99:.2f} of (b)'s", r,
             "p99 <= 1.5x (b) at the same rate", verdict(ok), p95=True)
 
     def g_row():
-        r99 = runs["g"]["p95_ms"] / srch["p95_ms"] if srch and srch["p95_ms"] else 0
-        row(f"(g) Hindi and romanised-Hindi `q`, same shapes as (d); p95 x{r99:.2f} of (d)", runs["g"],
-            "p95 <= 1.5x (d)", verdict(r99 <= 1.5 and not errors(runs["g"])), p95=True)
+        if not (srch and srch["p95_ms"]):
+            row("(g) Hindi and romanised-Hindi `q`, same shapes as (d)", runs["g"], "p95 <= 1.5x (d)",
+                "- (no (d) row)", p95=True)
+            return
+        r95 = runs["g"]["p95_ms"] / srch["p95_ms"]
+        row(f"(g) Hindi and romanised-Hindi `q`, same shapes as (d); p95 x{r95:.2f} of (d)", runs["g"],
+            "p95 <= 1.5x (d)", verdict(r95 <= 1.5 and not errors(runs["g"])), p95=True)
 
     def h_row():
         est = runs["h"]
