@@ -192,9 +192,21 @@ impl Sample {
         Self { products, scale, categories, groups }
     }
 
-    /// The estimated number of products matching `filter`.
+    /// The estimated number of products matching `filter`. Without a search it sums the sample's groups (about
+    /// a thousand at a million products) instead of checking its 16,384 products one by one: a listing miss
+    /// with a price range asks this to choose its plan, and the product-by-product check was the service's
+    /// costliest function under load (`perf`, 11% of its CPU on the (b) benchmark row).
     pub fn estimate(&self, filter: &ProductFilter) -> f64 {
-        self.products.iter().filter(|p| filter.matches(p)).count() as f64 * self.scale
+        let hits = match &filter.search {
+            None => self
+                .groups
+                .iter()
+                .filter(|((category, price, in_stock), _)| filter.admits(category, *price, *in_stock))
+                .map(|(_, n)| u64::from(*n))
+                .sum::<u64>(),
+            Some(_) => self.products.iter().filter(|p| filter.matches(p)).count() as u64,
+        };
+        hits as f64 * self.scale
     }
 }
 
@@ -435,5 +447,38 @@ mod tests {
         );
         let any_stock = category_tallies(&groups, &ProductFilter::default());
         assert_eq!(any_stock[0], CategoryTally { category: slug("dairy"), in_range: 12, buckets: [3, 4, 0, 0, 0, 5] });
+    }
+
+    #[test]
+    fn a_sample_estimate_sums_its_groups_exactly_as_checking_each_product_would() {
+        let slugs = ["dairy", "fruits", "vegetables"].map(|s| CategorySlug::parse(s).expect("a valid slug"));
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let products: Vec<Product> = (1..=3_000u64)
+            .map(|n| Product {
+                id: super::super::catalogue::ProductId::new(n).expect("a positive id"),
+                name: format!("Product {n}"),
+                description: String::new(),
+                category: slugs[(n % 3) as usize].clone(),
+                price: Money::from_paise((20 + n * 7 % 180) * 100).unwrap_or_default(),
+                unit: "kg".to_owned(),
+                stock: (n % 11) as u32,
+                producer_id: n % 5,
+                created_at: at,
+                updated_at: at,
+                price_effective_at: at,
+            })
+            .collect();
+        let sample = Sample::new(products.clone(), 2.5, Vec::new());
+        let rupees = |r: u64| Money::from_paise(r * 100).ok();
+        let filters = [
+            ProductFilter::default(),
+            ProductFilter { min_price: rupees(50), max_price: rupees(120), ..ProductFilter::default() },
+            ProductFilter { category: CategorySlug::parse("dairy").ok(), ..ProductFilter::default() },
+            ProductFilter { max_price: rupees(60), in_stock: Some(false), ..ProductFilter::default() },
+        ];
+        for filter in filters {
+            let one_by_one = products.iter().filter(|p| filter.matches(p)).count() as f64 * 2.5;
+            assert_eq!(sample.estimate(&filter), one_by_one, "{filter:?}");
+        }
     }
 }
