@@ -72,7 +72,14 @@ impl MysqlProductRepository {
     pub(super) async fn select(&self, query: &ListQuery) -> Result<Vec<Product>, RepositoryError> {
         let statement =
             if self.narrow_range(query).await { narrow_range_statement(query) } else { list_statement(query) };
-        let mut products = self.products("list", statement.sql, Some(statement.params)).await?;
+        // Sent as text, with the values written in, whenever all of them can be (`inline` refuses anything but
+        // integers and plain slugs; a name cursor with other characters goes prepared): MariaDB answered the
+        // (b) benchmark's misses 14% faster this way than as prepared executions (`bench/compare.sh`, README),
+        // and it is what its own clients send.
+        let mut products = match super::listing::inline(&statement) {
+            Ok(sql) => self.products("list", sql, None).await?,
+            Err(_) => self.products("list", statement.sql, Some(statement.params)).await?,
+        };
         products.sort_unstable_by(|a, b| query.sort.compare(a, b));
         Ok(products)
     }
