@@ -19,7 +19,7 @@ use farmlokal::adapters::redis::{self as redis_adapters, RedisEventLedger, Redis
 use farmlokal::domain::webhook::WebhookId;
 use farmlokal::ports::{Claim, EventLedger, RateLimiter};
 
-use crate::harness::cluster::{node_cmd, PrivateCluster};
+use crate::harness::cluster::PrivateCluster;
 use crate::harness::servers::unique_name;
 use crate::harness::wait::poll_until;
 
@@ -173,10 +173,18 @@ async fn finish(
     tasks: Vec<tokio::task::JoinHandle<()>>,
     writes: Writes,
 ) {
-    // Recovered: a stretch of 300 operations with no error at all.
-    let errors_before = tally.errors.load(Ordering::Relaxed);
-    after_more_operations(tally, 300).await;
-    let errors_at_end = tally.errors.load(Ordering::Relaxed);
+    // Recovered: within RECOVERY of the cluster settling, a stretch of 300 operations with no error at all (the
+    // clients may meet a last MOVED or refused connection while they reload the slot map, more so when other
+    // clusters share the machine's cores).
+    let recovered_by = Instant::now() + RECOVERY;
+    let (errors_before, errors_at_end) = loop {
+        let before = tally.errors.load(Ordering::Relaxed);
+        after_more_operations(tally, 300).await;
+        let after = tally.errors.load(Ordering::Relaxed);
+        if after == before || Instant::now() >= recovered_by {
+            break (before, after);
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.expect("a load task");
@@ -206,7 +214,7 @@ async fn finish(
     assert!(delivered > 0, "webhooks were delivered");
     assert_eq!(lost, 0, "every webhook id takes effect");
     assert_eq!(logged, LIMIT, "the log fills to the limit and never past it");
-    assert_eq!(errors_at_end, errors_before, "no error once the cluster had settled");
+    assert_eq!(errors_at_end, errors_before, "300 operations in a row without an error within {RECOVERY:?}");
     match writes {
         Writes::Kept => {
             assert_eq!(doubled, 0, "every webhook id takes effect once");
@@ -239,7 +247,7 @@ async fn a_master_failover_under_load_keeps_the_limit_exact_and_every_webhook_ef
 
     // Half the budget spent and webhooks flowing, then the replica takes over from its master.
     after_more_operations(&tally, 100).await;
-    node_cmd::<()>(replica, redis::cmd("CLUSTER").arg("FAILOVER")).await.expect("CLUSTER FAILOVER");
+    assert!(cluster.fail_over_to(replica, &fleet.prefix).await, "the replica did not take over");
     cluster.settle(6).await;
     assert_eq!(cluster.master_and_replica_of(&fleet.prefix).await, (replica, master), "the replica took over");
 

@@ -212,6 +212,31 @@ impl PrivateCluster {
         (master.port, replica.port)
     }
 
+    /// Has `replica` take over from its master with `CLUSTER FAILOVER` and waits until it serves `key`'s slot.
+    /// The command only starts the handover, which a loaded machine can take seconds to finish or can let time
+    /// out: it is sent again (at most three times in all) when `replica` has not taken over 10 s after it.
+    pub async fn fail_over_to(&self, replica: u16, key: &str) -> bool {
+        for _ in 0..3 {
+            if node_cmd::<()>(replica, redis::cmd("CLUSTER").arg("FAILOVER")).await.is_err() {
+                continue;
+            }
+            let took_over = poll_until(Instant::now() + Duration::from_secs(10), Duration::from_millis(50), || async {
+                let slot: u16 = node_cmd(replica, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await.ok()?;
+                let seen = self.nodes_seen_by(replica).await.ok()?;
+                seen.iter()
+                    .any(|n| {
+                        n.port == replica && n.is_master() && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+                    })
+                    .then_some(())
+            })
+            .await;
+            if took_over.is_some() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// A master that does not serve `key`'s slot (a target for moving it).
     pub async fn another_master(&self, key: &str) -> (u16, String) {
         let owner = self.master_of(key).await;
