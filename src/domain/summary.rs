@@ -164,6 +164,15 @@ pub fn sample_windows(min: u64, max: u64, sample_ids: u64) -> (Vec<(u64, u64)>, 
 /// How many sampled products share one (category, price, in stock) key: what every count but a search reads.
 type Group = ((CategorySlug, Money, bool), u32);
 
+/// How many of `groups`' products `filter` admits (its category, price range and stock; not its search).
+fn admitted(groups: &[Group], filter: &ProductFilter) -> u64 {
+    groups
+        .iter()
+        .filter(|((category, price, in_stock), _)| filter.admits(category, *price, *in_stock))
+        .map(|(_, n)| u64::from(*n))
+        .sum()
+}
+
 /// The sampled products grouped by the keys the filters other than `q` read (a few thousand groups at most:
 /// prices repeat), so each count sums groups instead of checking every sampled product.
 fn group<'a>(products: impl Iterator<Item = &'a Product>) -> Vec<Group> {
@@ -198,12 +207,7 @@ impl Sample {
     /// costliest function under load (`perf`, 11% of its CPU on the (b) benchmark row).
     pub fn estimate(&self, filter: &ProductFilter) -> f64 {
         let hits = match &filter.search {
-            None => self
-                .groups
-                .iter()
-                .filter(|((category, price, in_stock), _)| filter.admits(category, *price, *in_stock))
-                .map(|(_, n)| u64::from(*n))
-                .sum::<u64>(),
+            None => admitted(&self.groups, filter),
             Some(_) => self.products.iter().filter(|p| filter.matches(p)).count() as u64,
         };
         hits as f64 * self.scale
@@ -243,12 +247,7 @@ impl Plan {
             None => &sample.groups,
         };
         let mut slot = |filter: ProductFilter| {
-            let hits: u32 = groups
-                .iter()
-                .filter(|((category, price, in_stock), _)| filter.admits(category, *price, *in_stock))
-                .map(|(_, n)| n)
-                .sum();
-            let estimate = f64::from(hits) * sample.scale;
+            let estimate = admitted(groups, &filter) as f64 * sample.scale;
             plan.slots.push(Slot { filter, estimate, needs_count: estimate < limits.surely_above as f64 });
             plan.slots.len() - 1
         };
@@ -300,9 +299,8 @@ impl Plan {
     }
 }
 
-/// One category's kept counts (an adapter that keeps exact counts per category, price and stock, such as the
-/// MySQL adapter's `product_tally`, reads these in one statement): its products inside the filter's price range,
-/// and in each price bucket, both under the filter's stock condition.
+/// One category's kept counts under a filter ([`category_tallies`]): its products inside the filter's price
+/// range, and in each price bucket, both under the filter's stock condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategoryTally {
     pub category: CategorySlug,
