@@ -296,7 +296,7 @@ async fn concurrent_duplicates_apply_once(repo: Arc<dyn ProductRepository>) {
     assert_eq!(repo.get(target).await.expect("get").stock, before + 3, "the stock changed once");
 }
 
-/// Price changes and stock crossing zero, 60 at the same moment (pairs of products of one category swapping
+/// Price changes and stock crossing zero, 70 at the same moment (pairs of products of one category swapping
 /// prices, so two changes move products between the same (category, price) groups in opposite directions):
 /// every change applies, and totals and facets then equal brute force over the products as they are now.
 async fn concurrent_changes_keep_totals_and_facets_exact(repo: Arc<dyn ProductRepository>, count: u64) {

@@ -73,9 +73,8 @@ impl MysqlProductRepository {
         let statement =
             if self.narrow_range(query).await { narrow_range_statement(query) } else { list_statement(query) };
         // Sent as text, with the values written in, whenever all of them can be (`inline` refuses anything but
-        // integers and plain slugs; a name cursor with other characters goes prepared): MariaDB answered the
-        // (b) benchmark's misses 14% faster this way than as prepared executions (`bench/compare.sh`, README),
-        // and it is what its own clients send.
+        // integers and plain slugs; a name cursor with other characters goes prepared): the (b) benchmark's
+        // misses ran x1.14 this way against prepared executions, side by side (`bench/compare.sh`, README).
         let mut products = match super::listing::inline(&statement) {
             Ok(sql) => self.products("list", sql, None).await?,
             Err(_) => self.products("list", statement.sql, Some(statement.params)).await?,
