@@ -28,6 +28,7 @@ mod rate_limit_http;
 mod rate_limiter_contract;
 mod redis_cluster_faults;
 mod redis_cluster_service;
+mod redis_node_faults;
 mod replica_reads;
 mod representations;
 mod security_review;

@@ -2,17 +2,26 @@
 //! through the redis crate's own cluster client. Adapters run commands, scripts and pipelines on a
 //! [`RedisConn`] and never know which one it is.
 //!
+//! A single server's connections are checked out of the pool without a `PING` while none has been lost
+//! (bb8-redis's manager sends one on every checkout: two of a cache miss's four round trips). A connection
+//! leaves the pool when a command on it did not get an answer: it failed as a lost connection does, or its
+//! caller stopped waiting (the command timeout). A lost one also makes every other connection prove itself
+//! with a `PING` at its next checkout, as all of them did before: a crashed server broke them all, and the
+//! first command after it comes back finds a good connection.
+//!
 //! The cluster connection is one multiplexed [`ClusterConnection`] per process, shared by every adapter (clones
 //! are cheap handles to it, so it needs no pool). It keeps a connection to every node, routes each command by
 //! its first key's slot, follows `MOVED` and `ASK`, refreshes the slot map after a failover or a slot move, and
 //! retries a command that met a redirect or a dropped connection. It is opened on first use, not at start, so
 //! the service starts while the cluster is down; a failed open is retried by the next call.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bb8_redis::RedisConnectionManager;
+use redis::aio::MultiplexedConnection;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use tokio::sync::{Mutex, OnceCell};
@@ -32,8 +41,84 @@ const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (10, 100);
 /// A single Redis server or a Redis Cluster.
 #[derive(Clone)]
 pub(crate) enum Backend {
-    Node(bb8::Pool<RedisConnectionManager>),
+    Node(bb8::Pool<NodeManager>),
     Cluster(Arc<Cluster>),
+}
+
+/// bb8's manager of connections to one server: bb8-redis's, but a checkout sends a `PING` only after some
+/// connection was lost since this one was last known good ([`NodeConnection::answered_by`] counts losses).
+pub(crate) struct NodeManager {
+    inner: RedisConnectionManager,
+    /// Connections seen lost so far, by any caller.
+    losses: Arc<AtomicU64>,
+}
+
+impl NodeManager {
+    pub(crate) fn new(inner: RedisConnectionManager) -> Self {
+        Self { inner, losses: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+impl bb8::ManageConnection for NodeManager {
+    type Connection = NodeConnection;
+    type Error = redis::RedisError;
+
+    async fn connect(&self) -> Result<NodeConnection, redis::RedisError> {
+        let good_since = self.losses.load(Ordering::Acquire);
+        let inner = self.inner.connect().await?;
+        Ok(NodeConnection { inner, answered: true, good_since, losses: self.losses.clone() })
+    }
+
+    /// At checkout: no round trip unless a connection was lost since this one last proved good; then a `PING`
+    /// (a failed one drops it, and bb8 tries the next idle connection or opens one).
+    async fn is_valid(&self, conn: &mut NodeConnection) -> Result<(), redis::RedisError> {
+        let losses = self.losses.load(Ordering::Acquire);
+        if conn.good_since != losses {
+            self.inner.is_valid(&mut conn.inner).await?;
+            conn.good_since = losses;
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut NodeConnection) -> bool {
+        !conn.answered
+    }
+}
+
+/// A pooled connection to one server: whether its last command got an answer (an error reply from Redis counts;
+/// a lost connection, a reply that does not parse, or a caller that gave up waiting do not), and the count of
+/// losses when it was last known good.
+pub(crate) struct NodeConnection {
+    inner: MultiplexedConnection,
+    answered: bool,
+    good_since: u64,
+    losses: Arc<AtomicU64>,
+}
+
+impl NodeConnection {
+    /// Runs `call` on the connection, recording whether it was answered; unanswered until it completes, so a
+    /// call dropped by its timeout leaves the connection marked. A lost connection is counted: a server that
+    /// crashed took the pool's other connections with it, and each is checked before its next use.
+    fn answered_by<'a, T: Send + 'a>(
+        &'a mut self,
+        call: impl FnOnce(&'a mut MultiplexedConnection) -> redis::RedisFuture<'a, T>,
+    ) -> redis::RedisFuture<'a, T> {
+        self.answered = false;
+        let (answered, losses) = (&mut self.answered, &self.losses);
+        let reply = call(&mut self.inner);
+        Box::pin(async move {
+            let reply = reply.await;
+            *answered = match &reply {
+                Ok(_) => true,
+                // Redis replied with an error.
+                Err(e) => matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension),
+            };
+            if !*answered {
+                losses.fetch_add(1, Ordering::AcqRel);
+            }
+            reply
+        })
+    }
 }
 
 /// The cluster client and its one shared connection, opened on first use.
@@ -80,7 +165,7 @@ impl Cluster {
 
 /// A connection to run one command, script or pipeline on.
 pub(crate) enum RedisConn<'a> {
-    Node(bb8::PooledConnection<'a, RedisConnectionManager>),
+    Node(bb8::PooledConnection<'a, NodeManager>),
     Cluster(ClusterConnection),
 }
 
@@ -106,7 +191,7 @@ impl Backend {
 impl redis::aio::ConnectionLike for RedisConn<'_> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
         match self {
-            Self::Node(conn) => conn.req_packed_command(cmd),
+            Self::Node(conn) => conn.answered_by(|inner| inner.req_packed_command(cmd)),
             Self::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
@@ -118,14 +203,14 @@ impl redis::aio::ConnectionLike for RedisConn<'_> {
         count: usize,
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         match self {
-            Self::Node(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Node(conn) => conn.answered_by(move |inner| inner.req_packed_commands(pipeline, offset, count)),
             Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Node(conn) => conn.get_db(),
+            Self::Node(conn) => conn.inner.get_db(),
             Self::Cluster(conn) => conn.get_db(),
         }
     }

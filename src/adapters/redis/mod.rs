@@ -80,7 +80,7 @@ pub async fn pool(url: &str) -> anyhow::Result<RedisPool> {
         .max_size(MAX_CONNECTIONS)
         .connection_timeout(CONNECTION_TIMEOUT)
         .error_sink(Box::new(LogConnectErrors))
-        .build_unchecked(manager);
+        .build_unchecked(connection::NodeManager::new(manager));
     Ok(RedisPool { backend: connection::Backend::Node(pool), health: Arc::new(RedisHealth::new()) })
 }
 

@@ -303,3 +303,58 @@ impl Drop for PrivateCluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// One Redis server of one test's own (no cluster), on a free loopback port, for tests that kill and restart
+/// it. Stopped when dropped.
+pub struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// A server answering `PING`; `None` (after `skip_or_fail`) when redis-server is missing.
+    pub async fn start(test: &str) -> Option<Self> {
+        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
+            skip_or_fail(test, "a private Redis server", &"redis-server is not installed");
+            return None;
+        }
+        let mut server = Self { port: free_ports(1)[0], child: None };
+        server.restart().await;
+        Some(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would: its clients' connections are reset.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again) on its port, empty, and waits until it answers.
+    pub async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        let up = poll_until(Instant::now() + SETTLE, Duration::from_millis(20), || async move {
+            node_cmd::<String>(port, &redis::cmd("PING")).await.ok()
+        })
+        .await;
+        assert!(up.is_some(), "private Redis {port} did not start");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

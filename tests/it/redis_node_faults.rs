@@ -1,0 +1,88 @@
+//! The pool of connections to one Redis server, on a server of the test's own: a checkout costs no round trip
+//! of its own (no `PING`), and a server that crashed and came back is used again within seconds, each
+//! connection the crash broke failing at most the one command that found out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use farmlokal::adapters::redis::{self as redis_adapters, RedisCache};
+use farmlokal::ports::Cache;
+
+use crate::harness::cluster::{node_cmd, PrivateRedis};
+
+/// Calls of `command` the server counted (`INFO commandstats`), 0 when it never ran.
+async fn calls(port: u16, command: &str) -> u64 {
+    let stats: String = node_cmd(port, redis::cmd("INFO").arg("commandstats")).await.expect("INFO commandstats");
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a call count"))
+}
+
+/// 16 reads at once, so the pool holds several connections; how many of them failed.
+async fn burst(cache: &Arc<RedisCache>) -> usize {
+    let reads: Vec<_> = (0..16)
+        .map(|i| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get(&format!("k{i}")).await.is_err() })
+        })
+        .collect();
+    let mut failed = 0;
+    for read in reads {
+        failed += usize::from(read.await.expect("the read task"));
+    }
+    failed
+}
+
+async fn start(test: &str) -> Option<(PrivateRedis, Arc<RedisCache>)> {
+    let server = PrivateRedis::start(test).await?;
+    let pool = redis_adapters::pool(&format!("redis://127.0.0.1:{}", server.port())).await.expect("a Redis URL");
+    Some((server, Arc::new(RedisCache::new(pool, "nodefaults:"))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_read_is_one_round_trip_with_no_ping_on_checkout() {
+    let Some((server, cache)) = start("a_cache_read_is_one_round_trip_with_no_ping_on_checkout").await else {
+        return;
+    };
+    let pings_before = calls(server.port(), "ping").await;
+    cache.set("k", b"v", Duration::from_secs(60)).await.expect("set");
+    for _ in 0..50 {
+        assert_eq!(cache.get("k").await.expect("get").as_deref(), Some(&b"v"[..]));
+    }
+    for _ in 0..4 {
+        assert_eq!(burst(&cache).await, 0, "no read fails on a healthy server");
+    }
+
+    assert_eq!(calls(server.port(), "get").await, 50 + 4 * 16);
+    assert_eq!(calls(server.port(), "ping").await, pings_before, "a checkout sent PING");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_server_is_used_again_within_seconds_of_coming_back() {
+    let test = "a_crashed_server_is_used_again_within_seconds_of_coming_back";
+    let Some((mut server, cache)) = start(test).await else { return };
+    assert_eq!(burst(&cache).await, 0);
+
+    server.kill();
+    assert!(cache.get("k").await.is_err(), "the server is down");
+    server.restart().await;
+
+    // The health gate lets one probe through a second after a failure; each connection the crash broke fails
+    // the one command that finds out and is not put back.
+    let back = Instant::now();
+    let mut answered_in_a_row = 0;
+    while answered_in_a_row < 100 {
+        assert!(back.elapsed() < Duration::from_secs(10), "Redis not used again 10 s after it came back");
+        if burst(&cache).await == 0 {
+            answered_in_a_row += 16;
+        } else {
+            answered_in_a_row = 0;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    cache.set("k", b"after", Duration::from_secs(60)).await.expect("set after the restart");
+    assert_eq!(cache.get("k").await.expect("get").as_deref(), Some(&b"after"[..]));
+}
