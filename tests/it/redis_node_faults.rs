@@ -1,6 +1,6 @@
 //! The pool of connections to one Redis server, on a server of the test's own: a checkout costs no round trip
-//! of its own (no `PING`), and a server that crashed and came back is used again within seconds, each
-//! connection the crash broke failing at most the one command that found out.
+//! of its own (no `PING`), concurrent callers share a few connections, and a server that crashed and came back
+//! is used again within seconds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +58,28 @@ async fn a_cache_read_is_one_round_trip_with_no_ping_on_checkout() {
 
     assert_eq!(calls(server.port(), "get").await, 50 + 4 * 16);
     assert_eq!(calls(server.port(), "ping").await, pings_before, "a checkout sent PING");
+}
+
+/// `INFO clients`' `connected_clients`: the pool's connections and the one asking.
+async fn connected_clients(port: u16) -> u64 {
+    let info: String = node_cmd(port, redis::cmd("INFO").arg("clients")).await.expect("INFO clients");
+    info.lines()
+        .find_map(|line| line.strip_prefix("connected_clients:"))
+        .map(|n| n.trim().parse().expect("a client count"))
+        .expect("connected_clients")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_share_a_few_connections() {
+    let Some((server, cache)) = start("concurrent_commands_share_a_few_connections").await else { return };
+    cache.get("k").await.expect("a first read opens one connection");
+    for _ in 0..8 {
+        assert_eq!(burst(&cache).await, 0);
+    }
+
+    // 16 reads at a time held 16 connections while each read had one to itself (up to the pool's 16).
+    let pooled = connected_clients(server.port()).await - 1;
+    assert!((1..=4).contains(&pooled), "{pooled} connections for 16 concurrent reads");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

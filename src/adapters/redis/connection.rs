@@ -2,12 +2,14 @@
 //! through the redis crate's own cluster client. Adapters run commands, scripts and pipelines on a
 //! [`RedisConn`] and never know which one it is.
 //!
-//! A single server's connections are checked out of the pool without a `PING` while none has been lost
-//! (bb8-redis's manager sends one on every checkout: two of a cache miss's four round trips). A connection
-//! leaves the pool when a command on it did not get an answer: it failed as a lost connection does, or its
-//! caller stopped waiting (the command timeout). A lost one also makes every other connection prove itself
-//! with a `PING` at its next checkout, as all of them did before: a crashed server broke them all, and the
-//! first command after it comes back finds a good connection.
+//! A single server's connections are multiplexed too, and shared: a checkout takes a handle to a pooled
+//! connection and gives the connection back to the pool at once, so concurrent callers pipeline their commands
+//! over the same few connections instead of one round trip per connection each. The pool (bb8) opens, checks
+//! and replaces them. A checkout sends no `PING` while no connection has been lost (bb8-redis's manager sends one
+//! on every checkout: two of a cache miss's four round trips). A connection is marked lost when a command on it
+//! gets no answer: it failed as a lost connection does, or its caller stopped waiting (the command timeout); the
+//! pool then drops it at its next checkout, and every other connection proves itself with a `PING` at its
+//! next one: a crashed server broke them all, and the first command after it comes back finds a good one.
 //!
 //! The cluster connection is one multiplexed [`ClusterConnection`] per process, shared by every adapter (clones
 //! are cheap handles to it, so it needs no pool). It keeps a connection to every node, routes each command by
@@ -15,7 +17,7 @@
 //! retries a command that met a redirect or a dropped connection. It is opened on first use, not at start, so
 //! the service starts while the cluster is down; a failed open is retried by the next call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +48,7 @@ pub(crate) enum Backend {
 }
 
 /// bb8's manager of connections to one server: bb8-redis's, but a checkout sends a `PING` only after some
-/// connection was lost since this one was last known good ([`NodeConnection::answered_by`] counts losses).
+/// connection was lost since this one was last known good, and a connection seen lost is never handed out again.
 pub(crate) struct NodeManager {
     inner: RedisConnectionManager,
     /// Connections seen lost so far, by any caller.
@@ -66,12 +68,16 @@ impl bb8::ManageConnection for NodeManager {
     async fn connect(&self) -> Result<NodeConnection, redis::RedisError> {
         let good_since = self.losses.load(Ordering::Acquire);
         let inner = self.inner.connect().await?;
-        Ok(NodeConnection { inner, answered: true, good_since, losses: self.losses.clone() })
+        let lost = Arc::new(Lost { connection: AtomicBool::new(false), losses: self.losses.clone() });
+        Ok(NodeConnection { inner, lost, good_since })
     }
 
-    /// At checkout: no round trip unless a connection was lost since this one last proved good; then a `PING`
-    /// (a failed one drops it, and bb8 tries the next idle connection or opens one).
+    /// At checkout: a connection seen lost is dropped (bb8 tries the next idle one or opens one); otherwise no
+    /// round trip unless some connection was lost since this one last proved good, then a `PING`.
     async fn is_valid(&self, conn: &mut NodeConnection) -> Result<(), redis::RedisError> {
+        if conn.lost.connection.load(Ordering::Acquire) {
+            return Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionAborted)));
+        }
         let losses = self.losses.load(Ordering::Acquire);
         if conn.good_since != losses {
             self.inner.is_valid(&mut conn.inner).await?;
@@ -81,43 +87,81 @@ impl bb8::ManageConnection for NodeManager {
     }
 
     fn has_broken(&self, conn: &mut NodeConnection) -> bool {
-        !conn.answered
+        conn.lost.connection.load(Ordering::Acquire)
     }
 }
 
-/// A pooled connection to one server: whether its last command got an answer (an error reply from Redis counts;
-/// a lost connection, a reply that does not parse, or a caller that gave up waiting do not), and the count of
-/// losses when it was last known good.
+/// A pooled connection to one server, and the count of losses when it was last known good.
 pub(crate) struct NodeConnection {
     inner: MultiplexedConnection,
-    answered: bool,
+    lost: Arc<Lost>,
     good_since: u64,
+}
+
+/// Whether a connection was seen lost, and the pool's count of such connections.
+struct Lost {
+    connection: AtomicBool,
     losses: Arc<AtomicU64>,
 }
 
-impl NodeConnection {
-    /// Runs `call` on the connection, recording whether it was answered; unanswered until it completes, so a
-    /// call dropped by its timeout leaves the connection marked. A lost connection is counted: a server that
-    /// crashed took the pool's other connections with it, and each is checked before its next use.
+impl Lost {
+    fn mark(&self) {
+        if !self.connection.swap(true, Ordering::AcqRel) {
+            self.losses.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A handle to a pooled connection, shared: the checkout returns the connection to the pool at once, so
+/// concurrent callers send their commands over the same few connections, pipelined.
+pub(crate) struct SharedNode {
+    inner: MultiplexedConnection,
+    lost: Arc<Lost>,
+}
+
+impl SharedNode {
+    /// Runs `call` on the connection; unless Redis answers (an error reply counts), the connection is marked
+    /// lost: it failed as a lost connection does, its reply did not parse, or its caller stopped waiting (the
+    /// command timeout drops the future). A server that crashed took the pool's other connections with it, so
+    /// each of them is checked before its next use.
     fn answered_by<'a, T: Send + 'a>(
         &'a mut self,
         call: impl FnOnce(&'a mut MultiplexedConnection) -> redis::RedisFuture<'a, T>,
     ) -> redis::RedisFuture<'a, T> {
-        self.answered = false;
-        let (answered, losses) = (&mut self.answered, &self.losses);
+        let unanswered = Unanswered(Some(self.lost.clone()));
         let reply = call(&mut self.inner);
         Box::pin(async move {
             let reply = reply.await;
-            *answered = match &reply {
-                Ok(_) => true,
-                // Redis replied with an error.
-                Err(e) => matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension),
-            };
-            if !*answered {
-                losses.fetch_add(1, Ordering::AcqRel);
+            if replied(&reply) {
+                unanswered.answered();
             }
             reply
         })
+    }
+}
+
+/// Marks its connection lost when dropped, unless the command was answered first.
+struct Unanswered(Option<Arc<Lost>>);
+
+impl Unanswered {
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(lost) = self.0.take() {
+            lost.mark();
+        }
+    }
+}
+
+/// Whether Redis answered: a value, or an error reply.
+fn replied<T>(reply: &redis::RedisResult<T>) -> bool {
+    match reply {
+        Ok(_) => true,
+        Err(e) => matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension),
     }
 }
 
@@ -164,18 +208,20 @@ impl Cluster {
 }
 
 /// A connection to run one command, script or pipeline on.
-pub(crate) enum RedisConn<'a> {
-    Node(bb8::PooledConnection<'a, NodeManager>),
+pub(crate) enum RedisConn {
+    Node(SharedNode),
     Cluster(ClusterConnection),
 }
 
 impl Backend {
     /// A connection within [`CONNECTION_TIMEOUT`] (the guard covers a connect that ignores its own bound).
-    pub(crate) async fn get(&self) -> anyhow::Result<RedisConn<'_>> {
+    pub(crate) async fn get(&self) -> anyhow::Result<RedisConn> {
         let bound = CONNECTION_TIMEOUT + Duration::from_millis(100);
         match self {
             Self::Node(pool) => match tokio::time::timeout(bound, pool.get()).await {
-                Ok(Ok(conn)) => Ok(RedisConn::Node(conn)),
+                Ok(Ok(pooled)) => {
+                    Ok(RedisConn::Node(SharedNode { inner: pooled.inner.clone(), lost: pooled.lost.clone() }))
+                }
                 Ok(Err(e)) => Err(anyhow::Error::new(e).context("no Redis connection")),
                 Err(_) => Err(anyhow::anyhow!("no Redis connection within {CONNECTION_TIMEOUT:?}")),
             },
@@ -188,7 +234,7 @@ impl Backend {
     }
 }
 
-impl redis::aio::ConnectionLike for RedisConn<'_> {
+impl redis::aio::ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             Self::Node(conn) => conn.answered_by(|inner| inner.req_packed_command(cmd)),

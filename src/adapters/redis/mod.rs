@@ -66,7 +66,8 @@ impl RedisPool {
 pub(crate) use connection::RedisConn;
 pub use connection::{COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
 
-/// Connections kept open at most.
+/// Connections kept open at most. Each is shared by every caller that checks it out (see [`connection`]); more
+/// are opened only while checkouts overlap, as on a cold start under load.
 const MAX_CONNECTIONS: u32 = 16;
 
 /// Builds the pool for `url` without connecting: the service starts while Redis is down and reports it through
@@ -78,6 +79,8 @@ pub async fn pool(url: &str) -> anyhow::Result<RedisPool> {
     let manager = RedisConnectionManager::new(url).context("invalid Redis URL")?;
     let pool = bb8::Pool::builder()
         .max_size(MAX_CONNECTIONS)
+        // The connection given back last is handed out next: callers pile onto one, pipelined, while it copes.
+        .queue_strategy(bb8::QueueStrategy::Lifo)
         .connection_timeout(CONNECTION_TIMEOUT)
         .error_sink(Box::new(LogConnectErrors))
         .build_unchecked(connection::NodeManager::new(manager));
@@ -112,7 +115,7 @@ impl bb8::ErrorSink<redis::RedisError> for LogConnectErrors {
 
 /// A connection, within [`CONNECTION_TIMEOUT`]; at once an error while the health gate says Redis is down
 /// (unless this call is the probe).
-pub(crate) async fn checkout(pool: &RedisPool) -> anyhow::Result<RedisConn<'_>> {
+pub(crate) async fn checkout(pool: &RedisPool) -> anyhow::Result<RedisConn> {
     pool.health.admit()?;
     let error = match pool.backend.get().await {
         Ok(conn) => return Ok(conn),
