@@ -48,7 +48,8 @@ impl RedisPool {
     }
 
     /// Connections open now, and how many of them are idle, for the pool-usage gauges; `None` on a cluster,
-    /// whose one multiplexed connection is not a pool.
+    /// whose one multiplexed connection is not a pool. A checkout gives its connection back at once (callers
+    /// share them), so nearly every open connection shows as idle: `open` is the number to watch.
     pub fn usage(&self) -> Option<crate::adapters::PoolUsage> {
         match &self.backend {
             connection::Backend::Node(pool) => {
