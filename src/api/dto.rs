@@ -320,12 +320,15 @@ impl Serialize for Rfc3339 {
             return at.serialize(serializer);
         }
         let mut text = *b"0000-00-00T00:00:00Z";
-        for (field, value) in [(0..4, year), (5..7, at.month()), (8..10, at.day())].into_iter().chain([
+        let fields = [
+            (0..4, year),
+            (5..7, at.month()),
+            (8..10, at.day()),
             (11..13, at.hour()),
             (14..16, at.minute()),
             (17..19, at.second()),
-        ]) {
-            let mut value = value;
+        ];
+        for (field, mut value) in fields {
             for digit in text[field].iter_mut().rev() {
                 *digit = b'0' + (value % 10) as u8;
                 value /= 10;
