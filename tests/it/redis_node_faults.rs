@@ -1,6 +1,6 @@
 //! The pool of connections to one Redis server, on a server of the test's own: a checkout costs no round trip
-//! of its own (no `PING`), concurrent callers share a few connections, and a server that crashed and came back
-//! is used again within seconds.
+//! of its own (no `PING`), concurrent callers share a few connections, a server that crashed and came back is
+//! used again within seconds, and a connection whose command timed out is replaced.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,15 @@ async fn calls(port: u16, command: &str) -> u64 {
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |n| n.parse().expect("a call count"))
+}
+
+/// `INFO stats`' `total_connections_received`: connections ever opened to the server, the asking one included.
+async fn connections_opened(port: u16) -> u64 {
+    let info: String = node_cmd(port, redis::cmd("INFO").arg("stats")).await.expect("INFO stats");
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_connections_received:"))
+        .map(|n| n.trim().parse().expect("a connection count"))
+        .expect("total_connections_received")
 }
 
 /// 16 reads at once, so the pool holds several connections; how many of them failed.
@@ -107,4 +116,26 @@ async fn a_crashed_server_is_used_again_within_seconds_of_coming_back() {
     }
     cache.set("k", b"after", Duration::from_secs(60)).await.expect("set after the restart");
     assert_eq!(cache.get("k").await.expect("get").as_deref(), Some(&b"after"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_command_timed_out_is_not_used_again() {
+    let test = "a_connection_whose_command_timed_out_is_not_used_again";
+    let Some((server, cache)) = start(test).await else { return };
+    cache.get("k").await.expect("a first read opens the pool's one connection");
+    let opened = connections_opened(server.port()).await;
+
+    server.signal("-STOP");
+    assert!(cache.get("k").await.is_err(), "a stopped server answers nothing: the read times out");
+    server.signal("-CONT");
+    let back = Instant::now();
+    while cache.get("k").await.is_err() {
+        assert!(back.elapsed() < Duration::from_secs(10), "Redis not used again 10 s after it continued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // One more for the `INFO` that counted `opened`; the rest the pool opened in place of the connection whose
+    // read timed out (the server answers it again, but it may as well be half-open).
+    let reopened = connections_opened(server.port()).await - opened - 1;
+    assert!(reopened >= 1, "the timed-out connection was used again");
 }

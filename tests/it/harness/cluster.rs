@@ -335,6 +335,14 @@ impl PrivateRedis {
         }
     }
 
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the server: stopped, it keeps its connections open and answers
+    /// nothing, as a stalled server or a connection gone half-open does.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let sent = Command::new("kill").args([signal, &child.id().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill {signal} failed");
+    }
+
     /// Starts the server (again) on its port, empty, and waits until it answers.
     pub async fn restart(&mut self) {
         let child = Command::new("redis-server")
