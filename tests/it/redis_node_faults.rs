@@ -10,24 +10,24 @@ use farmlokal::ports::Cache;
 
 use crate::harness::cluster::{node_cmd, PrivateRedis};
 
-/// Calls of `command` the server counted (`INFO commandstats`), 0 when it never ran.
-async fn calls(port: u16, command: &str) -> u64 {
-    let stats: String = node_cmd(port, redis::cmd("INFO").arg("commandstats")).await.expect("INFO commandstats");
-    let prefix = format!("cmdstat_{command}:calls=");
-    stats
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().expect("a call count"))
+/// The number after `prefix` on a line of `INFO <section>` (up to a comma), 0 when no line starts with it (a
+/// command that never ran has no `cmdstat_` line).
+async fn info(port: u16, section: &str, prefix: &str) -> u64 {
+    let info: String = node_cmd(port, redis::cmd("INFO").arg(section)).await.expect("INFO");
+    info.lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .and_then(|rest| rest.trim().split(',').next())
+        .map_or(0, |n| n.parse().unwrap_or_else(|_| panic!("{prefix} is not followed by a number: {n}")))
 }
 
-/// `INFO stats`' `total_connections_received`: connections ever opened to the server, the asking one included.
+/// Calls of `command` the server counted.
+async fn calls(port: u16, command: &str) -> u64 {
+    info(port, "commandstats", &format!("cmdstat_{command}:calls=")).await
+}
+
+/// Connections ever opened to the server, the asking one included.
 async fn connections_opened(port: u16) -> u64 {
-    let info: String = node_cmd(port, redis::cmd("INFO").arg("stats")).await.expect("INFO stats");
-    info.lines()
-        .find_map(|line| line.strip_prefix("total_connections_received:"))
-        .map(|n| n.trim().parse().expect("a connection count"))
-        .expect("total_connections_received")
+    info(port, "stats", "total_connections_received:").await
 }
 
 /// 16 reads at once, so the pool holds several connections; how many of them failed.
@@ -69,13 +69,9 @@ async fn a_cache_read_is_one_round_trip_with_no_ping_on_checkout() {
     assert_eq!(calls(server.port(), "ping").await, pings_before, "a checkout sent PING");
 }
 
-/// `INFO clients`' `connected_clients`: the pool's connections and the one asking.
+/// Connections open now: the pool's and the one asking.
 async fn connected_clients(port: u16) -> u64 {
-    let info: String = node_cmd(port, redis::cmd("INFO").arg("clients")).await.expect("INFO clients");
-    info.lines()
-        .find_map(|line| line.strip_prefix("connected_clients:"))
-        .map(|n| n.trim().parse().expect("a client count"))
-        .expect("connected_clients")
+    info(port, "clients", "connected_clients:").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
