@@ -1,6 +1,7 @@
 //! A Redis Cluster of one test's own: three masters with one replica each, on free loopback ports with their
 //! data in a temporary directory, for tests that fail over, kill, restart or reshard nodes, which would disturb
 //! every other test on the shared cluster. The nodes are stopped and the directory removed when it is dropped.
+//! [`PrivateRedis`] is the same for one plain server, for tests that kill, stop or restart it.
 //! Needs `redis-server` and `redis-cli` (the test command installs them); without them the test skips, or fails
 //! when `FARMLOKAL_TEST_REQUIRE_SERVERS=1`.
 
