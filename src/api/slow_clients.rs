@@ -163,19 +163,8 @@ impl<T> DeadlineStream<T> {
         if self.stage != Stage::Headers {
             return;
         }
-        const END: &[u8] = b"\r\n\r\n";
-        for &b in bytes {
-            self.matched = if b == END[self.matched] {
-                self.matched + 1
-            } else if b == END[0] {
-                1
-            } else {
-                0
-            };
-            if self.matched == END.len() {
-                self.enter(Stage::Request);
-                return;
-            }
+        if header_block_ends(&mut self.matched, bytes) {
+            self.enter(Stage::Request);
         }
     }
 
@@ -202,6 +191,29 @@ impl<T> DeadlineStream<T> {
             }
         }
     }
+}
+
+/// The blank line that ends a request's header block.
+const HEADER_END: &[u8] = b"\r\n\r\n";
+
+/// Whether the header block ends within `bytes`, given that the bytes read before them ended with `matched`
+/// bytes of [`HEADER_END`]; otherwise `matched` becomes how many its last bytes hold. A terminator split across
+/// reads is finished byte by byte (at most three); the rest is one vectorised search, not a loop per byte.
+fn header_block_ends(matched: &mut usize, bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while *matched > 0 {
+        let Some((&b, tail)) = rest.split_first() else { return false };
+        rest = tail;
+        *matched = if b == HEADER_END[*matched] { *matched + 1 } else { usize::from(b == HEADER_END[0]) };
+        if *matched == HEADER_END.len() {
+            return true;
+        }
+    }
+    if memchr::memmem::find(rest, HEADER_END).is_some() {
+        return true;
+    }
+    *matched = (1..HEADER_END.len()).rev().find(|&k| rest.ends_with(&HEADER_END[..k])).unwrap_or(0);
+    false
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for DeadlineStream<T> {
@@ -256,5 +268,47 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineStream<T> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte-at-a-time state machine `header_block_ends` replaces: where the header block ends, if it does.
+    fn naive_end(bytes: &[u8]) -> Option<usize> {
+        let mut matched = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            matched = if b == HEADER_END[matched] { matched + 1 } else { usize::from(b == HEADER_END[0]) };
+            if matched == HEADER_END.len() {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_header_block_end_is_found_however_the_reads_split_it() {
+        let inputs: [&[u8]; 6] = [
+            b"GET / HTTP/1.1\r\nhost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nhost: a\r\n\r\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx: \r\r\n\r\r\n\n\r\n\r\n",
+            b"GET / HTTP/1.1\r\nhost: a\r\n",
+            b"\r\n\r",
+            b"\r\r\n\r\n",
+        ];
+        for input in inputs {
+            let want = naive_end(input);
+            // Every split into two reads, and one read per byte.
+            for cut in 0..=input.len() {
+                let mut matched = 0;
+                let ended =
+                    header_block_ends(&mut matched, &input[..cut]) || header_block_ends(&mut matched, &input[cut..]);
+                assert_eq!(ended, want.is_some(), "{input:?} cut at {cut}");
+            }
+            let mut matched = 0;
+            let at = input.iter().position(|b| header_block_ends(&mut matched, std::slice::from_ref(b)));
+            assert_eq!(at, want, "{input:?} a byte at a time");
+        }
     }
 }
