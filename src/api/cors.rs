@@ -11,7 +11,7 @@ use poem::http::header::{
     ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use poem::http::{HeaderValue, Method, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Request, Response};
 
 /// Request headers a cross-origin caller may send.
 const ALLOWED_HEADERS: [&str; 3] = ["if-none-match", "x-request-id", "content-type"];
@@ -35,34 +35,42 @@ impl CorsPolicy {
     fn allows(&self, origin: &str) -> bool {
         self.any || self.origins.iter().any(|o| o == origin)
     }
+
+    /// What the policy says of `request`: the origin it allows it from, if any, and whether it is a preflight.
+    pub fn start(&self, request: &Request) -> CorsRequest {
+        let origin = request.headers().get(ORIGIN).cloned().filter(|o| o.to_str().is_ok_and(|o| self.allows(o)));
+        let preflight =
+            request.method() == Method::OPTIONS && request.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        CorsRequest { any: self.any, origin, preflight }
+    }
 }
 
-/// Applies `policy` to one request, when there is one: `.around(move |next, req| cors::apply(next, req,
-/// policy.clone()))`.
-pub async fn apply<E: Endpoint>(next: E, request: Request, policy: Option<CorsPolicy>) -> poem::Result<Response> {
-    let Some(policy) = policy else {
-        return Box::pin(next.call(request)).await.map(IntoResponse::into_response);
-    };
-    let origin = request.headers().get(ORIGIN).cloned().filter(|o| o.to_str().is_ok_and(|o| policy.allows(o)));
-    let preflight =
-        request.method() == Method::OPTIONS && request.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-    let mut response = match (&origin, preflight) {
-        (Some(_), true) => preflight_answer(&request),
-        _ => match Box::pin(next.call(request)).await {
-            Ok(response) => response.into_response(),
-            Err(error) => super::problem::error_response(&error),
-        },
-    };
-    let headers = response.headers_mut();
-    headers.append(VARY, HeaderValue::from_static("origin"));
-    if let Some(origin) = origin {
-        let allowed = if policy.any { HeaderValue::from_static("*") } else { origin };
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        if !preflight {
-            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+/// One request as the CORS policy sees it.
+pub struct CorsRequest {
+    any: bool,
+    /// The request's `Origin`, when the policy allows it.
+    origin: Option<HeaderValue>,
+    preflight: bool,
+}
+
+impl CorsRequest {
+    /// The answer to a preflight from an allowed origin, which nothing else sees; `None` for every other request.
+    pub fn preflight(&self, request: &Request) -> Option<Response> {
+        (self.origin.is_some() && self.preflight).then(|| preflight_answer(request))
+    }
+
+    /// Adds the CORS headers to the response (`Vary: Origin` on every one).
+    pub fn finish(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.append(VARY, HeaderValue::from_static("origin"));
+        if let Some(origin) = self.origin {
+            let allowed = if self.any { HeaderValue::from_static("*") } else { origin };
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+            if !self.preflight {
+                headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+            }
         }
     }
-    Ok(response)
 }
 
 /// 204 with the methods and the requested headers that are allowed, cacheable by the browser for 10 minutes.

@@ -14,15 +14,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use poem::http::header::{
     CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LINK, TRANSFER_ENCODING,
 };
-use poem::http::{HeaderName, HeaderValue, Method};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use poem::{Request, Response};
 use poem_openapi::OperationId;
 
+use super::encoding::Coding;
 use super::payload::JSON_CONTENT_TYPE;
 use super::representation::{self, SharedAnswer};
+use crate::app::response_cache::{LocalPage, PageId};
 use crate::app::Services;
 
 /// Targets remembered at most, and for how long unused.
@@ -33,64 +36,130 @@ const UNUSED_FOR: Duration = Duration::from_secs(120);
 struct Target {
     key: String,
     link_prefix: String,
+    /// The headers last made for this target, by coding (identity first, then [`Coding`]'s order).
+    made: [ArcSwapOption<Made>; 4],
 }
+
+/// The headers of a hot answer that stay the same for as long as the page does: everything but `Age` and
+/// `Cache-Control`, made once per page and coding instead of once per request.
+struct Made {
+    page: PageId,
+    headers: HeaderMap,
+}
+
+/// `Age` and `Cache-Control` for whole seconds 0..=`CLOCK_VALUES`; larger values (a TTL above ten minutes) are
+/// formatted per answer.
+const CLOCK_VALUES: u64 = 600;
 
 /// The listing targets this process has answered, and the use cases that hold their pages.
 pub struct HotListings {
-    targets: moka::sync::Cache<String, Arc<Target>>,
+    /// Hashed with foldhash, seeded per process: a quarter of SipHash's instructions for a target.
+    targets: moka::sync::Cache<String, Arc<Target>, foldhash::quality::RandomState>,
     services: Arc<Services>,
+    /// `Age` values by whole seconds.
+    ages: Vec<HeaderValue>,
+    /// `Cache-Control` values by the whole seconds of freshness left (`max-age`).
+    cache_controls: Vec<HeaderValue>,
     /// `farmlokal_hot_listings_total`: listings answered by this lane.
     answered: metrics::Counter,
 }
 
 impl HotListings {
     pub fn new(services: Arc<Services>) -> Self {
-        let targets = moka::sync::Cache::builder().max_capacity(TARGETS).time_to_idle(UNUSED_FOR).build();
+        let targets = moka::sync::Cache::builder()
+            .max_capacity(TARGETS)
+            .time_to_idle(UNUSED_FOR)
+            .build_with_hasher(foldhash::quality::RandomState::default());
         let answered = metrics::counter!("farmlokal_hot_listings_total");
-        Self { targets, services, answered }
+        let ttl = services.pages.ttl();
+        let seconds = 0..=CLOCK_VALUES.min(ttl.as_secs());
+        let ages = seconds.clone().map(HeaderValue::from).collect();
+        // Digits and ASCII only, so every value is valid; were one not, the table stays empty and each answer
+        // formats its own.
+        let cache_controls = seconds.map(|s| cache_control(Duration::from_secs(s), ttl)).collect::<Option<_>>();
+        let cache_controls = cache_controls.unwrap_or_default();
+        Self { targets, services, ages, cache_controls, answered }
     }
 
     /// Called by the operation after it answered `target` with the page under `key`.
     pub(super) fn remember(&self, target: &str, key: String, link_prefix: String) {
         if !self.targets.contains_key(target) {
-            self.targets.insert(target.to_owned(), Arc::new(Target { key, link_prefix }));
+            let made = Default::default();
+            self.targets.insert(target.to_owned(), Arc::new(Target { key, link_prefix, made }));
         }
     }
 
     /// The answer to a remembered listing target whose page is fresh in the in-process tier, as the operation
     /// would give it (a test compares the two).
-    fn answer(&self, request: &Request) -> Option<Response> {
+    pub(super) fn answer(&self, request: &Request) -> Option<Response> {
         if request.method() != Method::GET || request.uri().path() != "/products" {
             return None;
         }
-        let headers = request.headers();
         // A 304 is the operation's to decide; a request with a body (or a coded one) is the body limit's.
-        if [IF_NONE_MATCH, CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_ENCODING].iter().any(|h| headers.contains_key(h))
-        {
+        let passed_on = |name: &HeaderName| {
+            [IF_NONE_MATCH, CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_ENCODING].iter().any(|h| h == name)
+        };
+        if request.headers().keys().any(passed_on) {
             return None;
         }
         let target = self.targets.get(request.uri().path_and_query()?.as_str())?;
         let coding = representation::accepted(request);
-        let pages = &self.services.pages;
-        let page = pages.local_hit(&target.key, coding.map(representation::variant))?;
-        let SharedAnswer { tag, age, cache_control, .. } = SharedAnswer::of(&page, pages.ttl(), None);
-        let mut response = Response::builder().header(CONTENT_TYPE, JSON_CONTENT_TYPE).body(page.body.clone());
+        let page = self.services.pages.local_page(&target.key, coding.map(representation::variant))?;
+        let slot = &target.made[slot(coding)];
+        let made = match slot.load_full() {
+            Some(made) if made.page == page.id() => made,
+            _ => {
+                let made = Arc::new(self.make(&page, &target.link_prefix)?);
+                slot.store(Some(made.clone()));
+                made
+            }
+        };
+        let mut response = Response::builder().body(page.body());
         let headers = response.headers_mut();
-        // `local_hit` serves only fresh copies.
-        headers.insert(X_CACHE, HeaderValue::from_static("HIT"));
-        headers.insert(ETAG, HeaderValue::from_str(&tag).ok()?);
-        if let Some(cursor) = page.next_cursor.as_deref() {
-            headers.insert(LINK, HeaderValue::from_str(&next_link(&target.link_prefix, cursor)).ok()?);
-        }
-        if let Some(coding) = page.coding {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
-        }
-        headers.insert(AGE, HeaderValue::from(age));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_str(&cache_control).ok()?);
+        *headers = made.headers.clone();
+        let (age, fresh_for) = (page.age().as_secs(), page.fresh_for());
+        headers.insert(AGE, self.ages.get(age as usize).cloned().unwrap_or_else(|| HeaderValue::from(age)));
+        let cached = self.cache_controls.get(fresh_for.as_secs() as usize).cloned();
+        headers.insert(CACHE_CONTROL, cached.or_else(|| cache_control(fresh_for, self.services.pages.ttl()))?);
         response.set_data(OperationId(LIST_PRODUCTS));
         self.answered.increment(1);
         Some(response)
     }
+
+    /// The headers of every hot answer of `page` for a target with `link_prefix`, but `Age` and `Cache-Control`.
+    fn make(&self, page: &LocalPage, link_prefix: &str) -> Option<Made> {
+        let served = page.served();
+        let tag = representation::page_tag(&served);
+        // Room for these and the ones the middleware adds (Age, Cache-Control, Vary, X-Content-Type-Options,
+        // X-Request-Id, the rate limit's five), so no insert has to grow the map.
+        let mut headers = HeaderMap::with_capacity(16);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+        // `local_page` serves only fresh copies.
+        headers.insert(X_CACHE, HeaderValue::from_static("HIT"));
+        headers.insert(ETAG, HeaderValue::from_str(&tag).ok()?);
+        if let Some(cursor) = served.next_cursor.as_deref() {
+            headers.insert(LINK, HeaderValue::from_str(&next_link(link_prefix, cursor)).ok()?);
+        }
+        if let Some(coding) = served.coding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        Some(Made { page: page.id(), headers })
+    }
+}
+
+/// The index of `coding` in [`Target::made`].
+fn slot(coding: Option<Coding>) -> usize {
+    match coding {
+        None => 0,
+        Some(Coding::Brotli) => 1,
+        Some(Coding::Zstd) => 2,
+        Some(Coding::Gzip) => 3,
+    }
+}
+
+/// The `Cache-Control` of a listing fresh for `fresh_for` more, as [`SharedAnswer::of`] makes it.
+fn cache_control(fresh_for: Duration, ttl: Duration) -> Option<HeaderValue> {
+    HeaderValue::from_str(&SharedAnswer::cache_control(fresh_for, ttl)).ok()
 }
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -101,12 +170,4 @@ const LIST_PRODUCTS: &str = "listProducts";
 /// The `Link` header of the next page: the parameters' prefix (`products::ListParams::link_prefix`) and the cursor.
 pub fn next_link(prefix: &str, cursor: &str) -> String {
     format!("{prefix}{cursor}>; rel=\"next\"")
-}
-
-/// Answers a remembered listing from the in-process tier, or passes the request on.
-pub async fn serve<E: Endpoint>(next: E, request: Request, hot: Arc<HotListings>) -> poem::Result<Response> {
-    if let Some(response) = hot.answer(&request) {
-        return Ok(response);
-    }
-    Box::pin(next.call(request)).await.map(IntoResponse::into_response)
 }

@@ -1,32 +1,33 @@
 //! Cross-cutting HTTP behaviour: request ids and tracing spans, request metrics, and problem+json for the
-//! errors poem raises itself.
+//! errors poem raises itself ([`Observed`], one step of [`super::edge`]); the request timeout and the body
+//! limit, which wrap the routes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Instant;
 
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::{HeaderName, HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
-use tracing::Instrument;
 
 use super::problem;
 
 /// The request id header, taken from the caller when sent, otherwise generated.
-pub const REQUEST_ID: &str = "x-request-id";
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Accepts a caller's request id only when it is short and printable, so logs cannot be forged with it.
-fn caller_request_id(request: &Request) -> Option<String> {
-    let value = request.headers().get(REQUEST_ID)?.to_str().ok()?;
-    let valid = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
-    valid.then(|| value.to_owned())
+fn caller_request_id(request: &Request) -> Option<HeaderValue> {
+    let value = request.headers().get(REQUEST_ID)?;
+    let bytes = value.as_bytes();
+    let valid = !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic);
+    valid.then(|| value.clone())
 }
 
 /// The request duration histogram's handles by operation and status, looked up once per pair instead of
 /// building labels and searching the recorder's registry on every request.
 #[derive(Default)]
 pub struct RequestMetrics {
-    histograms: RwLock<HashMap<(&'static str, StatusCode), metrics::Histogram>>,
+    histograms: RwLock<HashMap<(&'static str, StatusCode), metrics::Histogram, foldhash::fast::RandomState>>,
 }
 
 impl RequestMetrics {
@@ -47,33 +48,49 @@ impl RequestMetrics {
 }
 
 /// A fresh request id: a random (version 4) UUID from the thread's generator (no system call per request).
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-    id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = id.hyphenated().encode_lower(&mut buffer).as_bytes();
+    // Lowercase hex digits and hyphens: always a valid header value.
+    HeaderValue::from_bytes(text).unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-0000-0000-000000000000"))
 }
 
-/// Wraps every request: a span with its id, the id on the response, problem+json for poem's own errors, and
-/// a duration histogram by operation and status.
-pub async fn observe<E: Endpoint>(next: E, request: Request, metrics: Arc<RequestMetrics>) -> poem::Result<Response> {
-    let request_id = caller_request_id(&request).unwrap_or_else(new_request_id);
-    let span =
-        tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path());
-    let started = Instant::now();
-    let mut response = match Box::pin(next.call(request)).instrument(span.clone()).await {
-        Ok(response) => response.into_response(),
-        Err(error) => span.in_scope(|| problem::error_response(&error)),
-    };
-    let status = response.status();
-    let operation = response.data::<OperationId>().map_or("unmatched", |id| id.0);
-    let elapsed = started.elapsed();
-    metrics.record(operation, status, elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done")
-    });
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+/// A request under observation: its id (the caller's, or a new one), its span and when it started.
+pub struct Observed {
+    request_id: HeaderValue,
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Observed {
+    /// Starts observing `request`: its id and its span.
+    pub fn start(request: &Request) -> Self {
+        let request_id = caller_request_id(request).unwrap_or_else(new_request_id);
+        let id = request_id.to_str().unwrap_or_default();
+        let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+        Self { request_id, span, started: Instant::now() }
     }
-    Ok(response)
+
+    /// The request's span, for the work done on it.
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone()
+    }
+
+    /// The answer to send: problem+json for an error nothing below answered (logged in the span), with the
+    /// request id; its duration goes to the histogram by operation and status.
+    pub fn finish(self, result: poem::Result<Response>, metrics: &RequestMetrics) -> Response {
+        let mut response = result.unwrap_or_else(|error| self.span.in_scope(|| problem::error_response(&error)));
+        let status = response.status();
+        let operation = response.data::<OperationId>().map_or("unmatched", |id| id.0);
+        let elapsed = self.started.elapsed();
+        metrics.record(operation, status, elapsed.as_secs_f64());
+        self.span.in_scope(|| {
+            tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done")
+        });
+        response.headers_mut().insert(REQUEST_ID, self.request_id);
+        response
+    }
 }
 
 /// The largest request body any route accepts (the webhook's 64 KiB; no other route takes a body).

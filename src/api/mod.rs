@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod connection_limits;
 pub mod cors;
 pub mod dto;
+pub mod edge;
 pub mod encoding;
 pub mod estimates;
 pub mod hot;
@@ -59,12 +60,12 @@ pub fn api_service(
         .server("/")
 }
 
-/// The complete HTTP application for one service.
+/// The complete HTTP application for one service: every route behind [`edge::Edge`], the routes inside the
+/// request timeout and the body limit.
 ///
-/// Every middleware awaits the layer below it through `Box::pin(next.call(request))`. Unboxed, each layer's
-/// future holds the whole stack below it inline (15.8 KB for the six layers, 1.6 KB boxed: `size_of_val` in a
-/// debug build), and every layer's await moves it: `perf` put 14% of a hot listing's time in `memmove` before
-/// the boxing.
+/// The routes are awaited through a boxed future (`BoxEndpoint`), so the edge's future does not hold them
+/// inline: unboxed, a stack of layers held 15.8 KB (1.6 KB boxed: `size_of_val` in a debug build), and every
+/// await moved it (`perf` put 14% of a hot listing's time in `memmove` before the boxing).
 pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: MetricsExporter) -> impl Endpoint {
     let timeout = settings.request_timeout;
     let cors = cors::CorsPolicy::new(&settings.cors_origins);
@@ -74,10 +75,9 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
     let published = spec::Published::of(&service);
     let allow = Arc::new(representation::AllowTable::from_spec(&published.document, &DOCUMENTS));
     let docs = StaticDocument::new("text/html; charset=utf-8", published.docs_html);
-    let request_metrics = Arc::new(middleware::RequestMetrics::default());
     let spec_yaml = StaticDocument::new("application/yaml", published.yaml);
     let spec_json = StaticDocument::new("application/json", published.json);
-    Route::new()
+    let routes = Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
@@ -85,13 +85,9 @@ pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: Metrics
         .around(middleware::limit_body)
         // Outside `limit_body`: the request timeout includes reading a chunked body.
         .around(move |next, request| middleware::with_timeout(next, request, timeout))
-        // Inside the rate limit, CORS, representation and observation; outside the timeout and the body limit,
-        // which a bodiless answer from memory does not need (it takes only requests without a body).
-        .around(move |next, request| hot::serve(next, request, hot.clone()))
-        .around(move |next, request| rate_limit::limit(next, request, limiter.clone()))
-        .around(move |next, request| cors::apply(next, request, cors.clone()))
-        .around(move |next, request| representation::represent(next, request, allow.clone()))
-        .around(move |next, request| middleware::observe(next, request, request_metrics.clone()))
+        .boxed();
+    let metrics = Arc::new(middleware::RequestMetrics::default());
+    edge::Edge { routes, metrics, allow, cors, limiter, hot }
 }
 
 /// The documents served beside the API (GET only).

@@ -6,7 +6,8 @@
 //! is a 429 `rate_limited` problem with `Retry-After`, the true wait rounded up to whole seconds. The same
 //! numbers also go out as the structured fields of draft-ietf-httpapi-ratelimit-headers:
 //! `RateLimit-Policy: "per-ip";q=<limit>;w=<window seconds>` and `RateLimit: "per-ip";r=<remaining>;t=<reset>`.
-//! It sits inside `middleware::observe`, so refusals still get a request id and are measured.
+//! It runs inside the request's observation ([`super::edge`]), so refusals still get a request id and are
+//! measured.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,10 +16,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use poem::http::header::RETRY_AFTER;
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Request, Response};
 
 use super::client_ip;
-use super::problem::{self, Problem};
+use super::problem::Problem;
 use super::settings::HttpSettings;
 use crate::app::rate_limit::RateDecision;
 use crate::app::Services;
@@ -71,35 +72,38 @@ impl Limiter {
     }
 }
 
-/// Limits one request: `.around(move |next, req| rate_limit::limit(next, req, limiter.clone()))`.
-pub async fn limit<E: Endpoint>(next: E, request: Request, limiter: Limiter) -> poem::Result<Response> {
-    let rate_limit = &limiter.services.rate_limit;
-    if !rate_limit.is_enabled() || is_exempt(request.method(), request.uri().path()) {
-        return Box::pin(next.call(request)).await.map(IntoResponse::into_response);
-    }
-    let Some(client) = client_ip::of_request(&request, &limiter.trusted_proxies, limiter.in_process_client) else {
+impl Limiter {
+    /// Admits or refuses `request`. `Ok(None)`: not limited (the limit is off, the route exempt, or no IP
+    /// peer to key on); `Ok(Some(decision))`: admitted, [`Limiter::finish`] puts the decision's headers on its
+    /// answer; `Err`: the 429 problem to answer with instead, headers included.
+    pub async fn admit(&self, request: &Request) -> Result<Option<RateDecision>, Response> {
+        let rate_limit = &self.services.rate_limit;
+        if !rate_limit.is_enabled() || is_exempt(request.method(), request.uri().path()) {
+            return Ok(None);
+        }
         // No IP peer (a Unix socket, or an in-process request with no address configured): nothing to key on,
         // and not traffic from the network.
-        return Box::pin(next.call(request)).await.map(IntoResponse::into_response);
-    };
-    let decision = rate_limit.check(client).await;
-    let mut response = if decision.allowed {
-        match Box::pin(next.call(request)).await {
-            Ok(response) => response.into_response(),
-            // Answered here rather than by `observe`, so the error response carries the headers too.
-            Err(error) => problem::error_response(&error),
+        let Some(client) = client_ip::of_request(request, &self.trusted_proxies, self.in_process_client) else {
+            return Ok(None);
+        };
+        let decision = rate_limit.check(client).await;
+        if decision.allowed {
+            return Ok(Some(decision));
         }
-    } else {
         metrics::counter!("farmlokal_rate_limited_total").increment(1);
         let wait = whole_seconds_up(decision.retry_after.unwrap_or(decision.reset_after)).max(1);
         tracing::debug!(%client, wait, "rate limited");
         let detail = format!("more than {} requests in a minute from this client; retry in {wait} s", decision.limit);
         let mut response = Problem::quota_exceeded(POLICY_NAME, detail).into_poem_response();
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
-        response
-    };
-    set_headers(response.headers_mut(), &decision, &limiter.policy);
-    Ok(response)
+        set_headers(response.headers_mut(), &decision, &self.policy);
+        Err(response)
+    }
+
+    /// Puts an admitted request's rate-limit headers on its answer.
+    pub fn finish(&self, decision: &RateDecision, response: &mut Response) {
+        set_headers(response.headers_mut(), decision, &self.policy);
+    }
 }
 
 fn set_headers(headers: &mut HeaderMap, decision: &RateDecision, policy: &HeaderValue) {

@@ -7,18 +7,17 @@
 //! with another coding's body. Every other response is compressed here, per response, when its body is long
 //! enough and the client accepts a coding.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use poem::http::header::{
     ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
     X_CONTENT_TYPE_OPTIONS,
 };
-use poem::http::{HeaderValue, Method, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::http::{HeaderValue, Method, StatusCode, Uri};
+use poem::{Endpoint, Request, Response};
 
 use super::encoding::{self, Coding, Effort};
-use super::problem;
 use crate::app::response_cache::{tag_of, Encoder, Served, Variant, SERVE_STALE_FOR};
 
 /// `Cache-Control` of every response that does not set its own: errors, 429, webhook answers, operations.
@@ -93,14 +92,19 @@ impl SharedAnswer {
     /// itself would serve it stale.
     pub fn of(page: &Served, ttl: std::time::Duration, if_none_match: Option<&str>) -> Self {
         let tag = page_tag(page);
-        let cache_control = format!(
-            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-            page.fresh_for.as_secs(),
-            ttl.as_secs(),
-            SERVE_STALE_FOR.as_secs()
-        );
+        let cache_control = Self::cache_control(page.fresh_for, ttl);
         let not_modified = if_none_match.is_some_and(|candidates| none_match(candidates, &tag));
         Self { tag, age: page.age.as_secs(), not_modified, cache_control }
+    }
+
+    /// The `Cache-Control` of a shared page fresh for `fresh_for` more, of pages fresh for `ttl`.
+    pub fn cache_control(fresh_for: std::time::Duration, ttl: std::time::Duration) -> String {
+        format!(
+            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+            fresh_for.as_secs(),
+            ttl.as_secs(),
+            SERVE_STALE_FOR.as_secs()
+        )
     }
 }
 
@@ -155,47 +159,59 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
-/// Wraps every response: see the module documentation.
-pub async fn represent<E: Endpoint>(next: E, mut request: Request, allow: Arc<AllowTable>) -> poem::Result<Response> {
-    let head = request.method() == Method::HEAD;
-    if head {
-        request.set_method(Method::GET);
-    }
-    let coding = accepted(&request);
-    let uri = request.uri().clone();
-    let mut response = match Box::pin(next.call(request)).await {
-        Ok(response) => response.into_response(),
-        Err(error) => problem::error_response(&error),
-    };
-    let status = response.status();
-    let headers = response.headers_mut();
-    if status == StatusCode::METHOD_NOT_ALLOWED && !headers.contains_key(ALLOW) {
-        if let Some(methods) = allow.allow(uri.path()) {
-            headers.insert(ALLOW, methods.clone());
+/// What a request's representation depends on, kept while it is answered: whether it was a `HEAD` (answered as
+/// the `GET` it stands for, then without its body), the coding it accepts and its path (for `Allow` on a 405).
+pub struct Represented {
+    head: bool,
+    coding: Option<Coding>,
+    uri: Uri,
+}
+
+impl Represented {
+    /// Notes what the answer depends on; a `HEAD` goes on as a `GET`.
+    pub fn start(request: &mut Request) -> Self {
+        let head = request.method() == Method::HEAD;
+        if head {
+            request.set_method(Method::GET);
         }
+        Self { head, coding: accepted(request), uri: request.uri().clone() }
     }
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.append(VARY, HeaderValue::from_static("accept-encoding"));
-    if status.is_client_error() || status.is_server_error() || !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, NO_STORE);
-    }
-    let chosen_elsewhere = headers.contains_key(CONTENT_ENCODING) || headers.contains_key(ETAG);
-    let bodiless = status == StatusCode::NOT_MODIFIED || status == StatusCode::NO_CONTENT;
-    if let (Some(coding), false, false) = (coding, chosen_elsewhere, bodiless) {
-        let body = response.take_body().into_bytes().await?;
-        match coding.encode(&body, Effort::PerResponse) {
-            Some(encoded) => {
-                response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
-                response.set_body(encoded);
+
+    /// The response as it goes on the wire: see the module documentation.
+    ///
+    /// # Errors
+    /// When the body of a response to compress or to measure for a `HEAD` cannot be read.
+    pub async fn finish(self, mut response: Response, allow: &AllowTable) -> poem::Result<Response> {
+        let status = response.status();
+        let headers = response.headers_mut();
+        if status == StatusCode::METHOD_NOT_ALLOWED && !headers.contains_key(ALLOW) {
+            if let Some(methods) = allow.allow(self.uri.path()) {
+                headers.insert(ALLOW, methods.clone());
             }
-            None => response.set_body(body),
         }
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+        if status.is_client_error() || status.is_server_error() || !headers.contains_key(CACHE_CONTROL) {
+            headers.insert(CACHE_CONTROL, NO_STORE);
+        }
+        let chosen_elsewhere = headers.contains_key(CONTENT_ENCODING) || headers.contains_key(ETAG);
+        let bodiless = status == StatusCode::NOT_MODIFIED || status == StatusCode::NO_CONTENT;
+        if let (Some(coding), false, false) = (self.coding, chosen_elsewhere, bodiless) {
+            let body = response.take_body().into_bytes().await?;
+            match coding.encode(&body, Effort::PerResponse) {
+                Some(encoded) => {
+                    response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+                    response.set_body(encoded);
+                }
+                None => response.set_body(body),
+            }
+        }
+        if self.head {
+            let body = response.take_body().into_bytes().await?;
+            response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        Ok(response)
     }
-    if head {
-        let body = response.take_body().into_bytes().await?;
-        response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-    }
-    Ok(response)
 }
 
 /// A fixed document (the docs page, the spec) with a strong tag, `Cache-Control: no-cache` (revalidate, then

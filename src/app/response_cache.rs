@@ -95,13 +95,67 @@ pub struct Served {
     pub fresh_for: Duration,
 }
 
+/// A page the in-process tier holds fresh, found by [`ResponseCache::local_page`] in the coding asked for.
+pub struct LocalPage {
+    entry: Arc<Entry>,
+    variant: Option<Variant>,
+    now: DateTime<Utc>,
+}
+
+impl LocalPage {
+    /// The page as served, with its own copies of the tag and the cursor.
+    pub fn served(&self) -> Served {
+        self.entry.served(self.variant, CacheStatus::Hit, self.now)
+    }
+
+    /// The bytes sent: the page in the coding asked for (kept densely), or its own bytes.
+    pub fn body(&self) -> Bytes {
+        match self.variant.and_then(|v| self.entry.find(v.name)) {
+            Some((body, _)) => body,
+            None => self.entry.body.clone(),
+        }
+    }
+
+    /// How long ago the page was rendered.
+    pub fn age(&self) -> Duration {
+        self.entry.age(self.now)
+    }
+
+    /// How much longer the page stays fresh.
+    pub fn fresh_for(&self) -> Duration {
+        self.entry.fresh_for(self.now)
+    }
+
+    /// Names this copy of the page in this coding, without keeping it.
+    pub fn id(&self) -> PageId {
+        PageId { entry: Arc::downgrade(&self.entry), coding: self.variant.map(|v| v.name) }
+    }
+}
+
+/// One copy of a page kept in the in-process tier, in one coding. Equal only to the id of the same copy in the
+/// same coding: a page rendered again, or kept again with another encoding added, is another copy. It keeps the
+/// page's bytes alive no longer than the tier does.
+#[derive(Debug, Clone)]
+pub struct PageId {
+    entry: std::sync::Weak<Entry>,
+    coding: Option<&'static str>,
+}
+
+impl PartialEq for PageId {
+    fn eq(&self, other: &Self) -> bool {
+        // A `Weak` keeps its allocation, so the address is not reused while either id exists.
+        std::sync::Weak::ptr_eq(&self.entry, &other.entry) && self.coding == other.coding
+    }
+}
+
 /// The two-tier cache of rendered pages whose rendering fails with `E` (shared by every caller that waited on
 /// one render, hence `Clone`).
 pub struct ResponseCache<E> {
     shared: Arc<dyn Cache>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    local: moka::sync::Cache<String, Arc<Entry>>,
+    /// Hashed with foldhash, seeded per process (SipHash took a quarter of a hot answer's lookup).
+    local: moka::sync::Cache<String, Arc<Entry>, foldhash::quality::RandomState>,
     flights: SingleFlight<String, Result<Entry, E>>,
     /// The counters a local hit increments (hits of both tiers, hits of this one), looked up once.
     local_hits: (metrics::Counter, metrics::Counter),
@@ -114,7 +168,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .max_capacity(LOCAL_BYTES)
             .weigher(|key: &String, entry: &Arc<Entry>| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         let local_hits = (
             metrics::counter!("farmlokal_cache_requests_total", "result" => "hit"),
             metrics::counter!("farmlokal_cache_local_hits_total"),
@@ -210,8 +264,8 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
     }
 
     /// The fresh page under `key` from the in-process tier, when it is there and needs no work: without
-    /// `variant`, or kept densely encoded in it. No await, no allocation beyond the answer: the hot path.
-    pub fn local_hit(&self, key: &str, variant: Option<Variant>) -> Option<Served> {
+    /// `variant`, or kept densely encoded in it. No await and no copy: the hot path. Counted as a hit.
+    pub fn local_page(&self, key: &str, variant: Option<Variant>) -> Option<LocalPage> {
         let now = self.clock.now();
         let entry = self.local.get(key).filter(|entry| entry.is_fresh(now))?;
         if variant.is_some_and(|v| !entry.has(v.name)) {
@@ -219,7 +273,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         }
         self.local_hits.0.increment(1);
         self.local_hits.1.increment(1);
-        Some(entry.served(variant, CacheStatus::Hit, now))
+        Some(LocalPage { entry, variant, now })
     }
 
     /// `entry` as served in `variant`. When the entry lacks what this answer needs (a miss: any encoding in the
@@ -322,6 +376,10 @@ impl Entry {
         Duration::from_millis(u64::try_from(self.fresh_until_ms - now.timestamp_millis()).unwrap_or(0))
     }
 
+    fn age(&self, now: DateTime<Utc>) -> Duration {
+        Duration::from_millis(u64::try_from(now.timestamp_millis() - self.rendered_at_ms).unwrap_or(0))
+    }
+
     /// Bytes of the page in every coding kept.
     fn size(&self) -> usize {
         self.body.len() + self.variants.iter().map(|(_, body)| body.len()).sum::<usize>()
@@ -410,7 +468,7 @@ impl Entry {
     }
 
     fn served(&self, variant: Option<Variant>, status: CacheStatus, now: DateTime<Utc>) -> Served {
-        let age = Duration::from_millis(u64::try_from(now.timestamp_millis() - self.rendered_at_ms).unwrap_or(0));
+        let age = self.age(now);
         let fresh_for = if status == CacheStatus::Stale { Duration::ZERO } else { self.fresh_for(now) };
         let encoded = variant.and_then(|v| {
             // A stale copy is served without being written back, so a missing coding is encoded here, quickly.

@@ -14,7 +14,8 @@ use farmlokal::app::response_cache::{Rendered, ResponseCache, Variant};
 use farmlokal::ports::Clock;
 use poem::http::{Method, StatusCode};
 
-use crate::harness::{spawn_app, Run, TestApp, World};
+use crate::harness::partners::Delivery;
+use crate::harness::{spawn_app, Reply, Run, TestApp, World};
 
 const LISTING: &str = "/products?sort=price&limit=20";
 
@@ -311,6 +312,51 @@ async fn a_compressed_miss_and_the_hits_after_it_decode_to_the_same_page_under_t
 /// The value of the counter `name` on `/metrics` (0 when absent).
 fn counter(metrics: &str, name: &str) -> u64 {
     metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok()).map_or(0, |value| value as u64)
+}
+
+/// The headers of a reply but its request id, in a fixed order: what two answers of one page must share.
+fn page_headers(reply: &Reply) -> Vec<(String, Vec<u8>)> {
+    let mut headers: Vec<_> = reply
+        .headers
+        .iter()
+        .filter(|(n, _)| *n != "x-request-id")
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    headers.sort();
+    headers
+}
+
+#[tokio::test]
+async fn the_hot_lane_follows_the_clock_and_a_page_rendered_again() {
+    let world = World::memory(500);
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = TestApp::start(world.builder().clock(clock.clone()), Run::InProcess).await;
+    let remembered = "/products?category=vegetables&sort=price&limit=5";
+    let reordered = "/products?limit=5&sort=price&category=vegetables";
+    app.get(remembered).await; // the operation renders it and remembers the target
+    let first = app.get(remembered).await; // the lane answers it
+    let cheapest = first.ids()[0];
+
+    clock.advance(Duration::from_secs(2));
+    let later = app.get(remembered).await;
+    let by_operation = app.get(reordered).await;
+    assert_eq!(later.header("age"), Some("2"), "{}", later.describe());
+    assert!(later.header("cache-control").is_some_and(|cc| cc.contains("max-age=58,")), "{}", later.describe());
+    assert_eq!(page_headers(&later), page_headers(&by_operation));
+
+    let changed = Delivery::price("msg_hot_lane_price", cheapest, 1, chrono::Utc::now());
+    app.deliver(&changed).await.assert_ack("processed");
+    clock.advance(Duration::from_secs(61)); // past the TTL: the next request renders the page again
+    app.get(remembered).await;
+    let lane_before = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
+    let again = app.get(remembered).await;
+    let lane_after = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
+    let by_operation = app.get(reordered).await;
+    assert_eq!(lane_after, lane_before + 1, "the lane answered the page rendered again");
+    assert_eq!(again.json()["data"][0]["price_paise"], 1, "{}", again.describe());
+    assert_ne!(again.header("etag"), first.header("etag"));
+    assert_eq!(again.body, by_operation.body);
+    assert_eq!(page_headers(&again), page_headers(&by_operation));
 }
 
 #[tokio::test]
