@@ -20,9 +20,9 @@ use poem::http::header::{
 };
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use poem::{Request, Response};
-use poem_openapi::OperationId;
 
 use super::encoding::Coding;
+use super::middleware::REQUEST_ID;
 use super::payload::JSON_CONTENT_TYPE;
 use super::representation::{self, SharedAnswer};
 use crate::app::response_cache::{LocalPage, PageId};
@@ -40,8 +40,9 @@ struct Target {
     made: [ArcSwapOption<Made>; 4],
 }
 
-/// The headers of a hot answer that stay the same for as long as the page does: everything but `Age` and
-/// `Cache-Control`, made once per page and coding instead of once per request.
+/// The headers of a hot answer, made once per page and coding instead of once per request: all of them, as
+/// the representation step would leave them (a hot answer skips it), with `Age`, `Cache-Control` and
+/// `X-Request-Id` replaced per answer: a clone of a map has no spare room, and replacing a value needs none.
 struct Made {
     page: PageId,
     headers: HeaderMap,
@@ -90,7 +91,7 @@ impl HotListings {
     }
 
     /// The answer to a remembered listing target whose page is fresh in the in-process tier, as the operation
-    /// would give it (a test compares the two).
+    /// and the representation step would give it (a test compares the two), for a `GET` (not a `HEAD`).
     pub(super) fn answer(&self, request: &Request) -> Option<Response> {
         if request.method() != Method::GET || request.uri().path() != "/products" {
             return None;
@@ -117,23 +118,27 @@ impl HotListings {
         let mut response = Response::builder().body(page.body());
         let headers = response.headers_mut();
         *headers = made.headers.clone();
+        // Both are in the made map already, so these replace values in place (a clone has no spare room).
         let (age, fresh_for) = (page.age().as_secs(), page.fresh_for());
         headers.insert(AGE, self.ages.get(age as usize).cloned().unwrap_or_else(|| HeaderValue::from(age)));
         let cached = self.cache_controls.get(fresh_for.as_secs() as usize).cloned();
         headers.insert(CACHE_CONTROL, cached.or_else(|| cache_control(fresh_for, self.services.pages.ttl()))?);
-        response.set_data(OperationId(LIST_PRODUCTS));
         self.answered.increment(1);
         Some(response)
     }
 
-    /// The headers of every hot answer of `page` for a target with `link_prefix`, but `Age` and `Cache-Control`.
+    /// The headers of every hot answer of `page` for a target with `link_prefix`, `Age` and `Cache-Control` as
+    /// when it was rendered.
     fn make(&self, page: &LocalPage, link_prefix: &str) -> Option<Made> {
         let served = page.served();
         let tag = representation::page_tag(&served);
-        // Room for these and the ones the middleware adds (Age, Cache-Control, Vary, X-Content-Type-Options,
-        // X-Request-Id, the rate limit's five), so no insert has to grow the map.
         let mut headers = HeaderMap::with_capacity(16);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+        headers.insert(AGE, HeaderValue::from_static("0"));
+        headers.insert(CACHE_CONTROL, cache_control(served.fresh_for, self.services.pages.ttl())?);
+        representation::add_fixed_headers(&mut headers);
+        // Replaced by the request's own id (`middleware::Observed::finish`), in place.
+        headers.insert(REQUEST_ID, HeaderValue::from_static("-"));
         // `local_page` serves only fresh copies.
         headers.insert(X_CACHE, HeaderValue::from_static("HIT"));
         headers.insert(ETAG, HeaderValue::from_str(&tag).ok()?);
@@ -165,7 +170,7 @@ fn cache_control(fresh_for: Duration, ttl: Duration) -> Option<HeaderValue> {
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const AGE: HeaderName = HeaderName::from_static("age");
 /// The operation id the metrics label a listing with, as poem-openapi sets it on the operation's answers.
-const LIST_PRODUCTS: &str = "listProducts";
+pub const LIST_PRODUCTS: &str = "listProducts";
 
 /// The `Link` header of the next page: the parameters' prefix (`products::ListParams::link_prefix`) and the cursor.
 pub fn next_link(prefix: &str, cursor: &str) -> String {

@@ -78,11 +78,17 @@ impl Observed {
     }
 
     /// The answer to send: problem+json for an error nothing below answered (logged in the span), with the
-    /// request id; its duration goes to the histogram by operation and status.
-    pub fn finish(self, result: poem::Result<Response>, metrics: &RequestMetrics) -> Response {
+    /// request id; its duration goes to the histogram by status and operation: `operation` when the caller
+    /// knows it, else the one poem-openapi put on the response.
+    pub fn finish(
+        self,
+        result: poem::Result<Response>,
+        operation: Option<&'static str>,
+        metrics: &RequestMetrics,
+    ) -> Response {
         let mut response = result.unwrap_or_else(|error| self.span.in_scope(|| problem::error_response(&error)));
         let status = response.status();
-        let operation = response.data::<OperationId>().map_or("unmatched", |id| id.0);
+        let operation = operation.or_else(|| response.data::<OperationId>().map(|id| id.0)).unwrap_or("unmatched");
         let elapsed = self.started.elapsed();
         metrics.record(operation, status, elapsed.as_secs_f64());
         self.span.in_scope(|| {

@@ -14,7 +14,7 @@ use poem::http::header::{
     ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
     X_CONTENT_TYPE_OPTIONS,
 };
-use poem::http::{HeaderValue, Method, StatusCode, Uri};
+use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use poem::{Endpoint, Request, Response};
 
 use super::encoding::{self, Coding, Effort};
@@ -159,6 +159,12 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
+/// The headers every response gets: `X-Content-Type-Options: nosniff` and `Vary: Accept-Encoding`.
+pub fn add_fixed_headers(headers: &mut HeaderMap) {
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+}
+
 /// What a request's representation depends on, kept while it is answered: whether it was a `HEAD` (answered as
 /// the `GET` it stands for, then without its body), the coding it accepts and its path (for `Allow` on a 405).
 pub struct Represented {
@@ -177,6 +183,11 @@ impl Represented {
         Self { head, coding: accepted(request), uri: request.uri().clone() }
     }
 
+    /// Whether the request is a `HEAD` (it goes on as a `GET`).
+    pub fn is_head(&self) -> bool {
+        self.head
+    }
+
     /// The response as it goes on the wire: see the module documentation.
     ///
     /// # Errors
@@ -189,8 +200,7 @@ impl Represented {
                 headers.insert(ALLOW, methods.clone());
             }
         }
-        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+        add_fixed_headers(headers);
         if status.is_client_error() || status.is_server_error() || !headers.contains_key(CACHE_CONTROL) {
             headers.insert(CACHE_CONTROL, NO_STORE);
         }
