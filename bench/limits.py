@@ -8,8 +8,9 @@
       separated by \\x01 (mariadb-slap's --delimiter), and prints a JSON summary: requests, X-Cache counts,
       statements, other commands (prepare, close, ...), statements per request
   limits.py slap NAME SQL_FILE CONCURRENCY SECONDS SLAP_CMD CAPTURE_JSON
-      runs SQL_FILE with mariadb-slap at CONCURRENCY clients for about SECONDS (a short calibration run sizes
-      --number-of-queries) and prints a results record: statements/s, and requests/s = statements/s divided by
+      runs SQL_FILE on CONCURRENCY connections (one mariadb-slap client each, each starting at its own place in
+      the list: run_slap) for about SECONDS (a short calibration run sizes --number-of-queries) and prints a
+      results record: statements/s, and requests/s = statements/s divided by
       the statements per request of CAPTURE_JSON
   limits.py fresh NAME WRITE_BASE READ_BASE SECRET N SPREAD TIMEOUT FIRST_LIMIT
       N price changes sent to WRITE_BASE's signed webhook, spread over SPREAD seconds, each on a product of its
@@ -99,16 +100,39 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
 
 
 def run_slap(slap_cmd, sql_file, concurrency, queries):
-    cmd = shlex.split(slap_cmd) + [f"--concurrency={concurrency}", f"--query={sql_file}", "--delimiter=\x01",
-                                   f"--number-of-queries={queries}", "--iterations=1", "--no-drop"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = re.search(r"Average number of seconds to run all queries: ([\d.]+)", out.stdout)
-    clients = re.search(r"Number of clients running queries: (\d+)", out.stdout)
-    per_client = re.search(r"Average number of queries per client: (\d+)", out.stdout)
-    if out.returncode != 0 or not (seconds and clients and per_client):
-        raise RuntimeError(f"mariadb-slap failed ({out.returncode}): {(out.stderr or out.stdout).strip()[:300]}")
-    total = int(clients.group(1)) * int(per_client.group(1))
-    return total, float(seconds.group(1))
+    """Runs about `queries` statements of `sql_file` on `concurrency` connections; returns (statements, seconds).
+
+    One mariadb-slap process per connection, each starting at its own place in the list (client i at statement
+    i * n / concurrency, wrapping around), so the connections run different statements at the same moment, as
+    the service's requests do. A single `mariadb-slap --concurrency=N` starts every client at the top of the
+    list: N copies of the same statement in lockstep, the same rows hot in every core's cache, a kinder load
+    than the service's.
+    """
+    with open(sql_file) as f:
+        statements = [s for s in f.read().split("\x01") if s.strip()]
+    if not statements:
+        raise RuntimeError("no statements to run")
+    per_client = max(1, queries // concurrency)
+    procs = []
+    for i in range(concurrency):
+        start = i * len(statements) // concurrency
+        rotated = f"{sql_file}.client{i}"
+        with open(rotated, "w") as f:
+            f.write("\x01".join(statements[start:] + statements[:start]))
+        cmd = shlex.split(slap_cmd) + ["--concurrency=1", f"--query={rotated}", "--delimiter=\x01",
+                                       f"--number-of-queries={per_client}", "--iterations=1", "--no-drop"]
+        procs.append(cmd)
+    began = time.monotonic()
+    running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd in procs]
+    outputs = [p.communicate() for p in running]
+    took = time.monotonic() - began
+    total = 0
+    for (out, err), p in zip(outputs, running):
+        ran = re.search(r"Average number of queries per client: (\d+)", out)
+        if p.returncode != 0 or not ran:
+            raise RuntimeError(f"mariadb-slap failed ({p.returncode}): {(err or out).strip()[:300]}")
+        total += int(ran.group(1))
+    return total, took
 
 
 def slap(name, sql_file, concurrency, seconds, slap_cmd, capture_json):

@@ -117,7 +117,7 @@ def render(runs, meta):
     def db_row(name, r, what, service):
         c = r["capture"]
         other = sum(c.get("other_commands", {}).values())
-        label = (f"limit of {what}: MariaDB alone, mariadb-slap -c{r['concurrency']} on the {c['statements']:,} "
+        label = (f"limit of {what}: MariaDB alone, {r['concurrency']} mariadb-slap clients spread over the {c['statements']:,} "
                  f"statements {c['requests']:,} requests issued ({fmt(c['per_request'], 2)} per request, "
                  f"{c.get('MISS', 0):,} MISS; {other:,} other commands), {fmt(r['statements_per_s'], 0)} statements/s")
         if name == "db_c" and service:
@@ -263,8 +263,9 @@ def render(runs, meta):
     if "db" in meta.get("only", "").split():
         out.append(f"- db: a capture pass asks the first {meta.get('capture', '?')} URLs of the row one at a time with "
                    "MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
-                   "service's own connections; mariadb-slap runs them (text protocol; every client from the top of "
-                   "the list) at the row's concurrency for the row's duration with the service stopped. MariaDB's "
+                   "service's own connections; mariadb-slap runs them (text protocol; one process per connection, each "
+                   "starting at its own place in the list) at the row's concurrency for the row's duration with the "
+                   "service stopped. MariaDB's "
                    "req/s = statements/s / statements per request")
     out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per connection) "
                "to keep every request a miss: it compares latency, not throughput")
