@@ -350,9 +350,21 @@ async fn the_hot_lane_follows_the_clock_and_a_page_rendered_again() {
     app.get(remembered).await;
     let lane_before = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
     let again = app.get(remembered).await;
+    let echoed = app.get_with(remembered, &[("x-request-id", "caller-id-7")]).await;
     let lane_after = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
-    let by_operation = app.get(reordered).await;
-    assert_eq!(lane_after, lane_before + 1, "the lane answered the page rendered again");
+    // Another order again: `reordered` is remembered by now, and the lane would answer it.
+    let by_operation = app.get("/products?sort=price&category=vegetables&limit=5").await;
+    assert_eq!(lane_after, lane_before + 2, "the lane answered the page rendered again, twice");
+    assert_eq!(echoed.header("x-request-id"), Some("caller-id-7"));
+    let lane_before_head = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
+    let head = app.request(Method::HEAD, remembered).send().await;
+    let lane_after_head = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
+    assert_eq!(lane_after_head, lane_before_head, "a HEAD goes the long way");
+    assert_eq!((head.status, head.body.len()), (StatusCode::OK, 0));
+    assert_eq!(head.header("content-length"), Some(again.body.len().to_string().as_str()));
+    assert_eq!(head.header("etag"), again.header("etag"));
+    let own_id = again.header("x-request-id").unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(own_id).is_ok(), "a new id of its own: {own_id:?}");
     assert_eq!(again.json()["data"][0]["price_paise"], 1, "{}", again.describe());
     assert_ne!(again.header("etag"), first.header("etag"));
     assert_eq!(again.body, by_operation.body);
@@ -363,14 +375,19 @@ async fn the_hot_lane_follows_the_clock_and_a_page_rendered_again() {
 async fn the_hot_lane_answers_a_remembered_listing_exactly_as_the_operation_does() {
     let (_world, app) = frozen_app(500).await;
     let remembered = "/products?category=vegetables&sort=price&limit=5";
-    let reordered = "/products?limit=5&sort=price&category=vegetables";
+    // The same page under targets not remembered: one per coding, as the operation remembers each it answers.
+    let reordered = [
+        "/products?limit=5&sort=price&category=vegetables",
+        "/products?sort=price&limit=5&category=vegetables",
+        "/products?category=vegetables&limit=5&sort=price",
+    ];
     let before = counter(&app.metrics().await.text(), "farmlokal_hot_listings_total");
 
-    for coding in ["", "br", "gzip"] {
+    for (coding, reordered) in ["", "br", "gzip"].into_iter().zip(reordered) {
         let accept = [("accept-encoding", coding)];
         app.get_with(remembered, &accept).await; // the operation answers it (a miss) and remembers the target
         app.get_with(remembered, &accept).await; // a hit keeps the dense encoding of this coding
-        let by_operation = app.get_with(reordered, &accept).await; // same page, a target not remembered
+        let by_operation = app.get_with(reordered, &accept).await;
         let by_lane = app.get_with(remembered, &accept).await;
 
         assert_eq!(by_lane.status, StatusCode::OK, "{coding}: {}", by_lane.describe());
