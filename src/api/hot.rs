@@ -1,15 +1,20 @@
-//! The hot lane of `GET /products`: a listing page the in-process cache holds fresh is answered here, inside
-//! the middleware a listing needs (request id and metrics, representation, CORS, rate limit) but without
-//! the OpenAPI layer's routing, parameter parsing and response building, which cost as much as the rest of a
-//! cached answer together (`bench/run.sh` row (a) against a bare handler: README).
+//! The hot lane of `GET /products`: a listing page the in-process cache holds fresh is answered here, after
+//! the steps of the edge a listing needs (request id and metrics, CORS, rate limit: [`super::edge`]) but
+//! without the OpenAPI layer's routing, parameter parsing and response building, which cost as much as the
+//! rest of a cached answer together (`bench/run.sh` row (a) against a bare handler: README).
 //!
 //! It knows only the request targets the operation itself answered: after a listing succeeds, the handler
 //! remembers its exact target (path and query, as sent) with the page's cache key and the `Link` prefix. The
 //! same target always parses to the same key (parameters and a cursor signed with this process's key are
 //! checked the same way every time), so a remembered target needs no parsing. Anything else goes the long way:
-//! an unknown target, a request with `If-None-Match` (the 304 logic is the operation's) or with a body (the
-//! body limit's), a page that is not in the in-process tier or lacks the dense encoding the request's coding
-//! wants. It sits outside the request timeout and the body limit: an answer from memory needs neither.
+//! an unknown target, a `HEAD`, a request with `If-None-Match` (the 304 logic is the operation's) or with a body
+//! (the body limit's), a page that is not in the in-process tier or lacks the dense encoding the request's
+//! coding wants. It sits outside the request timeout and the body limit: an answer from memory needs neither.
+//!
+//! The headers of an answer are made once per target, page and coding (`Made`), with the representation
+//! step's among them, so the edge skips that step for a hot answer; only `Age`, `Cache-Control` and the request
+//! id change per answer. A test holds every header and byte equal to what the operation and the representation
+//! step give for the same page.
 
 use std::sync::Arc;
 use std::time::Duration;
