@@ -13,6 +13,8 @@
                                            with include=total,facets; every count compared with the true count
                                            from MySQL (MYSQL_CMD runs a query given as its last argument)
   tool.py oha NAME RATE REPORT BEFORE AFTER   results line from an oha JSON report and /metrics before/after
+  tool.py counted JSON BEFORE AFTER       a wrk BENCH_JSON payload with the cache results the service counted
+                                           between two /metrics texts (hit, miss, stale), marked tracked
   tool.py cold BASE RESULTS_JSONL          scenario (d) cold: the first search of each term on a fresh instance
   tool.py deep OUT_FIRST OUT_DEEP WALK N  URL sets of scenario (c): page 1 and page N, each with limits 1..100
   tool.py table RESULTS_JSONL META_JSON   the Markdown report on stdout (bench/report.py; never a crash: a report
@@ -327,6 +329,15 @@ def oha(name, rate, report_file, before, after):
         "write_errors": 0, "timeouts": 0, "non_2xx_3xx": sum(v for k, v in statuses.items() if k >= 400),
         "tracked": True, **delta,
     }))
+
+
+def counted(text, before, after):
+    """A wrk results payload with the cache results the service itself counted meanwhile (/metrics before and
+    after): what bench.lua's response hook would tell, without that hook's cost to the load tool."""
+    r, _ = json.JSONDecoder().raw_decode(text.strip())
+    start, end = cache_counts(before), cache_counts(after)
+    r.update({"tracked": True, **{k: end.get(k, 0) - start.get(k, 0) for k in ("hit", "miss", "stale")}})
+    print(json.dumps(r))
 
 
 def append_record(path, record):
@@ -658,6 +669,8 @@ def main():
         deep(args[0], args[1], args[2], int(args[3]))
     elif cmd == "oha":
         oha(*args)
+    elif cmd == "counted":
+        counted(*args)
     elif cmd == "sizes":
         sizes(args[0], args[1], int(args[2]), args[3])
     elif cmd == "table":
