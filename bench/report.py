@@ -259,7 +259,8 @@ def render(runs, meta):
                "reference on this machine and pass or fail nothing")
     out.append("- Service: rate limit off, log level warn; (a) and (e) with the default cache TTL (60 s); (b), (c), "
                "(d) with `FARMLOKAL_CACHE_TTL_SECS=1`, a fresh Redis prefix, and more distinct URLs per wrk thread than "
-               "it sends per second, so each URL is revisited only after its page expired")
+               "it sends per second, so each URL is revisited only after its page expired; the cache column of (b), (b-br) "
+               "and (f) is the service's own count (/metrics before and after), of the other rows wrk's response hook")
     if "db" in meta.get("only", "").split():
         out.append(f"- db: a capture pass asks the first {meta.get('capture', '?')} URLs of the row one at a time with "
                    "MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
