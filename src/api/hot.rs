@@ -112,12 +112,15 @@ impl HotListings {
         let coding = representation::accepted(request);
         let page = self.services.pages.local_page(&target.key, coding.map(representation::variant))?;
         let slot = &target.made[slot(coding)];
-        let made = match slot.load_full() {
-            Some(made) if made.page == page.id() => made,
+        // A guard, not a clone of the `Arc`: the common case touches no count another core also writes.
+        let kept = slot.load();
+        let remade;
+        let made = match kept.as_deref() {
+            Some(made) if page.is(&made.page) => made,
             _ => {
-                let made = Arc::new(self.make(&page, &target.link_prefix)?);
-                slot.store(Some(made.clone()));
-                made
+                remade = Arc::new(self.make(&page, &target.link_prefix)?);
+                slot.store(Some(remade.clone()));
+                &remade
             }
         };
         let mut response = Response::builder().body(page.body());

@@ -130,22 +130,21 @@ impl LocalPage {
     pub fn id(&self) -> PageId {
         PageId { entry: Arc::downgrade(&self.entry), coding: self.variant.map(|v| v.name) }
     }
+
+    /// Whether `id` names this copy in this coding (without making an id of it: no reference count touched).
+    pub fn is(&self, id: &PageId) -> bool {
+        std::ptr::eq(id.entry.as_ptr(), Arc::as_ptr(&self.entry)) && id.coding == self.variant.map(|v| v.name)
+    }
 }
 
-/// One copy of a page kept in the in-process tier, in one coding. Equal only to the id of the same copy in the
-/// same coding: a page rendered again, or kept again with another encoding added, is another copy. It keeps the
-/// page's bytes alive no longer than the tier does.
+/// One copy of a page kept in the in-process tier, in one coding, named without being kept: [`LocalPage::is`]
+/// tells whether a page found later is the same copy in the same coding (a page rendered again, or kept again
+/// with another encoding added, is another copy). It keeps the page's bytes alive no longer than the tier does;
+/// the `Weak` keeps its allocation, so the address it is told apart by is not reused while it exists.
 #[derive(Debug, Clone)]
 pub struct PageId {
     entry: std::sync::Weak<Entry>,
     coding: Option<&'static str>,
-}
-
-impl PartialEq for PageId {
-    fn eq(&self, other: &Self) -> bool {
-        // A `Weak` keeps its allocation, so the address is not reused while either id exists.
-        std::sync::Weak::ptr_eq(&self.entry, &other.entry) && self.coding == other.coding
-    }
 }
 
 /// The two-tier cache of rendered pages whose rendering fails with `E` (shared by every caller that waited on
