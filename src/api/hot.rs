@@ -3,8 +3,9 @@
 //! without the OpenAPI layer's routing, parameter parsing and response building, which cost as much as the
 //! rest of a cached answer together (`bench/run.sh` row (a) against a bare handler: README).
 //!
-//! It knows only the request targets the operation itself answered: after a listing succeeds, the handler
-//! remembers its exact target (path and query, as sent) with the page's cache key and the `Link` prefix. The
+//! It knows only the request targets the operation itself answered from the cache: after a listing is a hit,
+//! the handler remembers its exact target (path and query, as sent) with the page's cache key and the `Link`
+//! prefix (a miss does not, so distinct listings that are each asked once never enter the table). The
 //! same target always parses to the same key (parameters and a cursor signed with this process's key are
 //! checked the same way every time), so a remembered target needs no parsing. Anything else goes the long way:
 //! an unknown target, a `HEAD`, a request with `If-None-Match` (the 304 logic is the operation's) or with a body
@@ -87,12 +88,18 @@ impl HotListings {
         Self { targets, services, ages, cache_controls, answered }
     }
 
-    /// Called by the operation after it answered `target` with the page under `key`.
-    pub(super) fn remember(&self, target: &str, key: String, link_prefix: String) {
+    /// Called by the operation after it answered `target` with a cached page under `key`.
+    pub(super) fn remember(&self, target: &str, key: String, link_prefix: impl FnOnce() -> String) {
         if !self.targets.contains_key(target) {
             let made = Default::default();
-            self.targets.insert(target.to_owned(), Arc::new(Target { key, link_prefix, made }));
+            self.targets.insert(target.to_owned(), Arc::new(Target { key, link_prefix: link_prefix(), made }));
         }
+    }
+
+    /// Whether `target` (path and query, as sent) is remembered: the lane answers it while its page is fresh in
+    /// the in-process tier.
+    pub fn remembers(&self, target: &str) -> bool {
+        self.targets.contains_key(target)
     }
 
     /// The answer to a remembered listing target whose page is fresh in the in-process tier, as the operation

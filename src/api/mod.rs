@@ -61,16 +61,20 @@ pub fn api_service(
 }
 
 /// The complete HTTP application for one service: every route behind [`edge::Edge`], the routes inside the
-/// request timeout and the body limit.
+/// request timeout and the body limit; `hot` is the service's table of hot listing targets.
 ///
 /// The routes are awaited through a boxed future (`BoxEndpoint`), so the edge's future does not hold them
 /// inline: unboxed, a stack of layers held 15.8 KB (1.6 KB boxed: `size_of_val` in a debug build), and every
 /// await moved it (`perf` put 14% of a hot listing's time in `memmove` before the boxing).
-pub fn routes(services: Arc<Services>, settings: &HttpSettings, metrics: MetricsExporter) -> impl Endpoint {
+pub fn routes(
+    services: Arc<Services>,
+    settings: &HttpSettings,
+    metrics: MetricsExporter,
+    hot: Arc<hot::HotListings>,
+) -> impl Endpoint {
     let timeout = settings.request_timeout;
     let cors = cors::CorsPolicy::new(&settings.cors_origins);
     let limiter = rate_limit::Limiter::new(services.clone(), settings);
-    let hot = Arc::new(hot::HotListings::new(services.clone()));
     let service = api_service(services, metrics, hot.clone());
     let published = spec::Published::of(&service);
     let allow = Arc::new(representation::AllowTable::from_spec(&published.document, &DOCUMENTS));

@@ -309,8 +309,10 @@ impl ProductsApi {
         let served = self.listing_page(&params, cursor.0.as_deref(), representation::accepted(request)).await;
         let page = match served {
             Ok((page, key)) => {
-                if let Some(target) = request.uri().path_and_query() {
-                    self.hot.remember(target.as_str(), key, params.link_prefix());
+                // A target asked again while its page is kept is the lane's from now on. A miss does not remember
+                // its target: a stream of distinct listings would only churn the lane's table.
+                if let (CacheStatus::Hit, Some(target)) = (page.status, request.uri().path_and_query()) {
+                    self.hot.remember(target.as_str(), key, || params.link_prefix());
                 }
                 page
             }

@@ -117,18 +117,24 @@ pub struct AppState {
     pub ports: Ports,
     pub services: Arc<Services>,
     metrics: MetricsExporter,
+    /// The listing targets the hot lane answers, one table per service (every endpoint made from it shares it).
+    hot: Arc<api::hot::HotListings>,
 }
 
 impl AppState {
     /// The complete HTTP application of this service.
     pub fn endpoint(&self) -> impl Endpoint {
-        api::routes(self.services.clone(), &self.settings.http, self.metrics.clone())
+        api::routes(self.services.clone(), &self.settings.http, self.metrics.clone(), self.hot.clone())
     }
 
     /// The OpenAPI service over every operation (the spec, the docs UI).
     pub fn api_service(&self) -> OpenApiService<api::Apis, ()> {
-        let hot = Arc::new(api::hot::HotListings::new(self.services.clone()));
-        api::api_service(self.services.clone(), self.metrics.clone(), hot)
+        api::api_service(self.services.clone(), self.metrics.clone(), self.hot.clone())
+    }
+
+    /// The hot lane's table of listing targets.
+    pub fn hot_listings(&self) -> &api::hot::HotListings {
+        &self.hot
     }
 }
 
@@ -225,6 +231,7 @@ impl AppBuilder {
         let metrics = telemetry::metrics();
         let Self { settings, ports, backends } = self;
         let services = Arc::new(Services::new(&ports, &settings.policy, backends));
-        Arc::new(AppState { settings, ports, services, metrics })
+        let hot = Arc::new(api::hot::HotListings::new(services.clone()));
+        Arc::new(AppState { settings, ports, services, metrics, hot })
     }
 }

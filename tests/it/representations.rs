@@ -327,14 +327,27 @@ fn page_headers(reply: &Reply) -> Vec<(String, Vec<u8>)> {
 }
 
 #[tokio::test]
+async fn the_hot_lane_takes_a_target_on_its_first_hit_not_on_its_miss() {
+    let (_world, app) = frozen_app(200).await;
+    let target = "/products?category=fruits&sort=-price&limit=7";
+    let remembers = |target| app.state().hot_listings().remembers(target);
+
+    assert_eq!(app.get(target).await.header("x-cache"), Some("MISS"));
+    assert!(!remembers(target), "a miss does not remember its target");
+    assert_eq!(app.get(target).await.header("x-cache"), Some("HIT"));
+    assert!(remembers(target), "a hit does");
+    assert!(!remembers("/products?sort=-price&category=fruits&limit=7"), "only the target as sent");
+}
+
+#[tokio::test]
 async fn the_hot_lane_follows_the_clock_and_a_page_rendered_again() {
     let world = World::memory(500);
     let clock = Arc::new(ManualClock::starting_now());
     let app = TestApp::start(world.builder().clock(clock.clone()), Run::InProcess).await;
     let remembered = "/products?category=vegetables&sort=price&limit=5";
     let reordered = "/products?limit=5&sort=price&category=vegetables";
-    app.get(remembered).await; // the operation renders it and remembers the target
-    let first = app.get(remembered).await; // the lane answers it
+    app.get(remembered).await; // a miss: the operation renders the page
+    let first = app.get(remembered).await; // a hit: the operation answers and remembers the target
     let cheapest = first.ids()[0];
 
     clock.advance(Duration::from_secs(2));
@@ -385,8 +398,8 @@ async fn the_hot_lane_answers_a_remembered_listing_exactly_as_the_operation_does
 
     for (coding, reordered) in ["", "br", "gzip"].into_iter().zip(reordered) {
         let accept = [("accept-encoding", coding)];
-        app.get_with(remembered, &accept).await; // the operation answers it (a miss) and remembers the target
-        app.get_with(remembered, &accept).await; // a hit keeps the dense encoding of this coding
+        app.get_with(remembered, &accept).await; // the operation answers it (a miss, the first time)
+        app.get_with(remembered, &accept).await; // a hit: remembered, and the dense encoding of this coding kept
         let by_operation = app.get_with(reordered, &accept).await;
         let by_lane = app.get_with(remembered, &accept).await;
 
