@@ -70,9 +70,7 @@ impl Limiter {
         let policy = HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("\"per-ip\""));
         Self { services, trusted_proxies, in_process_client: settings.in_process_client, policy }
     }
-}
 
-impl Limiter {
     /// Admits or refuses `request`. `Ok(None)`: not limited (the limit is off, the route exempt, or no IP
     /// peer to key on); `Ok(Some(decision))`: admitted, [`Limiter::finish`] puts the decision's headers on its
     /// answer; `Err`: the 429 problem to answer with instead, headers included.
