@@ -63,9 +63,8 @@ pub fn api_service(
 /// The complete HTTP application for one service: every route behind [`edge::Edge`], the routes inside the
 /// request timeout and the body limit; `hot` is the service's table of hot listing targets.
 ///
-/// The routes are awaited through a boxed future (`BoxEndpoint`), so the edge's future does not hold them
-/// inline: unboxed, a stack of layers held 15.8 KB (1.6 KB boxed: `size_of_val` in a debug build), and every
-/// await moved it (`perf` put 14% of a hot listing's time in `memmove` before the boxing).
+/// The routes are awaited through a boxed future (`BoxEndpoint`), so the edge's future does not hold the
+/// routes' futures inline, and a hot answer, which never calls the routes, does not move them.
 pub fn routes(
     services: Arc<Services>,
     settings: &HttpSettings,

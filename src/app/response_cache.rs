@@ -153,7 +153,8 @@ pub struct ResponseCache<E> {
     shared: Arc<dyn Cache>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    /// Hashed with foldhash, seeded per process (SipHash took a quarter of a hot answer's lookup).
+    /// Hashed with foldhash, seeded per process: SipHash took 290 of the 900 instructions of a hot answer's
+    /// lookup here (callgrind).
     local: moka::sync::Cache<String, Arc<Entry>, foldhash::quality::RandomState>,
     flights: SingleFlight<String, Result<Entry, E>>,
     /// The counters a local hit increments (hits of both tiers, hits of this one), looked up once.
