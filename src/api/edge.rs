@@ -58,7 +58,8 @@ impl Edge {
             Some(preflight) => preflight,
             None => match self.limiter.admit(&request).await {
                 Ok(decision) => {
-                    let answer = if represented.is_head() { None } else { self.hot.answer(&request) };
+                    let answer =
+                        if represented.is_head() { None } else { self.hot.answer(&request, represented.coding()) };
                     hot = answer.is_some();
                     let mut response = match answer {
                         Some(response) => response,

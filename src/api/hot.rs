@@ -103,8 +103,9 @@ impl HotListings {
     }
 
     /// The answer to a remembered listing target whose page is fresh in the in-process tier, as the operation
-    /// and the representation step would give it (a test compares the two), for a `GET` (not a `HEAD`).
-    pub(super) fn answer(&self, request: &Request) -> Option<Response> {
+    /// and the representation step would give it (a test compares the two), for a `GET` (not a `HEAD`) that
+    /// accepts `coding` (as the representation step negotiated it).
+    pub(super) fn answer(&self, request: &Request, coding: Option<Coding>) -> Option<Response> {
         if request.method() != Method::GET || request.uri().path() != "/products" {
             return None;
         }
@@ -116,7 +117,6 @@ impl HotListings {
             return None;
         }
         let target = self.targets.get(request.uri().path_and_query()?.as_str())?;
-        let coding = representation::accepted(request);
         let page = self.services.pages.local_page(&target.key, coding.map(representation::variant))?;
         let slot = &target.made[slot(coding)];
         // A guard, not a clone of the `Arc`: the common case touches no count another core also writes.

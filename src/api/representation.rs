@@ -188,6 +188,11 @@ impl Represented {
         self.head
     }
 
+    /// The coding the request accepts (`None`: identity).
+    pub fn coding(&self) -> Option<Coding> {
+        self.coding
+    }
+
     /// The response as it goes on the wire: see the module documentation.
     ///
     /// # Errors
