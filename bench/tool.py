@@ -309,6 +309,12 @@ def cache_counts(metrics):
     return counts
 
 
+def cache_delta(before, after):
+    """{hit, miss, stale}: what the service counted between two /metrics texts."""
+    start, end = cache_counts(before), cache_counts(after)
+    return {k: end.get(k, 0) - start.get(k, 0) for k in ("hit", "miss", "stale")}
+
+
 def oha(name, rate, report_file, before, after):
     """One results line, in the shape bench.lua prints, from oha's JSON report and the cache counters; req/s
     counts answered requests (2xx/3xx) only."""
@@ -319,8 +325,7 @@ def oha(name, rate, report_file, before, after):
     failures = {k: v for k, v in (report.get("errorDistribution") or {}).items() if "deadline" not in k}
     percentiles = report["latencyPercentiles"]
     ms = lambda v: None if v is None else round(v * 1000, 3)
-    start, end = cache_counts(before), cache_counts(after)
-    delta = {k: end.get(k, 0) - start.get(k, 0) for k in ("hit", "miss", "stale")}
+    delta = cache_delta(before, after)
     print(json.dumps({
         "name": name, "rate": int(rate), "requests": sum(statuses.values()), "seconds": report["summary"]["total"],
         "rps": sum(v for k, v in statuses.items() if 200 <= k < 400) / report["summary"]["total"], "p50_ms": ms(percentiles.get("p50")),
@@ -335,8 +340,7 @@ def counted(text, before, after):
     """A wrk results payload with the cache results the service itself counted meanwhile (/metrics before and
     after): what bench.lua's response hook would tell, without that hook's cost to the load tool."""
     r, _ = json.JSONDecoder().raw_decode(text.strip())
-    start, end = cache_counts(before), cache_counts(after)
-    r.update({"tracked": True, **{k: end.get(k, 0) - start.get(k, 0) for k in ("hit", "miss", "stale")}})
+    r.update({"tracked": True, **cache_delta(before, after)})
     print(json.dumps(r))
 
 
