@@ -291,8 +291,10 @@ mod tests {
 
     #[test]
     fn the_header_block_end_is_found_however_the_reads_split_it() {
-        let inputs: [&[u8]; 6] = [
+        let inputs: [&[u8]; 7] = [
             b"GET / HTTP/1.1\r\nhost: a\r\n\r\n",
+            // The blank line inside a read, a body after it.
+            b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\nab",
             b"GET / HTTP/1.1\r\nhost: a\r\n\r\r\n\r\n",
             b"GET / HTTP/1.1\r\nx: \r\r\n\r\r\n\n\r\n\r\n",
             b"GET / HTTP/1.1\r\nhost: a\r\n",
