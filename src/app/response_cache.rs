@@ -141,7 +141,7 @@ impl LocalPage {
 /// tells whether a page found later is the same copy in the same coding (a page rendered again, or kept again
 /// with another encoding added, is another copy). It keeps the page's bytes alive no longer than the tier does;
 /// the `Weak` keeps its allocation, so the address it is told apart by is not reused while it exists.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PageId {
     entry: std::sync::Weak<Entry>,
     coding: Option<&'static str>,
