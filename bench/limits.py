@@ -3,13 +3,14 @@
 
   limits.py capture BASE URLS_FILE N MYSQL_CMD DATABASE OUT_SQL SINCE
       asks BASE (a service started after MariaDB's general log was switched on at SINCE; bench/limits.sh turns
-      it on and off) the first N paths of URLS_FILE one at a time, twice (see capture()), keeps the second pass's
+      it on and off) the first N paths of URLS_FILE, a few connections asking one at a time each, twice (see
+      capture()), keeps the second pass's
       log lines of the service's connections to DATABASE, writes their Query and Execute statements to OUT_SQL
       separated by \\x01 (mariadb-slap's --delimiter), and prints a JSON summary: requests, X-Cache counts,
       statements, other commands (prepare, close, ...), statements per request
   limits.py slap NAME SQL_FILE CONCURRENCY SECONDS SLAP_CMD CAPTURE_JSON
       runs SQL_FILE on CONCURRENCY connections (one mariadb-slap client each, each starting at its own place in
-      the list: run_slap) for about SECONDS (a short calibration run sizes --number-of-queries) and prints a
+      the list: run_slap) for about SECONDS (calibration runs size --number-of-queries) and prints a
       results record: statements/s, and requests/s = statements/s divided by
       the statements per request of CAPTURE_JSON
   limits.py fresh NAME WRITE_BASE READ_BASE SECRET N SPREAD TIMEOUT FIRST_LIMIT
@@ -36,6 +37,8 @@ import urllib.parse
 from datetime import datetime, timezone
 
 CATEGORIES = ["vegetables", "fruits", "dairy", "grains", "spices", "eggs", "honey", "bakery", "oils", "pickles"]
+# Connections of each capture pass: few enough that every request is a miss the service answers alone.
+CAPTURE_CONNECTIONS = 4
 BATCH_ESCAPES = {"n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
 
 
@@ -49,20 +52,41 @@ def unescape(value):
     return re.sub(r"\\(.)", lambda m: BATCH_ESCAPES.get(m.group(1), m.group(0)), value)
 
 
-def ask_all(base, paths):
-    """Asks BASE each path once, one at a time: {ok, bad, HIT, MISS, STALE} counts."""
+def ask_all(base, paths, connections=1):
+    """Asks BASE each path once, over `connections` connections each asking its share one at a time:
+    {ok, bad, HIT, MISS, STALE} counts."""
     url = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
     counts = {"ok": 0, "bad": 0, "HIT": 0, "MISS": 0, "STALE": 0}
-    for path in paths:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        resp.read()
-        counts["ok" if resp.status == 200 else "bad"] += 1
-        cache = resp.getheader("X-Cache")
-        if cache in counts:
-            counts[cache] += 1
-    conn.close()
+    lock = threading.Lock()
+    failures = []
+
+    def ask(share):
+        mine = dict.fromkeys(counts, 0)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        try:
+            for path in share:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                mine["ok" if resp.status == 200 else "bad"] += 1
+                cache = resp.getheader("X-Cache")
+                if cache in mine:
+                    mine[cache] += 1
+        except (OSError, http.client.HTTPException) as e:
+            failures.append(e)
+        finally:
+            conn.close()
+        with lock:
+            for k, v in mine.items():
+                counts[k] += v
+
+    threads = [threading.Thread(target=ask, args=(paths[i::connections],)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(f"asking the service failed: {failures[0]}")
     return counts
 
 
@@ -71,13 +95,14 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
     connections are the ones whose Connect line since then names DATABASE, and every statement it prepares is
     logged with its values (MariaDB decides that when a statement is prepared). A first pass over the URLs warms
     its pool, its prepared statements and in-process state as the measured row had them; after 2 s (the pages'
-    1 s TTL has passed) the same URLs are asked again, and that pass's statements are kept."""
+    1 s TTL has passed) the same URLs are asked again, and that pass's statements are kept. Each pass asks over
+    CAPTURE_CONNECTIONS connections, one request at a time on each, so thousands of URLs take seconds."""
     with open(urls_file) as f:
         paths = [line.strip() for line in f if line.strip()][:n]
-    ask_all(base, paths)
+    ask_all(base, paths, CAPTURE_CONNECTIONS)
     time.sleep(2)
     start = mysql(mysql_cmd, "SELECT NOW(6)").strip()
-    counts = ask_all(base, paths)
+    counts = ask_all(base, paths, CAPTURE_CONNECTIONS)
     time.sleep(0.5)  # a write to the log table lands after the answer that needed it
     ids = mysql(mysql_cmd, "SELECT DISTINCT thread_id FROM mysql.general_log WHERE command_type = 'Connect' AND "
                            f"event_time >= '{since}' AND argument LIKE '% on {database} using %'").split()
@@ -142,9 +167,17 @@ def slap(name, sql_file, concurrency, seconds, slap_cmd, capture_json):
         record["capture"] = captured
         if not captured.get("statements"):
             raise RuntimeError("no statements were captured")
-        total, took = run_slap(slap_cmd, sql_file, concurrency, concurrency * 20)
-        queries = max(concurrency * 20, int(total / max(took, 0.001) * seconds))
-        total, took = run_slap(slap_cmd, sql_file, concurrency, queries)
+        # Calibration runs size the measured one. A short run is mostly the start of its 64 processes and their
+        # connections, so its rate is too low; each calibration run is sized from the one before until one lasts
+        # a quarter of the measured run, then the measured run lasts about SECONDS.
+        queries = concurrency * 20
+        while True:
+            total, took = run_slap(slap_cmd, sql_file, concurrency, queries)
+            rate = total / max(took, 0.001)
+            if took >= seconds / 4:
+                break
+            queries = max(queries * 2, int(rate * seconds / 3))
+        total, took = run_slap(slap_cmd, sql_file, concurrency, max(queries, int(rate * seconds)))
         record.update({"statements_run": total, "seconds": took, "statements_per_s": total / took if took else None})
         per_request = captured["per_request"]
         record["db_rps"] = record["statements_per_s"] / per_request if per_request else None

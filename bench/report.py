@@ -262,11 +262,11 @@ def render(runs, meta):
                "it sends per second, so each URL is revisited only after its page expired; the cache column of (b), (b-br) "
                "and (f) is the service's own count (/metrics before and after), of the other rows wrk's response hook")
     if "db" in meta.get("only", "").split():
-        out.append(f"- db: a capture pass asks the first {meta.get('capture', '?')} URLs of the row one at a time with "
-                   "MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
+        out.append(f"- db: a capture pass asks the first {meta.get('capture', '?')} URLs of the row (4 connections, one "
+                   "request at a time each) with MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
                    "service's own connections; mariadb-slap runs them (text protocol; one process per connection, each "
-                   "starting at its own place in the list) at the row's concurrency for the row's duration with the "
-                   "service stopped. MariaDB's "
+                   "starting at its own place in the list) at the row's concurrency for the row's duration (calibration "
+                   "runs size it, so starting 64 clients is a small part of it) with the service stopped. MariaDB's "
                    "req/s = statements/s / statements per request")
     out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per connection) "
                "to keep every request a miss: it compares latency, not throughput")
