@@ -28,6 +28,7 @@ import hmac
 import http.client
 import json
 import re
+import resource
 import shlex
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from datetime import datetime, timezone
 CATEGORIES = ["vegetables", "fruits", "dairy", "grains", "spices", "eggs", "honey", "bakery", "oils", "pickles"]
 # Connections of each capture pass: few enough that every request is a miss the service answers alone.
 CAPTURE_CONNECTIONS = 4
+SETUP = re.compile(r"\s*(SELECT VERSION\(\)|SET SESSION max_(statement|execution)_time\b)", re.IGNORECASE)
 BATCH_ESCAPES = {"n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
 
 
@@ -112,8 +114,13 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
                                 f"'{start}' AND thread_id IN ({','.join(ids)})")
         for line in rows.splitlines():
             command, _, argument = line.partition("\t")
-            if command in ("Query", "Execute"):
-                statements.append(unescape(argument))
+            statement = unescape(argument)
+            if command in ("Query", "Execute") and SETUP.match(statement):
+                # A new pooled connection's set-up (build_pool's after_connect), not a request's work: more
+                # connections open while 4 capture connections take turns than while (b) keeps 32 busy.
+                other["connection set-up"] = other.get("connection set-up", 0) + 1
+            elif command in ("Query", "Execute"):
+                statements.append(statement)
             else:
                 other[command] = other.get(command, 0) + 1
     with open(out_sql, "w") as f:
@@ -125,7 +132,8 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
 
 
 def run_slap(slap_cmd, sql_file, concurrency, queries):
-    """Runs about `queries` statements of `sql_file` on `concurrency` connections; returns (statements, seconds).
+    """Runs about `queries` statements of `sql_file` on `concurrency` connections; returns (statements, seconds,
+    CPU seconds the mariadb-slap clients used: the load tool's share of the two cores).
 
     One mariadb-slap process per connection, each starting at its own place in the list (client i at statement
     i * n / concurrency, wrapping around), so the connections run different statements at the same moment, as
@@ -148,16 +156,19 @@ def run_slap(slap_cmd, sql_file, concurrency, queries):
                                        f"--number-of-queries={per_client}", "--iterations=1", "--no-drop"]
         procs.append(cmd)
     began = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd in procs]
     outputs = [p.communicate() for p in running]
     took = time.monotonic() - began
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     total = 0
     for (out, err), p in zip(outputs, running):
         ran = re.search(r"Average number of queries per client: (\d+)", out)
         if p.returncode != 0 or not ran:
             raise RuntimeError(f"mariadb-slap failed ({p.returncode}): {(err or out).strip()[:300]}")
         total += int(ran.group(1))
-    return total, took
+    return total, took, client_cpu
 
 
 def slap(name, sql_file, concurrency, seconds, slap_cmd, capture_json):
@@ -172,13 +183,14 @@ def slap(name, sql_file, concurrency, seconds, slap_cmd, capture_json):
         # a quarter of the measured run, then the measured run lasts about SECONDS.
         queries = concurrency * 20
         while True:
-            total, took = run_slap(slap_cmd, sql_file, concurrency, queries)
+            total, took, _ = run_slap(slap_cmd, sql_file, concurrency, queries)
             rate = total / max(took, 0.001)
             if took >= seconds / 4:
                 break
             queries = max(queries * 2, int(rate * seconds / 3))
-        total, took = run_slap(slap_cmd, sql_file, concurrency, max(queries, int(rate * seconds)))
-        record.update({"statements_run": total, "seconds": took, "statements_per_s": total / took if took else None})
+        total, took, client_cpu = run_slap(slap_cmd, sql_file, concurrency, max(queries, int(rate * seconds)))
+        record.update({"statements_run": total, "seconds": took, "statements_per_s": total / took if took else None,
+                       "client_cpu_us_per_statement": client_cpu * 1e6 / total if total else None})
         per_request = captured["per_request"]
         record["db_rps"] = record["statements_per_s"] / per_request if per_request else None
     except (RuntimeError, ValueError, KeyError, TypeError) as e:

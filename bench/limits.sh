@@ -96,13 +96,21 @@ capture_db() {
     start_app miss 1
 }
 # slap_rows: each captured row's statements through mariadb-slap at the row's concurrency (service stopped).
+# slap_row NAME CONCURRENCY RECORD: mariadb-slap on the statements captured for row NAME, recorded as RECORD.
+slap_row() {
+    local name="$1" conc="$2" record="$3"
+    python3 bench/tool.py record "$record" "$(python3 bench/limits.py slap "$record" "$WORK_DIR/db-$name.sql" \
+        "$conc" "$DURATION" "$SLAP_CMD" "$(cat "$WORK_DIR/db-$name.json")")" "$RESULTS" >/dev/null
+    note "$record: $(tail -1 "$RESULTS")"
+}
+# Every captured row not measured yet (db_b runs in rounds beside (b) when both are selected, see run.sh).
+SLAPPED=()
 slap_rows() {
     local entry name conc
     for entry in "${CAPTURED[@]}"; do
         read -r name conc <<<"$entry"
-        python3 bench/tool.py record "db_$name" "$(python3 bench/limits.py slap "db_$name" "$WORK_DIR/db-$name.sql" \
-            "$conc" "$DURATION" "$SLAP_CMD" "$(cat "$WORK_DIR/db-$name.json")")" "$RESULTS" >/dev/null
-        note "db_$name: $(tail -1 "$RESULTS")"
+        if [[ " ${SLAPPED[*]-} " == *" $name "* ]]; then continue; fi
+        slap_row "$name" "$conc" "db_$name"
     done
 }
 

@@ -106,6 +106,8 @@ def render(runs, meta):
 
     def b_row():
         label = f"(b) {meta['b_urls']:,} distinct listings (misses): capacity, {meta['connections']} conns"
+        if miss.get("load_cpu_us_per_request") is not None:
+            label += f" (wrk's own CPU: {fmt(miss['load_cpu_us_per_request'], 0)} µs per request)"
         limit = db_b.get("db_rps") if db_b else None
         if limit:
             share = miss["rps"] / limit
@@ -120,6 +122,10 @@ def render(runs, meta):
         label = (f"limit of {what}: MariaDB alone, {r['concurrency']} mariadb-slap clients spread over the {c['statements']:,} "
                  f"statements {c['requests']:,} requests issued ({fmt(c['per_request'], 2)} per request, "
                  f"{c.get('MISS', 0):,} MISS; {other:,} other commands), {fmt(r['statements_per_s'], 0)} statements/s")
+        if r.get("client_cpu_us_per_statement") is not None:
+            label += f" (the slap clients' own CPU: {fmt(r['client_cpu_us_per_statement'], 0)} µs per statement)"
+        if r.get("rounds"):
+            label += "; statements/s per round " + " · ".join(fmt(v, 0) for v in r["rounds"])
         if name == "db_c" and service:
             per_request_ms = 1000 * r["concurrency"] / r["db_rps"] if r["db_rps"] else None
             label += (f" = {fmt(per_request_ms, 2)} ms per request at {r['concurrency']} clients; (c)'s deep page "
@@ -266,7 +272,8 @@ def render(runs, meta):
                    "request at a time each) with MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
                    "service's own connections; mariadb-slap runs them (text protocol; one process per connection, each "
                    "starting at its own place in the list) at the row's concurrency for the row's duration (calibration "
-                   "runs size it, so starting 64 clients is a small part of it) with the service stopped. MariaDB's "
+                   "runs size it, so starting 64 clients is a small part of it) with the service stopped; beside (b), in "
+                   "ABBA rounds with (b)'s (b, db, db, b). MariaDB's "
                    "req/s = statements/s / statements per request")
     out.append(f"- (c) is paced (-c{meta['c_connections']}, {meta['c_delay_ms']} ms between requests per connection) "
                "to keep every request a miss: it compares latency, not throughput")

@@ -13,6 +13,7 @@
                                            with include=total,facets; every count compared with the true count
                                            from MySQL (MYSQL_CMD runs a query given as its last argument)
   tool.py oha NAME RATE REPORT BEFORE AFTER   results line from an oha JSON report and /metrics before/after
+  tool.py loadcpu JSON USER_S SYS_S       a wrk BENCH_JSON payload with wrk's own CPU per request added
   tool.py counted JSON BEFORE AFTER       a wrk BENCH_JSON payload with the cache results the service counted
                                            between two /metrics texts (hit, miss, stale), marked tracked
   tool.py cold BASE RESULTS_JSONL          scenario (d) cold: the first search of each term on a fresh instance
@@ -344,6 +345,17 @@ def counted(text, before, after):
     print(json.dumps(r))
 
 
+def loadcpu(text, user_s="", sys_s=""):
+    """A wrk results payload with the CPU wrk itself used per request (the load tool's share of the cores)."""
+    r, _ = json.JSONDecoder().raw_decode(text.strip())
+    try:
+        cpu = float(user_s) + float(sys_s)
+    except ValueError:
+        cpu = None
+    r["load_cpu_us_per_request"] = cpu * 1e6 / r["requests"] if cpu is not None and r.get("requests") else None
+    print(json.dumps(r))
+
+
 def append_record(path, record):
     """Appends one results line in a single O_APPEND write, starting a new line first if the file does not end
     with one, so a record can never be glued to the end of another."""
@@ -392,6 +404,10 @@ def merge_rounds(runs):
             continue
         m = dict(rounds[0])
         m["name"] = base
+        if "statements_run" in m:  # rounds of a db limit (limits.py slap)
+            merged[base] = merge_slap_rounds(m, rounds)
+            continue
+        m["load_cpu_us_per_request"] = weighted(rounds, "load_cpu_us_per_request", "requests")
         m["requests"] = sum(r["requests"] for r in rounds)
         m["seconds"] = sum(r["seconds"] for r in rounds)
         m["rps"] = m["requests"] / m["seconds"] if m["seconds"] else 0
@@ -406,6 +422,28 @@ def merge_rounds(runs):
         m["rounds"] = [r["rps"] for r in rounds]
         merged[base] = m
     return merged
+
+
+def weighted(rounds, key, weight):
+    """The mean of each round's `key` weighted by its `weight`, or None when a round lacks it."""
+    pairs = [(r.get(key), r.get(weight) or 0) for r in rounds]
+    total = sum(w for _, w in pairs)
+    if not total or any(v is None for v, _ in pairs):
+        return None
+    return sum(v * w for v, w in pairs) / total
+
+
+def merge_slap_rounds(m, rounds):
+    """Rounds of a db limit as one record: statements/s over all rounds, requests/s from the capture's
+    statements per request, the clients' CPU per statement weighted by statements."""
+    m["statements_run"] = sum(r["statements_run"] for r in rounds)
+    m["seconds"] = sum(r["seconds"] for r in rounds)
+    m["statements_per_s"] = m["statements_run"] / m["seconds"] if m["seconds"] else None
+    per_request = m.get("capture", {}).get("per_request")
+    m["db_rps"] = m["statements_per_s"] / per_request if per_request and m["statements_per_s"] else None
+    m["client_cpu_us_per_statement"] = weighted(rounds, "client_cpu_us_per_statement", "statements_run")
+    m["rounds"] = [r["statements_per_s"] for r in rounds]
+    return m
 
 
 def read_records(path):
@@ -673,6 +711,8 @@ def main():
         deep(args[0], args[1], args[2], int(args[3]))
     elif cmd == "oha":
         oha(*args)
+    elif cmd == "loadcpu":
+        loadcpu(*args)
     elif cmd == "counted":
         counted(*args)
     elif cmd == "sizes":
