@@ -31,6 +31,7 @@ use super::middleware::REQUEST_ID;
 use super::payload::JSON_CONTENT_TYPE;
 use super::representation::{self, SharedAnswer};
 use crate::app::response_cache::{LocalPage, PageId};
+use crate::app::sharded::ShardedCounter;
 use crate::app::Services;
 
 /// Targets remembered at most, and for how long unused.
@@ -67,8 +68,8 @@ pub struct HotListings {
     ages: Vec<HeaderValue>,
     /// `Cache-Control` values by the whole seconds of freshness left (`max-age`).
     cache_controls: Vec<HeaderValue>,
-    /// `farmlokal_hot_listings_total`: listings answered by this lane.
-    answered: metrics::Counter,
+    /// `farmlokal_hot_listings_total`: listings answered by this lane (per thread until published).
+    answered: ShardedCounter,
 }
 
 impl HotListings {
@@ -77,7 +78,7 @@ impl HotListings {
             .max_capacity(TARGETS)
             .time_to_idle(UNUSED_FOR)
             .build_with_hasher(foldhash::quality::RandomState::default());
-        let answered = metrics::counter!("farmlokal_hot_listings_total");
+        let answered = ShardedCounter::new(metrics::counter!("farmlokal_hot_listings_total"));
         let ttl = services.pages.ttl();
         let seconds = 0..=CLOCK_VALUES.min(ttl.as_secs());
         let ages = seconds.clone().map(HeaderValue::from).collect();
@@ -94,6 +95,13 @@ impl HotListings {
             let made = Default::default();
             self.targets.insert(target.to_owned(), Arc::new(Target { key, link_prefix: link_prefix(), made }));
         }
+    }
+
+    /// Moves the counts kept per thread (this lane's and the in-process tier's hits) into the exported
+    /// counters: before every scrape.
+    pub fn publish_counts(&self) {
+        self.answered.publish();
+        self.services.pages.publish_counts();
     }
 
     /// Whether `target` (path and query, as sent) is remembered: the lane answers it while its page is fresh in

@@ -3,14 +3,17 @@
 //! limit, which wrap the routes.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::Arc;
 use std::time::Instant;
+
+use arc_swap::ArcSwap;
 
 use poem::http::{HeaderName, HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 
 use super::problem;
+use crate::app::sharded::ShardedHistogram;
 
 /// The request id header, taken from the caller when sent, otherwise generated.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -23,27 +26,39 @@ fn caller_request_id(request: &Request) -> Option<HeaderValue> {
     valid.then(|| value.clone())
 }
 
-/// The request duration histogram's handles by operation and status, looked up once per pair instead of
-/// building labels and searching the recorder's registry on every request.
+/// The request duration histograms by operation and status, looked up once per pair instead of building
+/// labels and searching the recorder's registry on every request. The map is read through an arc-swap guard
+/// (no lock word every worker writes) and replaced whole when a pair is first seen; samples are held per thread
+/// until [`Self::publish`] (`crate::app::sharded`).
 #[derive(Default)]
 pub struct RequestMetrics {
-    histograms: RwLock<HashMap<(&'static str, StatusCode), metrics::Histogram, foldhash::fast::RandomState>>,
+    histograms: ArcSwap<HashMap<(&'static str, StatusCode), Arc<ShardedHistogram>, foldhash::fast::RandomState>>,
 }
 
 impl RequestMetrics {
     fn record(&self, operation: &'static str, status: StatusCode, seconds: f64) {
-        let read = self.histograms.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(histogram) = read.get(&(operation, status)) {
+        if let Some(histogram) = self.histograms.load().get(&(operation, status)) {
             histogram.record(seconds);
             return;
         }
-        drop(read);
-        let histogram = metrics::histogram!(
+        let histogram = Arc::new(ShardedHistogram::new(metrics::histogram!(
             "farmlokal_http_request_duration_seconds", "operation" => operation, "status" => status.as_str().to_owned()
-        );
+        )));
         histogram.record(seconds);
-        let mut write = self.histograms.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        write.insert((operation, status), histogram);
+        self.histograms.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            // A pair two requests saw first at once keeps one handle; the other's sample was published by its
+            // own drop at the end of this call.
+            map.entry((operation, status)).or_insert_with(|| histogram.clone());
+            map
+        });
+    }
+
+    /// Moves the samples held per thread into the exported histograms: before every scrape.
+    pub fn publish(&self) {
+        for histogram in self.histograms.load().values() {
+            histogram.publish();
+        }
     }
 }
 

@@ -72,6 +72,16 @@ pub fn routes(
     hot: Arc<hot::HotListings>,
 ) -> impl Endpoint {
     let timeout = settings.request_timeout;
+    let request_metrics = Arc::new(middleware::RequestMetrics::default());
+    // Counts kept per thread on the hot path reach the exported metrics before every scrape.
+    let metrics: MetricsExporter = {
+        let (request_metrics, hot) = (request_metrics.clone(), hot.clone());
+        Arc::new(move || {
+            request_metrics.publish();
+            hot.publish_counts();
+            metrics()
+        })
+    };
     let cors = cors::CorsPolicy::new(&settings.cors_origins);
     let limiter = rate_limit::Limiter::new(services.clone(), settings);
     let service = api_service(services, metrics, hot.clone());
@@ -89,8 +99,7 @@ pub fn routes(
         // Outside `limit_body`: the request timeout includes reading a chunked body.
         .around(move |next, request| middleware::with_timeout(next, request, timeout))
         .boxed();
-    let metrics = Arc::new(middleware::RequestMetrics::default());
-    edge::Edge { routes, metrics, allow, cors, limiter, hot }
+    edge::Edge { routes, metrics: request_metrics, allow, cors, limiter, hot }
 }
 
 /// The documents served beside the API (GET only).

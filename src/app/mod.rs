@@ -8,6 +8,7 @@ pub mod health;
 pub mod partner_metrics;
 pub mod rate_limit;
 pub mod response_cache;
+pub mod sharded;
 pub mod single_flight;
 pub mod summaries;
 pub mod tokens;

@@ -29,6 +29,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::sharded::ShardedCounter;
 use super::single_flight::SingleFlight;
 use crate::ports::{Cache, Clock};
 
@@ -157,8 +158,9 @@ pub struct ResponseCache<E> {
     /// lookup here (callgrind).
     local: moka::sync::Cache<String, Arc<Entry>, foldhash::quality::RandomState>,
     flights: SingleFlight<String, Result<Entry, E>>,
-    /// The counters a local hit increments (hits of both tiers, hits of this one), looked up once.
-    local_hits: (metrics::Counter, metrics::Counter),
+    /// The counters a local hit increments (hits of both tiers, hits of this one), per thread until published
+    /// ([`Self::publish_counts`]).
+    local_hits: (ShardedCounter, ShardedCounter),
 }
 
 impl<E: Clone + std::error::Error> ResponseCache<E> {
@@ -170,8 +172,8 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .time_to_live(LOCAL_FOR.min(ttl))
             .build_with_hasher(foldhash::quality::RandomState::default());
         let local_hits = (
-            metrics::counter!("farmlokal_cache_requests_total", "result" => "hit"),
-            metrics::counter!("farmlokal_cache_local_hits_total"),
+            ShardedCounter::new(metrics::counter!("farmlokal_cache_requests_total", "result" => "hit")),
+            ShardedCounter::new(metrics::counter!("farmlokal_cache_local_hits_total")),
         );
         Self { shared, ttl, clock, local, flights: SingleFlight::new(), local_hits }
     }
@@ -310,6 +312,12 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
 }
 
 impl<E> ResponseCache<E> {
+    /// Moves the in-process hits counted per thread into the exported counters: before every scrape.
+    pub fn publish_counts(&self) {
+        self.local_hits.0.publish();
+        self.local_hits.1.publish();
+    }
+
     /// How long a page stays fresh.
     pub fn ttl(&self) -> Duration {
         self.ttl
