@@ -103,13 +103,15 @@ pub struct DeadlineStream<T> {
     registered: bool,
     /// How many bytes of `\r\n\r\n` the header block has ended with so far.
     matched: usize,
+    /// Bytes of the current header block read so far (see [`HEAD_LIMIT`]).
+    head_bytes: usize,
 }
 
 impl<T> DeadlineStream<T> {
     fn new(inner: T, bounds: Bounds) -> Self {
         let deadline = Instant::now() + bounds.header_read;
         let timer = Box::pin(tokio::time::sleep_until(deadline));
-        Self { inner, bounds, stage: Stage::Headers, deadline, timer, registered: false, matched: 0 }
+        Self { inner, bounds, stage: Stage::Headers, deadline, timer, registered: false, matched: 0, head_bytes: 0 }
     }
 
     /// Moves to `stage` with a fresh deadline.
@@ -121,6 +123,7 @@ impl<T> DeadlineStream<T> {
         };
         self.stage = stage;
         self.matched = 0;
+        self.head_bytes = 0;
         self.deadline = Instant::now() + after;
         if self.deadline < self.timer.deadline() {
             self.timer.as_mut().reset(self.deadline);
@@ -163,9 +166,18 @@ impl<T> DeadlineStream<T> {
         if self.stage != Stage::Headers {
             return;
         }
+        self.head_bytes += bytes.len();
         if header_block_ends(&mut self.matched, bytes) {
             self.enter(Stage::Request);
         }
+    }
+
+    /// How many more bytes the next read may deliver when that would carry a header block past [`HEAD_LIMIT`]:
+    /// `None` when the read needs no bound (not reading a header block, or room for the whole buffer).
+    fn head_room(&self, wanted: usize) -> Option<usize> {
+        let reading_head = matches!(self.stage, Stage::Headers | Stage::Idle);
+        let left = if self.stage == Stage::Idle { HEAD_LIMIT } else { HEAD_LIMIT.saturating_sub(self.head_bytes) };
+        (reading_head && left > 0 && left < wanted).then_some(left)
     }
 
     /// A response byte went out: the idle clock (re)starts.
@@ -192,6 +204,14 @@ impl<T> DeadlineStream<T> {
         }
     }
 }
+
+/// The most bytes of one header block (request line included) hyper is given: its read buffer's limit
+/// (`max_buf_size`, which poem leaves at hyper's default). hyper refuses a head with 431 when its buffer holds
+/// this much and no complete head, but it checks only after trying to parse: one read that brings the buffer
+/// from below the limit to past it, the blank line included, parsed a larger head and answered it (a 480 KiB
+/// head was answered 200 when the client had sent it all before the server read). Reads are bounded so that
+/// a head never reaches hyper past this many bytes, and a larger one is refused every time.
+const HEAD_LIMIT: usize = 8192 + 4096 * 100;
 
 /// The blank line that ends a request's header block.
 const HEADER_END: &[u8] = b"\r\n\r\n";
@@ -222,7 +242,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineStream<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let read = match this.head_room(buf.remaining()) {
+            // Rare (a header block near the limit), so a copy through a buffer of the room left is fine.
+            Some(room) => {
+                let mut scratch = vec![0; room];
+                let mut bounded = ReadBuf::new(&mut scratch);
+                let read = Pin::new(&mut this.inner).poll_read(cx, &mut bounded);
+                buf.put_slice(bounded.filled());
+                read
+            }
+            None => Pin::new(&mut this.inner).poll_read(cx, buf),
+        };
         if matches!(read, Poll::Ready(Ok(()))) {
             this.on_read(&buf.filled()[before..]);
         }
