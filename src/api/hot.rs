@@ -30,6 +30,7 @@ use super::encoding::Coding;
 use super::middleware::REQUEST_ID;
 use super::payload::JSON_CONTENT_TYPE;
 use super::representation::{self, SharedAnswer};
+use crate::app::front::{self, Front, FrontOwner};
 use crate::app::response_cache::{LocalPage, PageId};
 use crate::app::sharded::ShardedCounter;
 use crate::app::Services;
@@ -37,6 +38,16 @@ use crate::app::Services;
 /// Targets remembered at most, and for how long unused.
 const TARGETS: u64 = 20_000;
 const UNUSED_FOR: Duration = Duration::from_secs(120);
+/// How long a thread answers from the targets it keeps in front of the table ([`TARGETS_IN_FRONT`]) before
+/// asking the table again (which also tells the table they are in use). A target's key never changes, so an
+/// entry kept here is right however old; the bound keeps the table's idle clock honest.
+const FRONT_FOR: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// This thread's entries of the target tables of this process's services.
+    static TARGETS_IN_FRONT: std::cell::RefCell<Front<Arc<Target>>> =
+        const { std::cell::RefCell::new(Front::new()) };
+}
 
 /// What a remembered target needs to be answered.
 struct Target {
@@ -70,6 +81,9 @@ pub struct HotListings {
     cache_controls: Vec<HeaderValue>,
     /// `farmlokal_hot_listings_total`: listings answered by this lane (per thread until published).
     answered: ShardedCounter,
+    /// The owner of the threads' [`TARGETS_IN_FRONT`] entries of `targets` (never told of a change: a kept
+    /// target stays right).
+    front: FrontOwner,
 }
 
 impl HotListings {
@@ -86,7 +100,7 @@ impl HotListings {
         // formats its own.
         let cache_controls = seconds.map(|s| cache_control(Duration::from_secs(s), ttl)).collect::<Option<_>>();
         let cache_controls = cache_controls.unwrap_or_default();
-        Self { targets, services, ages, cache_controls, answered }
+        Self { targets, services, ages, cache_controls, answered, front: FrontOwner::default() }
     }
 
     /// Called by the operation after it answered `target` with a cached page under `key`.
@@ -124,7 +138,10 @@ impl HotListings {
         if request.headers().keys().any(passed_on) {
             return None;
         }
-        let target = self.targets.get(request.uri().path_and_query()?.as_str())?;
+        let target_text = request.uri().path_and_query()?.as_str();
+        let target = front::get_or_look_up(&TARGETS_IN_FRONT, &self.front, target_text, FRONT_FOR, || {
+            self.targets.get(target_text)
+        })?;
         let page = self.services.pages.local_page(&target.key, coding.map(representation::variant))?;
         let slot = &target.made[slot(coding)];
         // A guard, not a clone of the `Arc`: the common case touches no count another core also writes.

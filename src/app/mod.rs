@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod estimates;
+pub mod front;
 pub mod health;
 pub mod partner_metrics;
 pub mod rate_limit;

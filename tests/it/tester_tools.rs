@@ -183,6 +183,26 @@ async fn a_listing_shows_a_product_inserted_or_removed_once_the_caches_are_clear
     assert_eq!(world.memory_cache().len(), 1, "the last listing is cached again");
 }
 
+/// The hot lane answers a listing from entries each thread keeps in front of the in-process tier
+/// (`app::front`): clearing the caches reaches them at once, so the next request renders again.
+#[tokio::test]
+async fn clearing_the_caches_reaches_the_hot_lane_at_once() {
+    let world = World::memory(20);
+    let app = world.app(Run::InProcess).await;
+    let target = "/products?sort=-created_at&limit=3";
+    let miss = app.get(target).await;
+    let hit = app.get(target).await;
+    assert!(app.state().hot_listings().remembers(target), "a hit makes the target hot");
+    let hot = app.get(target).await;
+    world.memory_cache().clear();
+    app.state().services.pages.clear();
+    let after = app.get(target).await;
+
+    let answers = [&miss, &hit, &hot, &after].map(|reply| reply.header("x-cache").unwrap_or_default().to_owned());
+    assert_eq!(answers, ["MISS", "HIT", "HIT", "MISS"]);
+    assert_eq!(after.body, miss.body);
+}
+
 // ---- async latency for mocks ----------------------------------------------------------------------------
 
 /// A repository mock whose `list` counts its calls and answers an empty page, after blocking its thread for
