@@ -111,11 +111,9 @@ impl HotListings {
         }
     }
 
-    /// Moves the counts kept per thread (this lane's and the in-process tier's hits) into the exported
-    /// counters: before every scrape.
+    /// Moves this lane's answers, counted per thread, into the exported counter: before every scrape.
     pub fn publish_counts(&self) {
         self.answered.publish();
-        self.services.pages.publish_counts();
     }
 
     /// Whether `target` (path and query, as sent) is remembered: the lane answers it while its page is fresh in

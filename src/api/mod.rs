@@ -60,8 +60,26 @@ pub fn api_service(
         .server("/")
 }
 
+/// `metrics`, first moving into the exported metrics what the hot path counts per thread (the request
+/// histograms, the hot lane's answers, the in-process tier's hits; `crate::app::sharded`), so every scrape is
+/// exact.
+pub fn publishing(
+    metrics: MetricsExporter,
+    request_metrics: Arc<middleware::RequestMetrics>,
+    hot: Arc<hot::HotListings>,
+    services: Arc<Services>,
+) -> MetricsExporter {
+    Arc::new(move || {
+        request_metrics.publish();
+        hot.publish_counts();
+        services.pages.publish_counts();
+        metrics()
+    })
+}
+
 /// The complete HTTP application for one service: every route behind [`edge::Edge`], the routes inside the
-/// request timeout and the body limit; `hot` is the service's table of hot listing targets.
+/// request timeout and the body limit; `hot` is the service's table of hot listing targets and
+/// `request_metrics` its request histograms (both shared by every endpoint made for the service).
 ///
 /// The routes are awaited through a boxed future (`BoxEndpoint`), so the edge's future does not hold the
 /// routes' futures inline, and a hot answer, which never calls the routes, does not move them.
@@ -70,18 +88,9 @@ pub fn routes(
     settings: &HttpSettings,
     metrics: MetricsExporter,
     hot: Arc<hot::HotListings>,
+    request_metrics: Arc<middleware::RequestMetrics>,
 ) -> impl Endpoint {
     let timeout = settings.request_timeout;
-    let request_metrics = Arc::new(middleware::RequestMetrics::default());
-    // Counts kept per thread on the hot path reach the exported metrics before every scrape.
-    let metrics: MetricsExporter = {
-        let (request_metrics, hot) = (request_metrics.clone(), hot.clone());
-        Arc::new(move || {
-            request_metrics.publish();
-            hot.publish_counts();
-            metrics()
-        })
-    };
     let cors = cors::CorsPolicy::new(&settings.cors_origins);
     let limiter = rate_limit::Limiter::new(services.clone(), settings);
     let service = api_service(services, metrics, hot.clone());

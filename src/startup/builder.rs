@@ -119,12 +119,15 @@ pub struct AppState {
     metrics: MetricsExporter,
     /// The listing targets the hot lane answers, one table per service (every endpoint made from it shares it).
     hot: Arc<api::hot::HotListings>,
+    /// The request histograms, one set per service like `hot`, published by `metrics` before every scrape.
+    request_metrics: Arc<api::middleware::RequestMetrics>,
 }
 
 impl AppState {
     /// The complete HTTP application of this service.
     pub fn endpoint(&self) -> impl Endpoint {
-        api::routes(self.services.clone(), &self.settings.http, self.metrics.clone(), self.hot.clone())
+        let (hot, request_metrics) = (self.hot.clone(), self.request_metrics.clone());
+        api::routes(self.services.clone(), &self.settings.http, self.metrics.clone(), hot, request_metrics)
     }
 
     /// The OpenAPI service over every operation (the spec, the docs UI).
@@ -228,10 +231,12 @@ impl AppBuilder {
     /// Builds the service. The metrics recorder is installed first, so what the use cases export while they
     /// are built is already recorded.
     pub fn build(self) -> Arc<AppState> {
-        let metrics = telemetry::metrics();
+        let exporter = telemetry::metrics();
         let Self { settings, ports, backends } = self;
         let services = Arc::new(Services::new(&ports, &settings.policy, backends));
         let hot = Arc::new(api::hot::HotListings::new(services.clone()));
-        Arc::new(AppState { settings, ports, services, metrics, hot })
+        let request_metrics = Arc::new(api::middleware::RequestMetrics::default());
+        let metrics = api::publishing(exporter, request_metrics.clone(), hot.clone(), services.clone());
+        Arc::new(AppState { settings, ports, services, metrics, hot, request_metrics })
     }
 }
