@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import re
 import resource
 import shlex
@@ -131,6 +132,31 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
     }))
 
 
+def rotations(sql_file, concurrency):
+    """The statement files of `concurrency` clients, client i's list starting at statement i * n / concurrency
+    and wrapping around: written once per SQL file and concurrency (the calibration runs and the rounds of a
+    limit reuse them; 64 copies of 20,000 statements are hundreds of MB)."""
+    paths = [f"{sql_file}.{concurrency}.client{i}" for i in range(concurrency)]
+    written = f"{sql_file}.{concurrency}.written"
+    try:
+        fresh = os.path.getmtime(written) >= os.path.getmtime(sql_file)
+    except OSError:
+        fresh = False
+    if fresh:
+        return paths
+    with open(sql_file) as f:
+        statements = [s for s in f.read().split("\x01") if s.strip()]
+    if not statements:
+        raise RuntimeError("no statements to run")
+    for i, path in enumerate(paths):
+        start = i * len(statements) // concurrency
+        with open(path, "w") as f:
+            f.write("\x01".join(statements[start:] + statements[:start]))
+    with open(written, "w") as f:
+        f.write(str(len(statements)))
+    return paths
+
+
 def run_slap(slap_cmd, sql_file, concurrency, queries):
     """Runs about `queries` statements of `sql_file` on `concurrency` connections; returns (statements, seconds,
     CPU seconds the mariadb-slap clients used: the load tool's share of the two cores).
@@ -141,17 +167,9 @@ def run_slap(slap_cmd, sql_file, concurrency, queries):
     list: N copies of the same statement in lockstep, the same rows hot in every core's cache, a kinder load
     than the service's.
     """
-    with open(sql_file) as f:
-        statements = [s for s in f.read().split("\x01") if s.strip()]
-    if not statements:
-        raise RuntimeError("no statements to run")
     per_client = max(1, queries // concurrency)
     procs = []
-    for i in range(concurrency):
-        start = i * len(statements) // concurrency
-        rotated = f"{sql_file}.client{i}"
-        with open(rotated, "w") as f:
-            f.write("\x01".join(statements[start:] + statements[:start]))
+    for i, rotated in enumerate(rotations(sql_file, concurrency)):
         cmd = shlex.split(slap_cmd) + ["--concurrency=1", f"--query={rotated}", "--delimiter=\x01",
                                        f"--number-of-queries={per_client}", "--iterations=1", "--no-drop"]
         procs.append(cmd)
