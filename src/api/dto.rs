@@ -7,6 +7,7 @@ use poem_openapi::types::Example;
 use poem_openapi::Object;
 use serde::{Deserialize, Serialize};
 
+use super::json;
 use crate::domain::money::CURRENCY;
 use crate::domain::summary::{Count, Include, Summary};
 use crate::domain::{Category, Product};
@@ -212,13 +213,16 @@ impl Example for CategoryList {
     }
 }
 
-/// The body of a listing page. Serialising these types cannot fail (no maps with non-string keys, no
-/// fallible serialisers), so an error here is a bug; it renders an empty page rather than panic.
+/// The body of a listing page.
 pub fn render_page(products: &[Product], next_cursor: Option<&str>) -> Vec<u8> {
     render_page_with(products, next_cursor, None, Include::default())
 }
 
-/// [`render_page`] with the totals and facets `include` asked for.
+/// [`render_page`] with the totals and facets `include` asked for: the bytes `serde_json` writes for a
+/// [`ProductPage`], written by hand straight from the products (no DTOs, no serializer; see [`write_product`]).
+/// Only the totals and facets, asked for rarely, go through serde. Serialising them cannot fail (no maps with
+/// non-string keys, no fallible serialisers), so an error there is a bug; it renders an empty page rather than
+/// panic.
 pub fn render_page_with(
     products: &[Product],
     next_cursor: Option<&str>,
@@ -226,18 +230,42 @@ pub fn render_page_with(
     include: Include,
 ) -> Vec<u8> {
     let (total, facets) = summary.map(|s| summary_parts(s, include)).unwrap_or_default();
-    let page = PageView { data: Products(products), next_cursor, has_more: next_cursor.is_some(), total, facets };
     let mut out = Vec::with_capacity(512 + products.iter().map(rendered_size).sum::<usize>());
-    match serde_json::to_writer(&mut out, &page) {
+    let written = (|| {
+        out.extend_from_slice(b"{\"data\":[");
+        for (i, product) in products.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_product(&mut out, product)?;
+        }
+        out.extend_from_slice(b"],\"next_cursor\":");
+        match next_cursor {
+            Some(cursor) => json::write_str(&mut out, cursor),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(if next_cursor.is_some() { b",\"has_more\":true" } else { b",\"has_more\":false" });
+        if let Some(total) = &total {
+            out.extend_from_slice(b",\"total\":");
+            serde_json::to_writer(&mut out, total)?;
+        }
+        if let Some(facets) = &facets {
+            out.extend_from_slice(b",\"facets\":");
+            serde_json::to_writer(&mut out, facets)?;
+        }
+        out.push(b'}');
+        Ok::<(), serde_json::Error>(())
+    })();
+    match written {
         Ok(()) => out,
         Err(_) => br#"{"data":[],"next_cursor":null,"has_more":false}"#.to_vec(),
     }
 }
 
-/// The body of one product, serialised exactly as in listings (timestamps end in `Z`).
+/// The body of one product, written exactly as in listings (timestamps end in `Z`).
 pub fn render_product(product: &Product) -> Vec<u8> {
     let mut out = Vec::with_capacity(rendered_size(product));
-    match serde_json::to_writer(&mut out, &ProductView::from(product)) {
+    match write_product(&mut out, product) {
         Ok(()) => out,
         Err(_) => Vec::new(),
     }
@@ -249,96 +277,62 @@ fn rendered_size(product: &Product) -> usize {
     256 + product.name.len() + product.description.len() + product.unit.len() + product.category.as_str().len()
 }
 
-/// [`ProductPage`] as bodies are written: the same fields in the same order, borrowing the products.
-#[derive(Serialize)]
-struct PageView<'a> {
-    data: Products<'a>,
-    next_cursor: Option<&'a str>,
-    has_more: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total: Option<CountDto>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    facets: Option<FacetsDto>,
+/// `product` as `serde_json` writes its [`ProductDto`]: the same fields in the same order, the keys written as
+/// constants, the strings borrowed from the product. A listing miss spent a seventh of the service's
+/// instructions in `serde_json` rendering the page, a third of them escaping the constant keys (callgrind
+/// during bench row (b); docs/DECISIONS.md). Tests hold the bytes equal to the DTO's.
+fn write_product(out: &mut Vec<u8>, p: &Product) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"id\":");
+    json::write_u64(out, p.id.get());
+    out.extend_from_slice(b",\"name\":");
+    json::write_str(out, &p.name);
+    out.extend_from_slice(b",\"description\":");
+    json::write_str(out, &p.description);
+    out.extend_from_slice(b",\"category\":");
+    json::write_str(out, p.category.as_str());
+    out.extend_from_slice(b",\"price_paise\":");
+    json::write_u64(out, p.price.paise());
+    out.extend_from_slice(b",\"currency\":");
+    json::write_str(out, CURRENCY);
+    out.extend_from_slice(b",\"unit\":");
+    json::write_str(out, &p.unit);
+    out.extend_from_slice(b",\"stock\":");
+    json::write_u64(out, u64::from(p.stock));
+    out.extend_from_slice(b",\"producer_id\":");
+    json::write_u64(out, p.producer_id);
+    out.extend_from_slice(b",\"created_at\":");
+    write_timestamp(out, p.created_at)?;
+    out.extend_from_slice(b",\"updated_at\":");
+    write_timestamp(out, p.updated_at)?;
+    out.push(b'}');
+    Ok(())
 }
 
-/// The products of a page, each serialised as a [`ProductView`].
-struct Products<'a>(&'a [Product]);
-
-impl Serialize for Products<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(ProductView::from))
-    }
-}
-
-/// [`ProductDto`] as bodies are written: the same fields in the same order, borrowed from the product instead
-/// of cloned into a DTO, and timestamps written without `core::fmt` ([`Rfc3339`]). A listing miss spent about a
-/// tenth of the service's time rendering the page, most of it in those clones and in chrono's `Display` (`perf`
-/// during bench row (b)). A test holds the bytes equal to the DTO's.
-#[derive(Serialize)]
-struct ProductView<'a> {
-    id: u64,
-    name: &'a str,
-    description: &'a str,
-    category: &'a str,
-    price_paise: u64,
-    currency: &'static str,
-    unit: &'a str,
-    stock: u32,
-    producer_id: u64,
-    created_at: Rfc3339,
-    updated_at: Rfc3339,
-}
-
-impl<'a> From<&'a Product> for ProductView<'a> {
-    fn from(p: &'a Product) -> Self {
-        Self {
-            id: p.id.get(),
-            name: &p.name,
-            description: &p.description,
-            category: p.category.as_str(),
-            price_paise: p.price.paise(),
-            currency: CURRENCY,
-            unit: &p.unit,
-            stock: p.stock,
-            producer_id: p.producer_id,
-            created_at: Rfc3339(p.created_at),
-            updated_at: Rfc3339(p.updated_at),
+/// `at` as chrono serialises it, a quoted RFC 3339 string, without `core::fmt` for the usual case (whole seconds,
+/// years 0 to 9999: `"2026-01-02T03:04:05Z"`); other instants go through chrono's own serialiser.
+fn write_timestamp(out: &mut Vec<u8>, at: DateTime<Utc>) -> serde_json::Result<()> {
+    use chrono::{Datelike as _, Timelike as _};
+    let year = u32::try_from(at.year()).ok().filter(|&year| year <= 9999 && at.nanosecond() == 0);
+    let Some(year) = year else {
+        return serde_json::to_writer(out, &at);
+    };
+    let mut text = *b"\"0000-00-00T00:00:00Z\"";
+    let fields = [
+        (1..5, year),
+        (6..8, at.month()),
+        (9..11, at.day()),
+        (12..14, at.hour()),
+        (15..17, at.minute()),
+        (18..20, at.second()),
+    ];
+    for (field, mut value) in fields {
+        for digit in text[field].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
         }
     }
-}
-
-/// A timestamp serialised as chrono's serde does it (RFC 3339 in UTC with `Z`, a fraction only when there is
-/// one), with the digits of a whole second in years 0-9999 (every product's) put in place directly.
-struct Rfc3339(DateTime<Utc>);
-
-impl Serialize for Rfc3339 {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use chrono::{Datelike as _, Timelike as _};
-        let at = self.0;
-        let Ok(year) = u32::try_from(at.year()) else { return at.serialize(serializer) };
-        if at.nanosecond() != 0 || year > 9999 {
-            return at.serialize(serializer);
-        }
-        let mut text = *b"0000-00-00T00:00:00Z";
-        let fields = [
-            (0..4, year),
-            (5..7, at.month()),
-            (8..10, at.day()),
-            (11..13, at.hour()),
-            (14..16, at.minute()),
-            (17..19, at.second()),
-        ];
-        for (field, mut value) in fields {
-            for digit in text[field].iter_mut().rev() {
-                *digit = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        }
-        match std::str::from_utf8(&text) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => at.serialize(serializer),
-        }
-    }
+    out.extend_from_slice(&text);
+    Ok(())
 }
 
 /// The body of the category list.
@@ -396,7 +390,9 @@ mod tests {
             at(1_767_323_045, 5_000), // a fraction
         ];
         for case in cases {
-            let ours = serde_json::to_string(&Rfc3339(case)).expect("serialises");
+            let mut ours = Vec::new();
+            write_timestamp(&mut ours, case).expect("writes");
+            let ours = String::from_utf8(ours).expect("UTF-8");
             let chrono = serde_json::to_string(&case).expect("serialises");
             assert_eq!(ours, chrono, "{case:?}");
         }

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod encoding;
 pub mod estimates;
 pub mod hot;
+mod json;
 pub mod middleware;
 pub mod ops;
 pub mod params;
