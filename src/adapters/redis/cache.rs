@@ -36,7 +36,9 @@ impl Cache for RedisCache {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
-        let cmd = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).to_owned();
+        // Built in place: `.to_owned()` on the builder's `&mut Cmd` would copy the page once more.
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl));
         timed(&self.pool, cmd.query_async::<()>(&mut conn)).await.map_err(CacheError::Unavailable)
     }
 
