@@ -1,6 +1,7 @@
 //! The JSON shapes of the catalogue API. They belong to the HTTP layer; conversions from domain types are
-//! explicit. Listing bodies are rendered once with serde and cached as bytes; the `Object` derive gives the
-//! same shapes to the OpenAPI spec (a test checks the two agree on real responses).
+//! explicit. Listing and product bodies are written by hand with the bytes `serde_json` writes for these types
+//! (tests hold them equal) and cached as bytes; the `Object` derive gives the same shapes to the OpenAPI spec (a
+//! test checks the two agree on real responses).
 
 use chrono::{DateTime, Utc};
 use poem_openapi::types::Example;
