@@ -3,14 +3,14 @@
 
   limits.py capture BASE URLS_FILE N MYSQL_CMD DATABASE OUT_SQL SINCE
       asks BASE (a service started after MariaDB's general log was switched on at SINCE; bench/limits.sh turns
-      it on and off) the first N paths of URLS_FILE, a few connections asking one at a time each, twice (see
-      capture()), keeps the second pass's
-      log lines of the service's connections to DATABASE, writes their Query and Execute statements to OUT_SQL
+      it on and off) the first N paths of URLS_FILE (N `all`: every one), a few connections asking one at a
+      time each, twice (see capture()), keeps the second pass's log lines of the service's connections to
+      DATABASE, writes their Query and Execute statements to OUT_SQL
       separated by \\x01 (mariadb-slap's --delimiter), and prints a JSON summary: requests, X-Cache counts,
       statements, other commands (prepare, close, ...), statements per request
   limits.py slap NAME SQL_FILE CONCURRENCY SECONDS SLAP_CMD CAPTURE_JSON
-      runs SQL_FILE on CONCURRENCY connections (one mariadb-slap client each, each starting at its own place in
-      the list: run_slap) for about SECONDS (calibration runs size --number-of-queries) and prints a
+      runs SQL_FILE on CONCURRENCY connections (one mariadb-slap client each, each with its own share of the
+      list: run_slap) for about SECONDS (calibration runs size --number-of-queries) and prints a
       results record: statements/s, and requests/s = statements/s divided by
       the statements per request of CAPTURE_JSON
   limits.py fresh NAME WRITE_BASE READ_BASE SECRET N SPREAD TIMEOUT FIRST_LIMIT
@@ -132,10 +132,11 @@ def capture(base, urls_file, n, mysql_cmd, database, out_sql, since):
     }))
 
 
-def rotations(sql_file, concurrency):
-    """The statement files of `concurrency` clients, client i's list starting at statement i * n / concurrency
-    and wrapping around: written once per SQL file and concurrency (the calibration runs and the rounds of a
-    limit reuse them; 64 copies of 20,000 statements are hundreds of MB)."""
+def client_files(sql_file, concurrency):
+    """The statement files of `concurrency` clients, dealt like cards: client i gets statements i, i + c,
+    i + 2c, ... in order (c = concurrency), as wrk's threads deal out a row's URLs, so at any moment the clients
+    run different statements and, until the list is used up, none runs twice. Written once per SQL file and
+    concurrency (the calibration runs and the rounds of a limit reuse them)."""
     paths = [f"{sql_file}.{concurrency}.client{i}" for i in range(concurrency)]
     written = f"{sql_file}.{concurrency}.written"
     try:
@@ -146,12 +147,11 @@ def rotations(sql_file, concurrency):
         return paths
     with open(sql_file) as f:
         statements = [s for s in f.read().split("\x01") if s.strip()]
-    if not statements:
-        raise RuntimeError("no statements to run")
+    if len(statements) < concurrency:
+        raise RuntimeError(f"{len(statements)} statements for {concurrency} clients")
     for i, path in enumerate(paths):
-        start = i * len(statements) // concurrency
         with open(path, "w") as f:
-            f.write("\x01".join(statements[start:] + statements[:start]))
+            f.write("\x01".join(statements[i::concurrency]))
     with open(written, "w") as f:
         f.write(str(len(statements)))
     return paths
@@ -161,16 +161,16 @@ def run_slap(slap_cmd, sql_file, concurrency, queries):
     """Runs about `queries` statements of `sql_file` on `concurrency` connections; returns (statements, seconds,
     CPU seconds the mariadb-slap clients used: the load tool's share of the two cores).
 
-    One mariadb-slap process per connection, each starting at its own place in the list (client i at statement
-    i * n / concurrency, wrapping around), so the connections run different statements at the same moment, as
-    the service's requests do. A single `mariadb-slap --concurrency=N` starts every client at the top of the
-    list: N copies of the same statement in lockstep, the same rows hot in every core's cache, a kinder load
-    than the service's.
+    One mariadb-slap process per connection, each with its own share of the list (`client_files`), so the
+    connections run different statements at the same moment, as the service's requests do. A single
+    `mariadb-slap --concurrency=N` starts every client at the top of the list: N copies of the same statement
+    in lockstep, the same rows hot in every core's cache, a kinder load than the service's. A client that
+    reaches the end of its share starts it again.
     """
     per_client = max(1, queries // concurrency)
     procs = []
-    for i, rotated in enumerate(rotations(sql_file, concurrency)):
-        cmd = shlex.split(slap_cmd) + ["--concurrency=1", f"--query={rotated}", "--delimiter=\x01",
+    for share in client_files(sql_file, concurrency):
+        cmd = shlex.split(slap_cmd) + ["--concurrency=1", f"--query={share}", "--delimiter=\x01",
                                        f"--number-of-queries={per_client}", "--iterations=1", "--no-drop"]
         procs.append(cmd)
     began = time.monotonic()
@@ -310,7 +310,7 @@ def fresh(name, write_base, read_base, secret, n, spread, timeout, first_limit):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "capture":
-        capture(args[0], args[1], int(args[2]), args[3], args[4], args[5], args[6])
+        capture(args[0], args[1], None if args[2] == "all" else int(args[2]), args[3], args[4], args[5], args[6])
     elif cmd == "slap":
         slap(args[0], args[1], int(args[2]), float(args[3]), args[4], args[5])
     elif cmd == "fresh":

@@ -268,10 +268,12 @@ def render(runs, meta):
                "it sends per second, so each URL is revisited only after its page expired; the cache column of (b), (b-br) "
                "and (f) is the service's own count (/metrics before and after), of the other rows wrk's response hook")
     if "db" in meta.get("only", "").split():
-        out.append(f"- db: a capture pass asks the first {meta.get('capture', '?')} URLs of the row (4 connections, one "
+        capture = meta.get("capture", "?")
+        asked = "every URL of the row" if capture == "all" else f"the first {capture} URLs of the row"
+        out.append(f"- db: a capture pass asks {asked} (4 connections, one "
                    "request at a time each) with MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
-                   "service's own connections; mariadb-slap runs them (text protocol; one process per connection, each "
-                   "starting at its own place in the list) at the row's concurrency for the row's duration (calibration "
+                   "service's own connections; mariadb-slap runs them (text protocol; one process per connection, the "
+                   "statements dealt out to them as wrk deals out URLs) at the row's concurrency for the row's duration (calibration "
                    "runs size it, so starting 64 clients is a small part of it) with the service stopped; beside (b), in "
                    "ABBA rounds with (b)'s (b, db, db, b). MariaDB's "
                    "req/s = statements/s / statements per request")

@@ -13,13 +13,14 @@
 # The limits (bench/limits.sh; each a BENCH_ONLY word):
 #   bare   examples/bare_page.rs, a bare poem handler serving the hot page's exact bytes and Content-Type (fetched
 #          from the service first), measured with (a)'s wrk options in ABBA order beside (a): target (a) >= 85%
-#   db     MariaDB alone on the statements the service issued for (b), (c) and (d): a capture pass asks the first
-#          BENCH_CAPTURE URLs of the row (4 connections, one request at a time each) with the general log on
-#          (mysql.general_log, switched back and emptied again afterwards), keeping the service's connections
-#          only; mariadb-slap then runs them at the row's concurrency for BENCH_DURATION s. MariaDB's req/s =
-#          statements/s / statements per request. Target (b) >= 60% of it; (c) and (d) are figures. Fewer
-#          statements make a kinder limit: MariaDB ran 1,000 of (b)'s statements 13% faster than 20,000 (a
-#          smaller working set), so the capture takes thousands
+#   db     MariaDB alone on the statements the service issued for (b), (c) and (d): a capture pass asks every URL
+#          of the row (or the first BENCH_CAPTURE; 4 connections, one request at a time each) with the general log
+#          on (mysql.general_log, switched back and emptied again afterwards), keeping the service's connections
+#          only; mariadb-slap then runs them at the row's concurrency for BENCH_DURATION s, the statements dealt
+#          out to its clients as wrk deals out the URLs. MariaDB's req/s = statements/s / statements per request.
+#          Target (b) >= 60% of it; (c) and (d) are figures. Fewer statements make a kinder limit (a smaller
+#          working set, each statement run again and again): MariaDB ran 1,000 of (b)'s statements 13% faster
+#          than 20,000, so the capture takes them all
 #   seed   `farmlokal seed --products N` into an empty `<BENCH_DATABASE>_seed` vs LOAD DATA of a dump of the same
 #          rows into an empty table plus the same indexes in one ALTER (and ANALYZE, as the seeder): the ratio
 #   fresh  BENCH_FRESH_CHANGES signed price changes (POST /webhooks/partner-b) spread over BENCH_FRESH_SPREAD s, each
@@ -32,8 +33,8 @@
 # BENCH_ONLY (e.g. "e a"; the rows: e a bare a-br b b-br c d f g h db seed fresh; all by default),
 # BENCH_DATABASE (farmlokal_bench: the database seeded and measured), BENCH_RATE (1; 0 skips the oha rows
 # b_rate and f_rate and the oha install), BENCH_ESTIMATES (200: queries of row (h)), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
-# size it; the server's own value is restored at exit; "default" leaves the server as it is), BENCH_CAPTURE (20000:
-# URLs per capture pass of db; (b) walks 66,799), BENCH_BARE_BIN (a built bare_page instead of building it), BENCH_FRESH_CHANGES
+# size it; the server's own value is restored at exit; "default" leaves the server as it is), BENCH_CAPTURE (all:
+# URLs per capture pass of db, all of the row's or a number; (b) walks 66,799), BENCH_BARE_BIN (a built bare_page instead of building it), BENCH_FRESH_CHANGES
 # (20, at most 50), BENCH_FRESH_SPREAD (60), BENCH_FRESH_TIMEOUT (90).
 # Exit status: 0 when every selected row was measured (whatever its verdict), 1 when a row could not be measured
 # or the run stopped early; the report says which and why, and is written either way.
@@ -64,7 +65,7 @@ DEEP_PAGE="${BENCH_DEEP_PAGE:-5000}"
 ONLY="${BENCH_ONLY:-e a bare a-br b b-br c d f g h db seed fresh}"
 B_RATE="${BENCH_B_RATE:-2000}"
 ESTIMATES="${BENCH_ESTIMATES:-200}"
-CAPTURE="${BENCH_CAPTURE:-20000}"
+CAPTURE="${BENCH_CAPTURE:-all}"
 FRESH_CHANGES="${BENCH_FRESH_CHANGES:-20}"
 if [ "$FRESH_CHANGES" -gt 50 ]; then FRESH_CHANGES=50; fi # one listing URL per change, limits 1..100 in two runs
 FRESH_SPREAD="${BENCH_FRESH_SPREAD:-60}"
