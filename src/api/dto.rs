@@ -221,9 +221,9 @@ pub fn render_page(products: &[Product], next_cursor: Option<&str>) -> Vec<u8> {
 
 /// [`render_page`] with the totals and facets `include` asked for: the bytes `serde_json` writes for a
 /// [`ProductPage`], written by hand straight from the products (no DTOs, no serializer; see [`write_product`]).
-/// Only the totals and facets, asked for rarely, go through serde. Serialising them cannot fail (no maps with
-/// non-string keys, no fallible serialisers), so an error there is a bug; it renders an empty page rather than
-/// panic.
+/// Only the totals and facets, asked for rarely, and timestamps off the usual path ([`write_timestamp`]) go
+/// through serde. Serialising them cannot fail (no maps with non-string keys, no fallible serialisers, a `Vec`
+/// to write to), so an error there is a bug; it renders an empty page rather than panic.
 pub fn render_page_with(
     products: &[Product],
     next_cursor: Option<&str>,
@@ -279,9 +279,9 @@ fn rendered_size(product: &Product) -> usize {
 }
 
 /// `product` as `serde_json` writes its [`ProductDto`]: the same fields in the same order, the keys written as
-/// constants, the strings borrowed from the product. A listing miss spent a seventh of the service's
-/// instructions in `serde_json` rendering the page, a third of them escaping the constant keys (callgrind
-/// during bench row (b); docs/DECISIONS.md). Tests hold the bytes equal to the DTO's.
+/// constants, the strings borrowed from the product. A listing miss spent about a quarter of the service's
+/// instructions (SHA-256 aside) in `serde_json` rendering the page, a third of them escaping the constant keys
+/// (callgrind during bench row (b); docs/DECISIONS.md). Tests hold the bytes equal to the DTO's.
 fn write_product(out: &mut Vec<u8>, p: &Product) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"id\":");
     json::write_u64(out, p.id.get());
@@ -383,12 +383,15 @@ mod tests {
         let cases = [
             at(0, 0),
             at(1_767_323_045, 0),
-            at(951_782_400, 0),       // 2000-02-29
-            at(253_402_300_799, 0),   // 9999-12-31T23:59:59
-            at(253_402_300_800, 0),   // year 10000: chrono's own path
-            at(-62_167_219_200, 0),   // year 0
-            at(-62_167_219_201, 0),   // year -1
-            at(1_767_323_045, 5_000), // a fraction
+            at(951_782_400, 0),               // 2000-02-29
+            at(253_402_300_799, 0),           // 9999-12-31T23:59:59
+            at(253_402_300_800, 0),           // year 10000: chrono's own path
+            at(-62_167_219_200, 0),           // year 0
+            at(-62_167_219_201, 0),           // year -1
+            at(1_767_323_045, 5_000),         // a fraction: microseconds
+            at(1_767_323_045, 5_000_000),     // milliseconds
+            at(1_767_323_045, 5),             // nanoseconds
+            at(1_483_228_799, 1_000_000_000), // a leap second
         ];
         for case in cases {
             let mut ours = Vec::new();
@@ -413,6 +416,7 @@ mod tests {
         for (cursor, summary, include) in [
             (None, None, Include::default()),
             (Some("abc_-1"), None, Include::default()),
+            (Some("a\"b\\c\n"), None, Include::default()),
             (Some("abc"), Some(&summary), Include { total: true, facets: true }),
             (None, Some(&summary), Include { total: false, facets: true }),
         ] {
