@@ -73,9 +73,10 @@ restore_general_log() {
 }
 
 CAPTURED=() # "NAME CONCURRENCY" of each captured row, run by slap_rows
-# capture_db NAME URLS_FILE N CONCURRENCY: the statements a service issues for the first N URLs of the row. The
-# running service is replaced for the capture by one started after the general log was switched on (MariaDB logs
-# a prepared statement's values only when logging was on at its prepare), then started again for the next rows.
+# capture_db NAME URLS_FILE N CONCURRENCY: the statements a service issues for the URLs of the row (N: all, or
+# the first N). The running service is replaced for the capture by one started after the general log was switched
+# on (MariaDB logs a prepared statement's values only when logging was on at its prepare), then started again for
+# the next rows.
 capture_db() {
     local name="$1" urls="$2" n="$3" conc="$4" summary since
     stop_app

@@ -273,7 +273,7 @@ def render(runs, meta):
         out.append(f"- db: a capture pass asks {asked} (4 connections, one "
                    "request at a time each) with MariaDB's general log on and keeps the statements (Query, and Execute with its values) of the "
                    "service's own connections; mariadb-slap runs them (text protocol; one process per connection, the "
-                   "statements dealt out to them as wrk deals out URLs) at the row's concurrency for the row's duration (calibration "
+                   "statements dealt out to them like cards) at the row's concurrency for the row's duration (calibration "
                    "runs size it, so starting 64 clients is a small part of it) with the service stopped; beside (b), in "
                    "ABBA rounds with (b)'s (b, db, db, b). MariaDB's "
                    "req/s = statements/s / statements per request")

@@ -17,10 +17,10 @@
 #          of the row (or the first BENCH_CAPTURE; 4 connections, one request at a time each) with the general log
 #          on (mysql.general_log, switched back and emptied again afterwards), keeping the service's connections
 #          only; mariadb-slap then runs them at the row's concurrency for BENCH_DURATION s, the statements dealt
-#          out to its clients as wrk deals out the URLs. MariaDB's req/s = statements/s / statements per request.
-#          Target (b) >= 60% of it; (c) and (d) are figures. Fewer statements make a kinder limit (a smaller
-#          working set, each statement run again and again): MariaDB ran 1,000 of (b)'s statements 13% faster
-#          than 20,000, so the capture takes them all
+#          out to its clients like cards (client i runs statements i, i + 64, ...). MariaDB's req/s =
+#          statements/s / statements per request. Target (b) >= 60% of it; (c) and (d) are figures. Fewer
+#          statements make a kinder limit (a smaller working set, each statement run again and again): MariaDB
+#          ran 1,000 of (b)'s statements 13% faster than 20,000, so the capture takes them all
 #   seed   `farmlokal seed --products N` into an empty `<BENCH_DATABASE>_seed` vs LOAD DATA of a dump of the same
 #          rows into an empty table plus the same indexes in one ALTER (and ANALYZE, as the seeder): the ratio
 #   fresh  BENCH_FRESH_CHANGES signed price changes (POST /webhooks/partner-b) spread over BENCH_FRESH_SPREAD s, each
@@ -66,6 +66,8 @@ ONLY="${BENCH_ONLY:-e a bare a-br b b-br c d f g h db seed fresh}"
 B_RATE="${BENCH_B_RATE:-2000}"
 ESTIMATES="${BENCH_ESTIMATES:-200}"
 CAPTURE="${BENCH_CAPTURE:-all}"
+CAPTURE="${CAPTURE,,}"
+[[ "$CAPTURE" =~ ^(all|[1-9][0-9]*)$ ]] || { echo "BENCH_CAPTURE must be all or a positive number" >&2; exit 2; }
 FRESH_CHANGES="${BENCH_FRESH_CHANGES:-20}"
 if [ "$FRESH_CHANGES" -gt 50 ]; then FRESH_CHANGES=50; fi # one listing URL per change, limits 1..100 in two runs
 FRESH_SPREAD="${BENCH_FRESH_SPREAD:-60}"
