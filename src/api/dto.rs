@@ -232,35 +232,43 @@ pub fn render_page_with(
 ) -> Vec<u8> {
     let (total, facets) = summary.map(|s| summary_parts(s, include)).unwrap_or_default();
     let mut out = Vec::with_capacity(512 + products.iter().map(rendered_size).sum::<usize>());
-    let written = (|| {
-        out.extend_from_slice(b"{\"data\":[");
-        for (i, product) in products.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_product(&mut out, product)?;
-        }
-        out.extend_from_slice(b"],\"next_cursor\":");
-        match next_cursor {
-            Some(cursor) => json::write_str(&mut out, cursor),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(if next_cursor.is_some() { b",\"has_more\":true" } else { b",\"has_more\":false" });
-        if let Some(total) = &total {
-            out.extend_from_slice(b",\"total\":");
-            serde_json::to_writer(&mut out, total)?;
-        }
-        if let Some(facets) = &facets {
-            out.extend_from_slice(b",\"facets\":");
-            serde_json::to_writer(&mut out, facets)?;
-        }
-        out.push(b'}');
-        Ok::<(), serde_json::Error>(())
-    })();
-    match written {
+    match write_page(&mut out, products, next_cursor, total.as_ref(), facets.as_ref()) {
         Ok(()) => out,
         Err(_) => br#"{"data":[],"next_cursor":null,"has_more":false}"#.to_vec(),
     }
+}
+
+/// [`render_page_with`]'s page into `out`.
+fn write_page(
+    out: &mut Vec<u8>,
+    products: &[Product],
+    next_cursor: Option<&str>,
+    total: Option<&CountDto>,
+    facets: Option<&FacetsDto>,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"data\":[");
+    for (i, product) in products.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_product(out, product)?;
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    match next_cursor {
+        Some(cursor) => json::write_str(out, cursor),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(if next_cursor.is_some() { b",\"has_more\":true" } else { b",\"has_more\":false" });
+    if let Some(total) = total {
+        out.extend_from_slice(b",\"total\":");
+        serde_json::to_writer(&mut *out, total)?;
+    }
+    if let Some(facets) = facets {
+        out.extend_from_slice(b",\"facets\":");
+        serde_json::to_writer(&mut *out, facets)?;
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 /// The body of one product, written exactly as in listings (timestamps end in `Z`).

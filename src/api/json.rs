@@ -13,11 +13,26 @@ pub fn write_str(out: &mut Vec<u8>, value: &str) {
     if needs_escape(bytes) {
         let mut written = 0;
         for (at, &byte) in bytes.iter().enumerate() {
-            if let Some(escape) = escape(byte) {
-                out.extend_from_slice(&bytes[written..at]);
-                out.extend_from_slice(&escape);
-                written = at + 1;
+            let short = match byte {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                0x08 => b'b',
+                0x09 => b't',
+                0x0A => b'n',
+                0x0C => b'f',
+                0x0D => b'r',
+                0x00..=0x1F => 0, // no short form: `\u00XX`
+                _ => continue,
+            };
+            out.extend_from_slice(&bytes[written..at]);
+            if short == 0 {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]]);
+            } else {
+                out.extend_from_slice(&[b'\\', short]);
             }
+            written = at + 1;
         }
         out.extend_from_slice(&bytes[written..]);
     } else {
@@ -53,40 +68,6 @@ fn special(word: u64) -> u64 {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below = |word: u64, bound: u64| word.wrapping_sub(ONES * bound) & !word & HIGH;
     below(word, 0x20) | below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1)
-}
-
-/// How `byte` is written inside a JSON string, or `None` when it is written as it is.
-fn escape(byte: u8) -> Option<Escape> {
-    let short = match byte {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        0x09 => b't',
-        0x0A => b'n',
-        0x0C => b'f',
-        0x0D => b'r',
-        0x00..=0x1F => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let escape = [b'\\', b'u', b'0', b'0', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]];
-            return Some(Escape { bytes: escape, len: 6 });
-        }
-        _ => return None,
-    };
-    Some(Escape { bytes: [b'\\', short, 0, 0, 0, 0], len: 2 })
-}
-
-/// An escape sequence of at most six bytes.
-struct Escape {
-    bytes: [u8; 6],
-    len: usize,
-}
-
-impl std::ops::Deref for Escape {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
 }
 
 #[cfg(test)]
