@@ -99,28 +99,17 @@ pub fn get_or_look_up<V: Clone + 'static>(
         let mut front = front.borrow_mut();
         let index = front.next;
         front.next = (index + 1) % SLOTS;
-        let owner = Arc::downgrade(&owner.generation);
-        let slot = &mut front.slots[index];
-        match slot {
-            // Reuses the slot's key buffer: no allocation once a thread's slots are filled.
-            Some(slot) => {
-                slot.key.clear();
-                slot.key.push_str(key);
-                slot.owner = owner;
-                slot.generation = generation;
-                slot.value = value.clone();
-                slot.kept_at = Instant::now();
-            }
-            None => {
-                *slot = Some(Slot {
-                    owner,
-                    generation,
-                    key: key.to_owned(),
-                    value: value.clone(),
-                    kept_at: Instant::now(),
-                });
-            }
-        }
+        // Reuses the slot's key buffer: no allocation once a thread's slots are filled.
+        let mut kept_key = front.slots[index].take().map(|slot| slot.key).unwrap_or_default();
+        kept_key.clear();
+        kept_key.push_str(key);
+        front.slots[index] = Some(Slot {
+            owner: Arc::downgrade(&owner.generation),
+            generation,
+            key: kept_key,
+            value: value.clone(),
+            kept_at: Instant::now(),
+        });
     });
     Some(value)
 }
