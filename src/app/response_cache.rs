@@ -170,9 +170,24 @@ pub struct ResponseCache<E> {
     flights: SingleFlight<String, Result<Entry, E>>,
     /// Told of every insert into `local` and of `clear`, so no thread's [`PAGES`] answers past one.
     front: FrontOwner,
-    /// The counters a local hit increments (hits of both tiers, hits of this one), per thread until published
-    /// ([`Self::publish_counts`]).
-    local_hits: (ShardedCounter, ShardedCounter),
+    /// `farmlokal_cache_requests_total` by result and `farmlokal_cache_local_hits_total`, looked up once.
+    counts: Counts,
+}
+
+/// The cache's counters. Hits of the in-process tier, every hot request's, are counted per thread until
+/// published ([`ResponseCache::publish_counts`]); a Redis hit adds to the same `hits`.
+struct Counts {
+    hits: ShardedCounter,
+    local_hits: ShardedCounter,
+    misses: metrics::Counter,
+    stale: metrics::Counter,
+}
+
+impl Counts {
+    fn local_hit(&self) {
+        self.hits.increment(1);
+        self.local_hits.increment(1);
+    }
 }
 
 impl<E: Clone + std::error::Error> ResponseCache<E> {
@@ -183,11 +198,13 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .weigher(|key: &String, entry: &Arc<Entry>| u32::try_from(key.len() + entry.size()).unwrap_or(u32::MAX))
             .time_to_live(LOCAL_FOR.min(ttl))
             .build_with_hasher(foldhash::quality::RandomState::default());
-        let local_hits = (
-            ShardedCounter::new(metrics::counter!("farmlokal_cache_requests_total", "result" => "hit")),
-            ShardedCounter::new(metrics::counter!("farmlokal_cache_local_hits_total")),
-        );
-        Self { shared, ttl, clock, local, front: FrontOwner::default(), flights: SingleFlight::new(), local_hits }
+        let counts = Counts {
+            hits: ShardedCounter::new(metrics::counter!("farmlokal_cache_requests_total", "result" => "hit")),
+            local_hits: ShardedCounter::new(metrics::counter!("farmlokal_cache_local_hits_total")),
+            misses: metrics::counter!("farmlokal_cache_requests_total", "result" => "miss"),
+            stale: metrics::counter!("farmlokal_cache_requests_total", "result" => "stale"),
+        };
+        Self { shared, ttl, clock, local, front: FrontOwner::default(), flights: SingleFlight::new(), counts }
     }
 
     /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it; in
@@ -207,8 +224,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         let now = self.clock.now();
         let local = self.local.get(&key).filter(|entry| entry.is_fresh(now));
         if let Some(entry) = &local {
-            self.local_hits.0.increment(1);
-            self.local_hits.1.increment(1);
+            self.counts.local_hit();
             if variant.is_none_or(|v| entry.has(v.name)) {
                 return Ok(entry.served(variant, CacheStatus::Hit, now));
             }
@@ -237,7 +253,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         let stale = match self.shared.get(&key).await {
             Ok(Some(bytes)) => match Entry::decode(&bytes) {
                 Some(entry) if entry.is_fresh(now) => {
-                    metrics::counter!("farmlokal_cache_requests_total", "result" => "hit").increment(1);
+                    self.counts.hits.increment(1);
                     self.local.insert(key.clone(), Arc::new(entry.clone()));
                     self.front.changed();
                     return Ok(self.serve(&key, entry, variant, CacheStatus::Hit, now).await);
@@ -266,12 +282,12 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
             .await;
         match (rendered, stale) {
             (Ok(entry), _) => {
-                metrics::counter!("farmlokal_cache_requests_total", "result" => "miss").increment(1);
+                self.counts.misses.increment(1);
                 Ok(self.serve(&key, entry, variant, CacheStatus::Miss, self.clock.now()).await)
             }
             (Err(error), Some(stale)) => {
                 tracing::warn!(error = %ErrorChain(&error), "rendering a page failed; serving a stale copy");
-                metrics::counter!("farmlokal_cache_requests_total", "result" => "stale").increment(1);
+                self.counts.stale.increment(1);
                 Ok(stale.served(variant, CacheStatus::Stale, now))
             }
             (Err(error), None) => Err(error),
@@ -289,8 +305,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         if variant.is_some_and(|v| !entry.has(v.name)) {
             return None;
         }
-        self.local_hits.0.increment(1);
-        self.local_hits.1.increment(1);
+        self.counts.local_hit();
         Some(LocalPage { entry, variant, now })
     }
 
@@ -331,8 +346,8 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
 impl<E> ResponseCache<E> {
     /// Moves the in-process hits counted per thread into the exported counters: before every scrape.
     pub fn publish_counts(&self) {
-        self.local_hits.0.publish();
-        self.local_hits.1.publish();
+        self.counts.hits.publish();
+        self.counts.local_hits.publish();
     }
 
     /// How long a page stays fresh.
