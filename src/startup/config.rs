@@ -37,6 +37,14 @@ fn seconds(raw: &str) -> Result<Duration, InvalidDuration> {
     raw.parse::<u64>().map(Duration::from_secs).map_err(|source| InvalidDuration { unit: "seconds", source })
 }
 
+/// A pool size: 1 to 1,024 connections.
+fn connections(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(count @ 1..=1024) => Ok(count),
+        _ => Err(format!("{raw:?} is not a number of connections from 1 to 1024")),
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum LogFormat {
@@ -63,6 +71,10 @@ pub struct Config {
     /// A read replica further behind the primary than this, in seconds, is not read until it catches up.
     #[arg(long = "mysql-max-replica-lag-secs", env = "FARMLOKAL_MYSQL_MAX_REPLICA_LAG_SECS", default_value = "5", value_parser = seconds)]
     pub mysql_max_replica_lag: Duration,
+
+    /// Most connections each catalogue read pool opens (to the primary, and to the replica when there is one).
+    #[arg(long, env = "FARMLOKAL_MYSQL_READ_CONNECTIONS", default_value_t = crate::adapters::mysql::READ_CONNECTIONS, value_parser = connections)]
+    pub mysql_read_connections: usize,
 
     /// Redis URL for the cache, tokens, rate limit and webhook ledger; unset keeps them in memory.
     #[arg(long, env = "FARMLOKAL_REDIS_URL", value_parser = secret, hide_env_values = true)]
@@ -308,6 +320,19 @@ mod tests {
         assert_eq!((set.shutdown_drain, set.mysql_max_replica_lag), (Duration::ZERO, Duration::from_secs(2)));
         assert!(config(&["--mysql-max-replica-lag-secs", "0"]).validate().is_err());
         assert!(config(&["--mysql-read-url", "mysql://root@127.0.0.1/x"]).validate().is_err());
+    }
+
+    #[test]
+    fn the_read_pool_defaults_to_32_connections_and_takes_1_to_1024() {
+        let parse = |value: &str| Serve::try_parse_from(["farmlokal", &format!("--mysql-read-connections={value}")]);
+
+        assert_eq!(config(&[]).mysql_read_connections, 32);
+        assert_eq!(config(&["--mysql-read-connections", "8"]).mysql_read_connections, 8);
+        assert_eq!(config(&["--mysql-read-connections", "1024"]).mysql_read_connections, 1024);
+        for refused in ["0", "1025", "-1", "eight", ""] {
+            let error = parse(refused).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.contains("not a number of connections from 1 to 1024"), "{refused:?}: {error}");
+        }
     }
 
     #[test]

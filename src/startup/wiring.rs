@@ -73,14 +73,18 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
             match read_url {
                 Some(read_url) => {
                     let max_lag = config.mysql_max_replica_lag;
-                    let router = ReplicaRouter::new(url, read_url, max_lag).context("MySQL configuration")?;
+                    let router = ReplicaRouter::new(url, read_url, max_lag, config.mysql_read_connections)
+                        .context("MySQL configuration")?;
                     let sampled = router.clone();
                     sample_pool_usage(move || sampled.pool_usage());
                     builder = builder.products(Arc::new(router));
                     tracing::info!(write = %redact_url(url), read = %redact_url(read_url), max_lag_secs = max_lag.as_secs(), "catalogue on MySQL, reads on the replica while it is within the lag bound");
                 }
                 None => {
-                    let repository = Arc::new(MysqlProductRepository::new(url, None).context("MySQL configuration")?);
+                    let repository = Arc::new(
+                        MysqlProductRepository::with_read_connections(url, None, config.mysql_read_connections)
+                            .context("MySQL configuration")?,
+                    );
                     let sampled = repository.clone();
                     sample_pool_usage(move || sampled.pool_usage().to_vec());
                     builder = builder.products(repository);

@@ -597,6 +597,54 @@ async fn mysql_migrations_and_seeding_are_idempotent() {
     servers::drop_mysql_database(&url).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_pool_never_opens_more_connections_than_configured() {
+    use mysql_async::prelude::Queryable;
+    let Some(url) = servers::seeded_mysql("the_read_pool_never_opens_more_connections_than_configured", 100).await
+    else {
+        return;
+    };
+    let repo = Arc::new(MysqlProductRepository::with_read_connections(&url, None, 2).expect("valid URL"));
+    let first = ListQuery { filter: ProductFilter::default(), sort: Sort::DEFAULT, after: None, fetch: 10 };
+    let mut want: Vec<Product> = sample::products(100).collect();
+    want.sort_by(|a, b| Sort::DEFAULT.compare(a, b));
+    let want: Vec<ProductId> = want.iter().take(10).map(|p| p.id).collect();
+
+    // Sixteen listings at once: the pool lends its two connections in turn, every caller gets its page.
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let (repo, start, first) = (repo.clone(), start.clone(), first.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                repo.list(&first).await
+            })
+        })
+        .collect();
+    for call in calls {
+        let page = call.await.expect("no panic").expect("listed");
+        assert_eq!(page.iter().map(|p| p.id).collect::<Vec<_>>(), want);
+    }
+
+    let opts = mysql_async::Opts::from_url(&url).expect("valid URL");
+    let database = opts.db_name().expect("a test database").to_owned();
+    let mut admin = mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>))
+        .await
+        .expect("connect");
+    let open: Option<u64> = admin
+        .exec_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ?", (database,))
+        .await
+        .expect("count connections");
+    let [(_, read), _] = repo.pool_usage();
+    assert!(matches!(open, Some(1..=2)), "the server saw {open:?} connections to the test database");
+    assert!((1..=2).contains(&read.open), "the read pool holds {} connections", read.open);
+    admin.disconnect().await.expect("disconnect");
+    if let Ok(repo) = Arc::try_unwrap(repo) {
+        repo.disconnect().await.expect("disconnect");
+    }
+    servers::drop_mysql_database(&url).await;
+}
+
 #[tokio::test]
 async fn an_unreachable_mysql_is_unavailable_quickly() {
     // Nothing listens on port 1; construction does not connect, every call fails fast with Unavailable.

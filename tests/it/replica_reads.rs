@@ -105,8 +105,8 @@ async fn reads_follow_the_replica_leave_it_while_it_lags_or_is_unreachable_and_c
     let switched_db = format!("mysql://root@{}/{name}?prefer_socket=false", switch.addr);
     // Strict: moves to the primary two seconds behind (the lag measured includes up to one heartbeat interval, so a
     // 1 s bound would flap while the replica is healthy). Patient: stays on the replica for an hour of lag.
-    let strict = ReplicaRouter::new(&primary_db, &switched_db, Duration::from_secs(2)).expect("valid URLs");
-    let patient = ReplicaRouter::new(&primary_db, &replica_db, Duration::from_secs(3600)).expect("valid URLs");
+    let strict = ReplicaRouter::new(&primary_db, &switched_db, Duration::from_secs(2), 4).expect("valid URLs");
+    let patient = ReplicaRouter::new(&primary_db, &replica_db, Duration::from_secs(3600), 4).expect("valid URLs");
     let (strict_app, patient_app) = (app_on(&strict).await, app_on(&patient).await);
     assert!(wait_for_source(&strict, ReadSource::Replica).await, "reads never moved to the replica");
     assert!(wait_for_source(&patient, ReadSource::Replica).await, "reads never moved to the replica");

@@ -23,7 +23,7 @@ use crate::ports::product_repository::RepositoryError;
 
 pub use migrations::migrate;
 pub use replica::ReplicaRouter;
-pub use repository::MysqlProductRepository;
+pub use repository::{MysqlProductRepository, READ_CONNECTIONS};
 pub use seed::{seed, SeedReport};
 
 /// How long getting a connection may take before the store counts as unavailable. A refused connection

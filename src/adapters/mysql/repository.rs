@@ -23,8 +23,9 @@ use crate::domain::webhook::{InventoryChange, InventoryEvent};
 use crate::domain::{Category, CategorySlug, ListQuery, Money, Product, ProductId};
 use crate::ports::product_repository::{ApplyOutcome, ProductRepository, RepositoryError};
 
-/// Largest number of connections each pool opens.
-const READ_POOL_MAX: usize = 32;
+/// Largest number of connections the read pool opens unless configured (`FARMLOKAL_MYSQL_READ_CONNECTIONS`).
+pub const READ_CONNECTIONS: usize = 32;
+/// Largest number of connections the write pool opens.
 const WRITE_POOL_MAX: usize = 16;
 
 /// How long a capped count is reused by the summaries of other filters that need the same count (the price
@@ -117,6 +118,8 @@ impl HeldTally {
 #[derive(Clone)]
 pub struct MysqlProductRepository {
     pub(super) read: Pool,
+    /// The most connections `read` opens; a replica's pool ([`Self::reading_from`]) gets as many.
+    read_connections: usize,
     write: Pool,
     pub(super) matches: MatchSets,
     /// Whether a search walks the sort order before reading its match set (always, but for tests of each path).
@@ -149,17 +152,32 @@ impl MysqlProductRepository {
         [("mysql_read", usage(&self.read)), ("mysql_write", usage(&self.write))]
     }
 
-    /// Pools for `write_url` and `read_url` (default: the write URL). Nothing connects until first used, so the
-    /// service starts while MySQL is down and reports it through `ping`.
+    /// Pools for `write_url` and `read_url` (default: the write URL), the read pool of [`READ_CONNECTIONS`].
+    /// Nothing connects until first used, so the service starts while MySQL is down and reports it through
+    /// `ping`.
     ///
     /// # Errors
     /// When a URL does not parse.
     pub fn new(write_url: &str, read_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::with_read_connections(write_url, read_url, READ_CONNECTIONS)
+    }
+
+    /// [`Self::new`] with a read pool of at most `read_connections` (at least one).
+    ///
+    /// # Errors
+    /// When a URL does not parse.
+    pub fn with_read_connections(
+        write_url: &str,
+        read_url: Option<&str>,
+        read_connections: usize,
+    ) -> anyhow::Result<Self> {
+        let read_connections = read_connections.max(1);
         let write = build_pool(write_url, WRITE_POOL_MAX, None).context("FARMLOKAL_MYSQL_URL")?;
-        let read = build_pool(read_url.unwrap_or(write_url), READ_POOL_MAX, Some(STATEMENT_TIMEOUT))
+        let read = build_pool(read_url.unwrap_or(write_url), read_connections, Some(STATEMENT_TIMEOUT))
             .context("FARMLOKAL_MYSQL_READ_URL")?;
         Ok(Self {
             read,
+            read_connections,
             write,
             matches: MatchSets::default(),
             search_walk: true,
@@ -176,7 +194,8 @@ impl MysqlProductRepository {
     /// # Errors
     /// When the URL does not parse.
     pub fn reading_from(&self, read_url: &str) -> anyhow::Result<Self> {
-        let read = build_pool(read_url, READ_POOL_MAX, Some(STATEMENT_TIMEOUT)).context("FARMLOKAL_MYSQL_READ_URL")?;
+        let read =
+            build_pool(read_url, self.read_connections, Some(STATEMENT_TIMEOUT)).context("FARMLOKAL_MYSQL_READ_URL")?;
         Ok(Self { read, ..self.clone() })
     }
 
