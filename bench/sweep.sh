@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# One build of FarmLokal on the miss path under each value of one setting: bench/sweep.sh <binary> VAR "V1 V2 ..."
+# (a release binary; VAR any environment variable the service reads, e.g. FARMLOKAL_MYSQL_READ_CONNECTIONS or
+# TOKIO_WORKER_THREADS).
+#
+# A value can change what MariaDB does (how many statements it runs at once), so the values cannot run side by
+# side as in bench/pair.sh: they take turns instead, SWEEP_ROUNDS rounds (3) each running every value once, the
+# order reversed every other round, so the machine's drift over minutes hits every value alike. Each turn starts
+# the service with VAR=value (cache TTL 1 s, a fresh Redis prefix), warms it for 3 s, waits 2 s for the pages to
+# expire, then runs (b)'s load (`wrk -t2 -c64` over (b)'s distinct listing URLs, as bench/run.sh's row) for
+# SWEEP_SECONDS (10). Reports per value the median and range of misses per second, the medians of p50 and p99
+# latency, MariaDB's statements per miss (Com_select) and the service's CPU per miss (user + system, from
+# /proc/<pid>/stat), and req/s as a ratio to the first value's.
+#
+# Needs the database and URL set bench/run.sh prepares: `BENCH_ONLY=prepare BENCH_DATA=DIR bench/run.sh`, then
+# BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there). The servers:
+# FARMLOKAL_TEST_MYSQL_URL (mysql://root@127.0.0.1:3306) and FARMLOKAL_TEST_REDIS_URL (redis://127.0.0.1:6379);
+# the mariadb (or mysql) client reads Com_select. Writes the table to stdout and to
+# bench/results/sweep-YYYY-MM-DD-HHMM.md; unlinks its Redis keys at exit.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "$#" -ne 3 ] || [ ! -x "$1" ] || ! [[ "$2" =~ ^[A-Z_][A-Z0-9_]*$ ]] || [ -z "${3// /}" ]; then
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+fi
+BIN="$1"
+VAR="$2"
+read -r -a VALUES <<<"$3"
+ROUNDS="${SWEEP_ROUNDS:-3}"
+SECONDS_EACH="${SWEEP_SECONDS:-10}"
+DATA_DIR="${BENCH_DATA:?BENCH_DATA: the directory bench/run.sh BENCH_ONLY=prepare filled}"
+URLS="$DATA_DIR/urls-b.txt"
+[ -s "$URLS" ] || { echo "no (b) URL set in $URLS: run BENCH_ONLY=prepare BENCH_DATA=$DATA_DIR bench/run.sh" >&2; exit 2; }
+MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"${FARMLOKAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}")"
+MYSQL_URL="$MYSQL_BASE/${BENCH_DATABASE:-farmlokal_bench}"
+REDIS_URL="${FARMLOKAL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+# The client options of the MySQL URL (user, password, host, port), for Com_select.
+read -r DB_USER DB_PASS DB_HOST DB_PORT < <(python3 -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.unquote(u.username or "root"), urllib.parse.unquote(u.password or "") or "-", u.hostname or "127.0.0.1", u.port or 3306)
+' "$MYSQL_BASE")
+SQL_CLIENT="$(command -v mariadb || command -v mysql)" || { echo "needs the mariadb or mysql client" >&2; exit 2; }
+# bench/run.sh's secrets: the walked cursors in the URL set are signed with this one.
+CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
+WEBHOOK_SECRET="whsec_$(printf farmlokal-bench-webhook-secret-0 | base64)"
+RUN="sweep$(date +%s)"
+WORK_DIR="$(mktemp -d)"
+PORT=18193
+PID=""
+CLK="$(getconf CLK_TCK)"
+
+stop_service() {
+    if [ -n "$PID" ]; then
+        kill "$PID" 2>/dev/null || true
+        while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
+    fi
+    PID=""
+}
+cleanup() {
+    stop_service
+    redis-cli -u "$REDIS_URL" --scan --pattern "bench:$RUN:*" 2>/dev/null |
+        xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
+    rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+
+# start VALUE NAME: the service with VAR=VALUE on PORT; waits until it is ready.
+start() {
+    env "$VAR=$1" FARMLOKAL_CACHE_TTL_SECS=1 FARMLOKAL_BIND="127.0.0.1:$PORT" FARMLOKAL_REDIS_PREFIX="bench:$RUN:$2:" \
+        FARMLOKAL_MYSQL_URL="$MYSQL_URL" FARMLOKAL_REDIS_URL="$REDIS_URL" FARMLOKAL_RATE_LIMIT_PER_MINUTE=0 \
+        FARMLOKAL_CURSOR_SECRET="$CURSOR_SECRET" FARMLOKAL_WEBHOOK_SECRETS="$WEBHOOK_SECRET" RUST_LOG=warn \
+        "$BIN" serve >"$WORK_DIR/$2.log" 2>&1 &
+    PID="$!"
+    for _ in $(seq 100); do
+        if curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null; then return 0; fi
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the service with $VAR=$1 did not become ready: $(tail -2 "$WORK_DIR/$2.log")" >&2
+    exit 1
+}
+# load SECONDS OUT: (b)'s load; wrk's BENCH_JSON line in OUT.
+load() {
+    BENCH_URLS="$URLS" COUNT_CACHE=1 BENCH_THREADS=2 wrk -t2 -c64 -d"$1s" --timeout 10s -s bench/lua/bench.lua \
+        "http://127.0.0.1:$PORT/" 2>&1 | sed -n 's/^BENCH_JSON //p' >"$2"
+}
+# usage: user and system CPU seconds of the service, and MariaDB's Com_select so far.
+usage() {
+    local selects
+    selects="$(MYSQL_PWD="${DB_PASS#-}" "$SQL_CLIENT" -u"$DB_USER" -h"$DB_HOST" -P"$DB_PORT" -N -B \
+        -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | cut -f2)"
+    awk -v c="$CLK" -v s="$selects" '{print $14 / c, $15 / c, s}' "/proc/$PID/stat"
+}
+
+ROWS="$WORK_DIR/rows.jsonl"
+for round in $(seq "$ROUNDS"); do
+    order=("${VALUES[@]}")
+    if [ $((round % 2)) = 0 ]; then
+        order=()
+        for ((i = ${#VALUES[@]} - 1; i >= 0; i--)); do order+=("${VALUES[$i]}"); done
+    fi
+    for value in "${order[@]}"; do
+        start "$value" "r$round-$value"
+        load 3 /dev/null
+        sleep 2 # every page the warm-up cached has expired
+        read -r u0 s0 q0 < <(usage)
+        load "$SECONDS_EACH" "$WORK_DIR/wrk"
+        read -r u1 s1 q1 < <(usage)
+        stop_service
+        python3 - "$round" "$value" "$WORK_DIR/wrk" "$u0" "$u1" "$s0" "$s1" "$q0" "$q1" >>"$ROWS" <<'PY'
+import json, sys
+round_, value, wrk, u0, u1, s0, s1, q0, q1 = sys.argv[1:]
+with open(wrk) as f:
+    text = f.read().strip()
+r = json.loads(text) if text else {}
+n = r.get("requests", 0)
+errors = sum(r.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx"))
+print(json.dumps({"round": int(round_), "value": value, "rps": r.get("rps"), "p50_ms": r.get("p50_ms"),
+                  "p99_ms": r.get("p99_ms"), "requests": n, "errors": errors,
+                  "cpu_us": (float(u1) - float(u0) + float(s1) - float(s0)) * 1e6 / n if n else None,
+                  "statements": (int(q1) - int(q0)) / n if n else None}))
+PY
+        tail -1 "$ROWS"
+    done
+done
+
+mkdir -p bench/results
+REPORT="bench/results/sweep-$(date -u +%Y-%m-%d-%H%M).md"
+python3 - "$ROWS" "$BIN" "$VAR" "$ROUNDS" "$SECONDS_EACH" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
+    "$(nproc)" "${VALUES[@]}" >"$REPORT" <<'PY'
+import json, statistics, sys
+rows_file, binary, var, rounds, seconds, cpu_model, cpus, *values = sys.argv[1:]
+rows = [json.loads(line) for line in open(rows_file) if line.strip()]
+fmt = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"
+med = lambda xs: statistics.median(xs) if xs else None
+print(f"# FarmLokal on (b)'s misses by `{var}`, {rounds} rounds of {seconds} s per value\n")
+print(f"- Binary: `{binary}`")
+print(f"- Machine: {cpus} CPUs ({cpu_model.strip()}); the service, MariaDB, Redis and wrk share them")
+print("- Each turn: `wrk -t2 -c64` over (b)'s distinct listing URLs, cache TTL 1 s; the values take turns, the")
+print("  order reversed every other round; CPU from /proc/<pid>/stat, statements from MariaDB's Com_select\n")
+print(f"| {var} | req/s median | req/s range | x first | p50 ms | p99 ms | statements/miss | service CPU µs/miss | errors |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+base = None
+for value in values:
+    mine = [r for r in rows if r["value"] == value and r["rps"]]
+    rps = [r["rps"] for r in mine]
+    m = med(rps)
+    if base is None:
+        base = m
+    ratio = m / base if m and base else None
+    spread = f"{min(rps):,.0f}-{max(rps):,.0f}" if rps else "-"
+    print(f"| {value} | {fmt(m, 0)} | {spread} | {fmt(ratio, 2)} | {fmt(med([r['p50_ms'] for r in mine]))} | "
+          f"{fmt(med([r['p99_ms'] for r in mine]))} | {fmt(med([r['statements'] for r in mine]), 2)} | "
+          f"{fmt(med([r['cpu_us'] for r in mine]), 0)} | {sum(r['errors'] for r in rows if r['value'] == value)} |")
+missing = len(values) * int(rounds) - sum(1 for r in rows if r["rps"])
+if missing:
+    print(f"\n**{missing} turn(s) printed no wrk results** (see the rows above in the run's output).")
+PY
+cat "$REPORT"
+echo "written to $REPORT"
