@@ -11,9 +11,8 @@
 # ABBA rounds instead). What a pair cannot show is a change to what MariaDB or Redis spend per miss: both
 # sides share them.
 #
-# Needs the database and URL set bench/run.sh prepares: `BENCH_ONLY=prepare BENCH_DATA=DIR bench/run.sh`, then
-# BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there). The servers:
-# FARMLOKAL_TEST_MYSQL_URL (mysql://root@127.0.0.1:3306) and FARMLOKAL_TEST_REDIS_URL (redis://127.0.0.1:6379).
+# Needs the database and URL set bench/run.sh prepares (see bench/miss_path.sh): `BENCH_ONLY=prepare BENCH_DATA=DIR
+# bench/run.sh`, then BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there).
 # Writes the table to stdout and to bench/results/pair-YYYY-MM-DD-HHMM.md; unlinks its Redis keys at exit.
 set -euo pipefail
 
@@ -26,50 +25,11 @@ A_BIN="$1"
 B_BIN="$2"
 ROUNDS="${PAIR_ROUNDS:-6}"
 SECONDS_EACH="${PAIR_SECONDS:-10}"
-DATA_DIR="${BENCH_DATA:?BENCH_DATA: the directory bench/run.sh BENCH_ONLY=prepare filled}"
-URLS="$DATA_DIR/urls-b.txt"
-[ -s "$URLS" ] || { echo "no (b) URL set in $URLS: run BENCH_ONLY=prepare BENCH_DATA=$DATA_DIR bench/run.sh" >&2; exit 2; }
-MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"${FARMLOKAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}")"
-MYSQL_URL="$MYSQL_BASE/${BENCH_DATABASE:-farmlokal_bench}"
-REDIS_URL="${FARMLOKAL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-# bench/run.sh's secrets: the walked cursors in the URL set are signed with this one.
-CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
-WEBHOOK_SECRET="whsec_$(printf farmlokal-bench-webhook-secret-0 | base64)"
 RUN="pair$(date +%s)"
-WORK_DIR="$(mktemp -d)"
+# shellcheck source=bench/miss_path.sh
+. bench/miss_path.sh
 PORTS=(18191 18192)
-PIDS=()
-CLK="$(getconf CLK_TCK)"
 
-stop_services() {
-    if [ "${#PIDS[@]}" -gt 0 ]; then
-        kill "${PIDS[@]}" 2>/dev/null || true
-        for pid in "${PIDS[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done
-    fi
-    PIDS=()
-}
-cleanup() {
-    stop_services
-    redis-cli -u "$REDIS_URL" --scan --pattern "bench:$RUN:*" 2>/dev/null |
-        xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
-    rm -rf "$WORK_DIR"
-}
-trap cleanup EXIT
-
-# start BINARY PORT NAME: a service on PORT, its pid in PIDS; waits until it answers.
-start() {
-    env FARMLOKAL_CACHE_TTL_SECS=1 FARMLOKAL_BIND="127.0.0.1:$2" FARMLOKAL_REDIS_PREFIX="bench:$RUN:$3:" \
-        FARMLOKAL_MYSQL_URL="$MYSQL_URL" FARMLOKAL_REDIS_URL="$REDIS_URL" FARMLOKAL_RATE_LIMIT_PER_MINUTE=0 \
-        FARMLOKAL_CURSOR_SECRET="$CURSOR_SECRET" FARMLOKAL_WEBHOOK_SECRETS="$WEBHOOK_SECRET" RUST_LOG=warn \
-        "$1" serve >"$WORK_DIR/$3.log" 2>&1 &
-    PIDS+=("$!")
-    for _ in $(seq 100); do
-        if curl -fs "http://127.0.0.1:$2/health/live" >/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "the service $1 did not answer on port $2: $(tail -2 "$WORK_DIR/$3.log")" >&2
-    exit 1
-}
 # load PORT SECONDS OUT: half of (b)'s load on PORT; wrk's BENCH_JSON line in OUT.
 load() {
     BENCH_URLS="$URLS" BENCH_THREADS=1 wrk -t1 -c32 -d"$2s" --timeout 10s -s bench/lua/bench.lua \

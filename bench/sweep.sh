@@ -12,10 +12,9 @@
 # latency, MariaDB's statements per miss (Com_select) and the service's CPU per miss (user + system, from
 # /proc/<pid>/stat), and req/s as a ratio to the first value's.
 #
-# Needs the database and URL set bench/run.sh prepares: `BENCH_ONLY=prepare BENCH_DATA=DIR bench/run.sh`, then
-# BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there). The servers:
-# FARMLOKAL_TEST_MYSQL_URL (mysql://root@127.0.0.1:3306) and FARMLOKAL_TEST_REDIS_URL (redis://127.0.0.1:6379);
-# the mariadb (or mysql) client reads Com_select. Writes the table to stdout and to
+# Needs the database and URL set bench/run.sh prepares (see bench/miss_path.sh): `BENCH_ONLY=prepare BENCH_DATA=DIR
+# bench/run.sh`, then BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there); the mariadb
+# (or mysql) client reads Com_select. Writes the table to stdout and to
 # bench/results/sweep-YYYY-MM-DD-HHMM.md; unlinks its Redis keys at exit.
 set -euo pipefail
 
@@ -29,12 +28,10 @@ VAR="$2"
 read -r -a VALUES <<<"$3"
 ROUNDS="${SWEEP_ROUNDS:-3}"
 SECONDS_EACH="${SWEEP_SECONDS:-10}"
-DATA_DIR="${BENCH_DATA:?BENCH_DATA: the directory bench/run.sh BENCH_ONLY=prepare filled}"
-URLS="$DATA_DIR/urls-b.txt"
-[ -s "$URLS" ] || { echo "no (b) URL set in $URLS: run BENCH_ONLY=prepare BENCH_DATA=$DATA_DIR bench/run.sh" >&2; exit 2; }
-MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"${FARMLOKAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}")"
-MYSQL_URL="$MYSQL_BASE/${BENCH_DATABASE:-farmlokal_bench}"
-REDIS_URL="${FARMLOKAL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+RUN="sweep$(date +%s)"
+# shellcheck source=bench/miss_path.sh
+. bench/miss_path.sh
+PORT=18193
 # The client options of the MySQL URL (user, password, host, port), for Com_select.
 read -r DB_USER DB_PASS DB_HOST DB_PORT < <(python3 -c '
 import sys, urllib.parse
@@ -42,45 +39,7 @@ u = urllib.parse.urlsplit(sys.argv[1])
 print(urllib.parse.unquote(u.username or "root"), urllib.parse.unquote(u.password or "") or "-", u.hostname or "127.0.0.1", u.port or 3306)
 ' "$MYSQL_BASE")
 SQL_CLIENT="$(command -v mariadb || command -v mysql)" || { echo "needs the mariadb or mysql client" >&2; exit 2; }
-# bench/run.sh's secrets: the walked cursors in the URL set are signed with this one.
-CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"
-WEBHOOK_SECRET="whsec_$(printf farmlokal-bench-webhook-secret-0 | base64)"
-RUN="sweep$(date +%s)"
-WORK_DIR="$(mktemp -d)"
-PORT=18193
-PID=""
-CLK="$(getconf CLK_TCK)"
 
-stop_service() {
-    if [ -n "$PID" ]; then
-        kill "$PID" 2>/dev/null || true
-        while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
-    fi
-    PID=""
-}
-cleanup() {
-    stop_service
-    redis-cli -u "$REDIS_URL" --scan --pattern "bench:$RUN:*" 2>/dev/null |
-        xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
-    rm -rf "$WORK_DIR"
-}
-trap cleanup EXIT
-
-# start VALUE NAME: the service with VAR=VALUE on PORT; waits until it is ready.
-start() {
-    env "$VAR=$1" FARMLOKAL_CACHE_TTL_SECS=1 FARMLOKAL_BIND="127.0.0.1:$PORT" FARMLOKAL_REDIS_PREFIX="bench:$RUN:$2:" \
-        FARMLOKAL_MYSQL_URL="$MYSQL_URL" FARMLOKAL_REDIS_URL="$REDIS_URL" FARMLOKAL_RATE_LIMIT_PER_MINUTE=0 \
-        FARMLOKAL_CURSOR_SECRET="$CURSOR_SECRET" FARMLOKAL_WEBHOOK_SECRETS="$WEBHOOK_SECRET" RUST_LOG=warn \
-        "$BIN" serve >"$WORK_DIR/$2.log" 2>&1 &
-    PID="$!"
-    for _ in $(seq 100); do
-        if curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null; then return 0; fi
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "the service with $VAR=$1 did not become ready: $(tail -2 "$WORK_DIR/$2.log")" >&2
-    exit 1
-}
 # load SECONDS OUT: (b)'s load; wrk's BENCH_JSON line in OUT.
 load() {
     BENCH_URLS="$URLS" COUNT_CACHE=1 BENCH_THREADS=2 wrk -t2 -c64 -d"$1s" --timeout 10s -s bench/lua/bench.lua \
@@ -91,7 +50,7 @@ usage() {
     local selects
     selects="$(MYSQL_PWD="${DB_PASS#-}" "$SQL_CLIENT" -u"$DB_USER" -h"$DB_HOST" -P"$DB_PORT" -N -B \
         -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | cut -f2)"
-    awk -v c="$CLK" -v s="$selects" '{print $14 / c, $15 / c, s}' "/proc/$PID/stat"
+    awk -v c="$CLK" -v s="$selects" '{print $14 / c, $15 / c, s}' "/proc/${PIDS[0]}/stat"
 }
 
 ROWS="$WORK_DIR/rows.jsonl"
@@ -102,13 +61,13 @@ for round in $(seq "$ROUNDS"); do
         for ((i = ${#VALUES[@]} - 1; i >= 0; i--)); do order+=("${VALUES[$i]}"); done
     fi
     for value in "${order[@]}"; do
-        start "$value" "r$round-$value"
+        start "$BIN" "$PORT" "r$round-$value" "$VAR=$value"
         load 3 /dev/null
         sleep 2 # every page the warm-up cached has expired
         read -r u0 s0 q0 < <(usage)
         load "$SECONDS_EACH" "$WORK_DIR/wrk"
         read -r u1 s1 q1 < <(usage)
-        stop_service
+        stop_services
         python3 - "$round" "$value" "$WORK_DIR/wrk" "$u0" "$u1" "$s0" "$s1" "$q0" "$q1" >>"$ROWS" <<'PY'
 import json, sys
 round_, value, wrk, u0, u1, s0, s1, q0, q1 = sys.argv[1:]
