@@ -28,32 +28,42 @@ VAR="$2"
 read -r -a VALUES <<<"$3"
 ROUNDS="${SWEEP_ROUNDS:-3}"
 SECONDS_EACH="${SWEEP_SECONDS:-10}"
+for knob in ROUNDS SECONDS_EACH; do
+    [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] || { echo "SWEEP_${knob%_EACH}: a positive whole number, not '${!knob}'" >&2; exit 2; }
+done
 RUN="sweep$(date +%s)"
 # shellcheck source=bench/miss_path.sh
 . bench/miss_path.sh
 PORT=18193
-# The client options of the MySQL URL (user, password, host, port), for Com_select.
-read -r DB_USER DB_PASS DB_HOST DB_PORT < <(python3 -c '
+# The client options of the MySQL URL, one per line (user, password, host, port), for Com_select.
+mapfile -t DB < <(python3 -c '
 import sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
-print(urllib.parse.unquote(u.username or "root"), urllib.parse.unquote(u.password or "") or "-", u.hostname or "127.0.0.1", u.port or 3306)
+print(urllib.parse.unquote(u.username or "root"), urllib.parse.unquote(u.password or ""), u.hostname or "127.0.0.1",
+      u.port or 3306, sep="\n")
 ' "$MYSQL_BASE")
 SQL_CLIENT="$(command -v mariadb || command -v mysql)" || { echo "needs the mariadb or mysql client" >&2; exit 2; }
 
-# load SECONDS OUT: (b)'s load; wrk's BENCH_JSON line in OUT.
+# load SECONDS OUT: (b)'s load; wrk's BENCH_JSON line in OUT (empty when wrk failed: the turn is reported so).
 load() {
-    BENCH_URLS="$URLS" COUNT_CACHE=1 BENCH_THREADS=2 wrk -t2 -c64 -d"$1s" --timeout 10s -s bench/lua/bench.lua \
-        "http://127.0.0.1:$PORT/" 2>&1 | sed -n 's/^BENCH_JSON //p' >"$2"
+    { BENCH_URLS="$URLS" BENCH_THREADS=2 wrk -t2 -c64 -d"$1s" --timeout 10s -s bench/lua/bench.lua \
+        "http://127.0.0.1:$PORT/" 2>&1 || true; } | sed -n 's/^BENCH_JSON //p' >"$2"
 }
-# usage: user and system CPU seconds of the service, and MariaDB's Com_select so far.
+# usage: the service's user and system CPU seconds and its misses (its own counter), and the server's
+# Com_select, so far; nothing when one cannot be read (the turn is then reported as failed).
 usage() {
-    local selects
-    selects="$(MYSQL_PWD="${DB_PASS#-}" "$SQL_CLIENT" -u"$DB_USER" -h"$DB_HOST" -P"$DB_PORT" -N -B \
-        -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | cut -f2)"
-    awk -v c="$CLK" -v s="$selects" '{print $14 / c, $15 / c, s}' "/proc/${PIDS[0]}/stat"
+    local selects misses
+    selects="$(MYSQL_PWD="${DB[1]}" "$SQL_CLIENT" --protocol=TCP -u"${DB[0]}" -h"${DB[2]}" -P"${DB[3]}" -N -B \
+        -e "SHOW GLOBAL STATUS LIKE 'Com_select'" 2>/dev/null | cut -f2)" || return 0
+    misses="$(curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
+        awk '/^farmlokal_cache_requests_total\{result="miss"\}/ {print $2}')" || return 0
+    [[ "$selects" =~ ^[0-9]+$ && -n "$misses" ]] || return 0
+    awk -v c="$CLK" -v s="$selects" -v m="$misses" '{print $14 / c, $15 / c, s, m}' "/proc/${PIDS[0]}/stat" 2>/dev/null ||
+        true
 }
 
 ROWS="$WORK_DIR/rows.jsonl"
+: >"$ROWS"
 for round in $(seq "$ROUNDS"); do
     order=("${VALUES[@]}")
     if [ $((round % 2)) = 0 ]; then
@@ -64,22 +74,27 @@ for round in $(seq "$ROUNDS"); do
         start "$BIN" "$PORT" "r$round-$value" "$VAR=$value"
         load 3 /dev/null
         sleep 2 # every page the warm-up cached has expired
-        read -r u0 s0 q0 < <(usage)
+        before="$(usage)"
         load "$SECONDS_EACH" "$WORK_DIR/wrk"
-        read -r u1 s1 q1 < <(usage)
+        after="$(usage)"
         stop_services
-        python3 - "$round" "$value" "$WORK_DIR/wrk" "$u0" "$u1" "$s0" "$s1" "$q0" "$q1" >>"$ROWS" <<'PY'
+        python3 - "$round" "$value" "$WORK_DIR/wrk" "$before" "$after" >>"$ROWS" <<'PY'
 import json, sys
-round_, value, wrk, u0, u1, s0, s1, q0, q1 = sys.argv[1:]
+round_, value, wrk, before, after = sys.argv[1:]
 with open(wrk) as f:
     text = f.read().strip()
 r = json.loads(text) if text else {}
 n = r.get("requests", 0)
-errors = sum(r.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx"))
-print(json.dumps({"round": int(round_), "value": value, "rps": r.get("rps"), "p50_ms": r.get("p50_ms"),
-                  "p99_ms": r.get("p99_ms"), "requests": n, "errors": errors,
-                  "cpu_us": (float(u1) - float(u0) + float(s1) - float(s0)) * 1e6 / n if n else None,
-                  "statements": (int(q1) - int(q0)) / n if n else None}))
+row = {"round": int(round_), "value": value, "rps": r.get("rps") if n else None, "p50_ms": r.get("p50_ms"),
+       "p99_ms": r.get("p99_ms"), "requests": n, "cpu_us": None, "statements": None, "misses": None,
+       "errors": sum(r.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors", "timeouts",
+                                            "non_2xx_3xx"))}
+if n and len(before.split()) == 4 and len(after.split()) == 4:
+    (u0, s0, q0, m0), (u1, s1, q1, m1) = ([float(x) for x in t.split()] for t in (before, after))
+    row.update(cpu_us=(u1 - u0 + s1 - s0) * 1e6 / n, statements=(q1 - q0) / n, misses=(m1 - m0) / n)
+elif n:
+    row["unread"] = True
+print(json.dumps(row))
 PY
         tail -1 "$ROWS"
     done
@@ -88,34 +103,40 @@ done
 mkdir -p bench/results
 REPORT="bench/results/sweep-$(date -u +%Y-%m-%d-%H%M).md"
 python3 - "$ROWS" "$BIN" "$VAR" "$ROUNDS" "$SECONDS_EACH" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
-    "$(nproc)" "${VALUES[@]}" >"$REPORT" <<'PY'
+    "$(nproc)" "${MYSQL_URL##*/}" "$(wc -l <"$URLS")" "${VALUES[@]}" >"$REPORT" <<'PY'
 import json, statistics, sys
-rows_file, binary, var, rounds, seconds, cpu_model, cpus, *values = sys.argv[1:]
+rows_file, binary, var, rounds, seconds, cpu_model, cpus, database, urls, *values = sys.argv[1:]
 rows = [json.loads(line) for line in open(rows_file) if line.strip()]
 fmt = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"
 med = lambda xs: statistics.median(xs) if xs else None
 print(f"# FarmLokal on (b)'s misses by `{var}`, {rounds} rounds of {seconds} s per value\n")
 print(f"- Binary: `{binary}`")
 print(f"- Machine: {cpus} CPUs ({cpu_model.strip()}); the service, MariaDB, Redis and wrk share them")
+print(f"- Data: database `{database}`, {int(urls):,} distinct listing URLs")
 print("- Each turn: `wrk -t2 -c64` over (b)'s distinct listing URLs, cache TTL 1 s; the values take turns, the")
 print("  order reversed every other round; CPU from /proc/<pid>/stat, statements from MariaDB's Com_select\n")
-print(f"| {var} | req/s median | req/s range | x first | p50 ms | p99 ms | statements/miss | service CPU µs/miss | errors |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-base = None
+print(f"| {var} | req/s median | req/s range | x {values[0]} | p50 ms | p99 ms | misses/request | "
+      "statements/miss | service CPU µs/miss | errors |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+measured = lambda value: [r for r in rows if r["value"] == value and r["rps"]]
+base = med([r["rps"] for r in measured(values[0])])
 for value in values:
-    mine = [r for r in rows if r["value"] == value and r["rps"]]
+    mine = measured(value)
     rps = [r["rps"] for r in mine]
     m = med(rps)
-    if base is None:
-        base = m
     ratio = m / base if m and base else None
     spread = f"{min(rps):,.0f}-{max(rps):,.0f}" if rps else "-"
-    print(f"| {value} | {fmt(m, 0)} | {spread} | {fmt(ratio, 2)} | {fmt(med([r['p50_ms'] for r in mine]))} | "
-          f"{fmt(med([r['p99_ms'] for r in mine]))} | {fmt(med([r['statements'] for r in mine]), 2)} | "
-          f"{fmt(med([r['cpu_us'] for r in mine]), 0)} | {sum(r['errors'] for r in rows if r['value'] == value)} |")
+    known = lambda key: [r[key] for r in mine if r[key] is not None]
+    print(f"| {value} | {fmt(m, 0)} | {spread} | {fmt(ratio, 2)} | {fmt(med(known('p50_ms')))} | "
+          f"{fmt(med(known('p99_ms')))} | {fmt(med(known('misses')), 2)} | {fmt(med(known('statements')), 2)} | "
+          f"{fmt(med(known('cpu_us')), 0)} | {sum(r['errors'] for r in rows if r['value'] == value)} |")
+print("\nstatements/miss is the server's Com_select over the turn's misses: other clients of the server count too.")
 missing = len(values) * int(rounds) - sum(1 for r in rows if r["rps"])
 if missing:
     print(f"\n**{missing} turn(s) printed no wrk results** (see the rows above in the run's output).")
+unread = sum(1 for r in rows if r.get("unread"))
+if unread:
+    print(f"\n**{unread} turn(s) could not read the service's CPU, its counters or Com_select**: those columns leave them out.")
 PY
 cat "$REPORT"
 echo "written to $REPORT"

@@ -37,11 +37,17 @@ fn seconds(raw: &str) -> Result<Duration, InvalidDuration> {
     raw.parse::<u64>().map(Duration::from_secs).map_err(|source| InvalidDuration { unit: "seconds", source })
 }
 
-/// A pool size: 1 to 1,024 connections.
-fn connections(raw: &str) -> Result<usize, String> {
+/// A pool size flag that is not a whole number from 1 to 1,024.
+#[derive(Debug, thiserror::Error)]
+#[error("{raw:?} is not a number of connections from 1 to 1024")]
+pub struct InvalidConnections {
+    raw: String,
+}
+
+fn connections(raw: &str) -> Result<usize, InvalidConnections> {
     match raw.parse::<usize>() {
         Ok(count @ 1..=1024) => Ok(count),
-        _ => Err(format!("{raw:?} is not a number of connections from 1 to 1024")),
+        _ => Err(InvalidConnections { raw: raw.to_owned() }),
     }
 }
 

@@ -639,9 +639,8 @@ async fn the_read_pool_never_opens_more_connections_than_configured() {
     assert!(matches!(open, Some(1..=2)), "the server saw {open:?} connections to the test database");
     assert!((1..=2).contains(&read.open), "the read pool holds {} connections", read.open);
     admin.disconnect().await.expect("disconnect");
-    if let Ok(repo) = Arc::try_unwrap(repo) {
-        repo.disconnect().await.expect("disconnect");
-    }
+    let repo = Arc::try_unwrap(repo).map_err(|_| "a call still holds the repository").expect("every call is done");
+    repo.disconnect().await.expect("disconnect");
     servers::drop_mysql_database(&url).await;
 }
 

@@ -74,10 +74,12 @@ pub async fn detect_flavor(conn: &mut mysql_async::Conn) -> mysql_async::Result<
     Ok(Flavor::from_version(version.as_deref().unwrap_or_default()))
 }
 
-/// Prepared statements kept per connection: above the number of listing shapes (6 sorts × category × price
-/// bounds × keyset, about a hundred, and the same with a search when one is too broad for a match set), so a varied mix of listings never re-prepares. Server-side this
-/// is at most 128 × 48 pool connections per instance; `max_prepared_stmt_count` (16,382 by default) bounds the
-/// fleet, see docs/SCALING.md.
+/// Prepared statements kept per connection. Most listings go as text with their values written in
+/// (`listing::inline`); what is prepared (a listing whose values cannot be written in, a search's match set, a
+/// product by id, the webhook's writes) has fewer shapes than this, so a varied mix never re-prepares.
+/// Server-side this is at most 128 per connection of the read and write pools (48 per instance by default, see
+/// `FARMLOKAL_MYSQL_READ_CONNECTIONS`); `max_prepared_stmt_count` (16,382 by default) bounds the fleet, see
+/// docs/SCALING.md.
 const STATEMENT_CACHE: usize = 128;
 
 /// Builds a pool that does not connect until first used (the service starts while MySQL is down).

@@ -37,7 +37,8 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let mut conn = checkout(&self.pool).await.map_err(CacheError::Unavailable)?;
         // Built in place and sized for the page up front: `.to_owned()` on the builder's `&mut Cmd` would copy
-        // the page once more, and a command grown from empty copied it again on every doubling of its buffer.
+        // the page once more, and a command grown from empty copied it again when the arguments after it
+        // outgrew the buffer.
         let key = self.key(key);
         let mut cmd = redis::Cmd::with_capacity(5, "SETPX".len() + key.len() + value.len() + 20);
         cmd.arg("SET").arg(key).arg(value).arg("PX").arg(millis(ttl));
