@@ -60,3 +60,57 @@ async fn a_scrape_counts_every_listing_answered_before_it_exactly_once() {
     let output = app.terminate().await;
     assert!(output.status.success(), "SIGTERM should exit 0, got {:?}", output.status);
 }
+
+/// `FARMLOKAL_MYSQL_READ_CONNECTIONS` reaches the read pool: sixteen listing misses at once through a binary
+/// configured for two read connections all get their pages, the database sees at most those two and the write
+/// pool's one (readiness pings both), and the pool gauge reports at most two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_read_pool_bounds_the_connections_a_burst_of_misses_opens() {
+    use mysql_async::prelude::Queryable;
+    const CALLS: usize = 16;
+    let test = "the_configured_read_pool_bounds_the_connections_a_burst_of_misses_opens";
+    let Some(url) = servers::seeded_mysql(test, 100).await else { return };
+    let binary =
+        Binary::in_memory(100).env("FARMLOKAL_MYSQL_URL", url.as_str()).env("FARMLOKAL_MYSQL_READ_CONNECTIONS", "2");
+    let app = TestApp::binary(binary).await;
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS));
+    let mut calls = tokio::task::JoinSet::new();
+    for limit in 1..=CALLS {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        calls.spawn(async move {
+            barrier.wait().await;
+            (limit, app.list_products(&format!("limit={limit}&sort=price")).await)
+        });
+    }
+    for (limit, reply) in calls.join_all().await {
+        assert_eq!(reply.status, 200, "{}", reply.describe());
+        assert_eq!(reply.header("x-cache"), Some("MISS"), "limit={limit}: every listing is a miss");
+        assert_eq!(reply.json()["data"].as_array().map(Vec::len), Some(limit), "limit={limit}");
+    }
+
+    let opts = mysql_async::Opts::from_url(&url).expect("valid URL");
+    let database = opts.db_name().expect("a test database").to_owned();
+    let mut admin = mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>))
+        .await
+        .expect("connect");
+    let open: Option<u64> = admin
+        .exec_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ?", (database,))
+        .await
+        .expect("count connections");
+    admin.disconnect().await.expect("disconnect");
+    assert!(matches!(open, Some(1..=3)), "the server saw {open:?} connections to the test database");
+    // The pools are sampled every 5 s: the scrape after the next sample.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let scrape = app.metrics().await.text();
+    let read: f64 = ["in_use", "idle"]
+        .iter()
+        .map(|state| format!(r#"farmlokal_pool_connections{{pool="mysql_read",state="{state}"}} "#))
+        .filter_map(|prefix| scrape.lines().find_map(|line| line.strip_prefix(prefix.as_str())?.parse::<f64>().ok()))
+        .sum();
+    assert!((1.0..=2.0).contains(&read), "the read pool holds {read} connections:\n{scrape}");
+
+    let output = app.terminate().await;
+    assert!(output.status.success(), "SIGTERM should exit 0, got {:?}", output.status);
+    servers::drop_mysql_database(&url).await;
+}
