@@ -66,7 +66,6 @@ async fn a_scrape_counts_every_listing_answered_before_it_exactly_once() {
 /// pool's one (readiness pings both), and the pool gauge reports at most two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configured_read_pool_bounds_the_connections_a_burst_of_misses_opens() {
-    use mysql_async::prelude::Queryable;
     const CALLS: usize = 16;
     let test = "the_configured_read_pool_bounds_the_connections_a_burst_of_misses_opens";
     let Some(url) = servers::seeded_mysql(test, 100).await else { return };
@@ -89,17 +88,8 @@ async fn the_configured_read_pool_bounds_the_connections_a_burst_of_misses_opens
         assert_eq!(reply.json()["data"].as_array().map(Vec::len), Some(limit), "limit={limit}");
     }
 
-    let opts = mysql_async::Opts::from_url(&url).expect("valid URL");
-    let database = opts.db_name().expect("a test database").to_owned();
-    let mut admin = mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>))
-        .await
-        .expect("connect");
-    let open: Option<u64> = admin
-        .exec_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ?", (database,))
-        .await
-        .expect("count connections");
-    admin.disconnect().await.expect("disconnect");
-    assert!(matches!(open, Some(1..=3)), "the server saw {open:?} connections to the test database");
+    let open = servers::connections_to(&url).await;
+    assert!((1..=3).contains(&open), "the server saw {open} connections to the test database");
     // The pools are sampled every 5 s: the scrape after the next sample.
     tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
     let scrape = app.metrics().await.text();

@@ -599,7 +599,6 @@ async fn mysql_migrations_and_seeding_are_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_pool_never_opens_more_connections_than_configured() {
-    use mysql_async::prelude::Queryable;
     let Some(url) = servers::seeded_mysql("the_read_pool_never_opens_more_connections_than_configured", 100).await
     else {
         return;
@@ -626,19 +625,10 @@ async fn the_read_pool_never_opens_more_connections_than_configured() {
         assert_eq!(page.iter().map(|p| p.id).collect::<Vec<_>>(), want);
     }
 
-    let opts = mysql_async::Opts::from_url(&url).expect("valid URL");
-    let database = opts.db_name().expect("a test database").to_owned();
-    let mut admin = mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>))
-        .await
-        .expect("connect");
-    let open: Option<u64> = admin
-        .exec_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ?", (database,))
-        .await
-        .expect("count connections");
+    let open = servers::connections_to(&url).await;
     let [(_, read), _] = repo.pool_usage();
-    assert!(matches!(open, Some(1..=2)), "the server saw {open:?} connections to the test database");
+    assert!((1..=2).contains(&open), "the server saw {open} connections to the test database");
     assert!((1..=2).contains(&read.open), "the read pool holds {} connections", read.open);
-    admin.disconnect().await.expect("disconnect");
     let repo = Arc::try_unwrap(repo).map_err(|_| "a call still holds the repository").expect("every call is done");
     repo.disconnect().await.expect("disconnect");
     servers::drop_mysql_database(&url).await;

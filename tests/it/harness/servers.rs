@@ -142,6 +142,23 @@ pub async fn drop_mysql_database(url: &str) {
     }
 }
 
+/// How many connections the server holds to the database `url` names, by any client (the count's own
+/// connection names none).
+pub async fn connections_to(url: &str) -> u64 {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::Opts::from_url(url).expect("a valid MySQL URL");
+    let database = opts.db_name().expect("a URL naming its database").to_owned();
+    let mut admin = mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>))
+        .await
+        .expect("connect");
+    let open: Option<u64> = admin
+        .exec_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ?", (database,))
+        .await
+        .expect("count connections");
+    admin.disconnect().await.expect("disconnect");
+    open.unwrap_or_default()
+}
+
 /// A Redis key prefix of this test's own, or `None` (after `skip_or_fail`) when Redis is unreachable.
 pub async fn fresh_redis_prefix(test: &str) -> Option<String> {
     let result = async {
