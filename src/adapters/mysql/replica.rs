@@ -123,13 +123,13 @@ impl std::fmt::Debug for ReplicaRouter {
 }
 
 impl ReplicaRouter {
-    /// Pools for the primary (`write_url`) and the replica (`read_url`; each read pool of at most
-    /// `read_connections`), and the checker, which writes the
-    /// heartbeat and checks the replica every [`CHECK_EVERY`]. Reads start on the primary and move to the
-    /// replica at the first check that finds it fresh. Must be called inside a tokio runtime.
+    /// Pools for the primary (`write_url`) and the replica (`read_url`), each read pool of at most
+    /// `read_connections`, and the checker, which writes the heartbeat and checks the replica every
+    /// [`CHECK_EVERY`]. Reads start on the primary and move to the replica at the first check that finds it
+    /// fresh. Must be called inside a tokio runtime.
     ///
     /// # Errors
-    /// When a URL does not parse.
+    /// When a URL does not parse, or `read_connections` is 0.
     pub fn new(write_url: &str, read_url: &str, max_lag: Duration, read_connections: usize) -> anyhow::Result<Self> {
         let primary = MysqlProductRepository::with_read_connections(write_url, None, read_connections)?;
         let replica = primary.reading_from(read_url)?;

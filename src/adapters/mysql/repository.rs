@@ -162,16 +162,15 @@ impl MysqlProductRepository {
         Self::with_read_connections(write_url, read_url, READ_CONNECTIONS)
     }
 
-    /// [`Self::new`] with a read pool of at most `read_connections` (at least one).
+    /// [`Self::new`] with a read pool of at most `read_connections`.
     ///
     /// # Errors
-    /// When a URL does not parse.
+    /// When a URL does not parse, or `read_connections` is 0.
     pub fn with_read_connections(
         write_url: &str,
         read_url: Option<&str>,
         read_connections: usize,
     ) -> anyhow::Result<Self> {
-        let read_connections = read_connections.max(1);
         let write = build_pool(write_url, WRITE_POOL_MAX, None).context("FARMLOKAL_MYSQL_URL")?;
         let read = build_pool(read_url.unwrap_or(write_url), read_connections, Some(STATEMENT_TIMEOUT))
             .context("FARMLOKAL_MYSQL_READ_URL")?;
