@@ -16,8 +16,8 @@
 #   db     MariaDB alone on the statements the service issued for (b), (c) and (d): a capture pass asks every URL
 #          of the row (or the first BENCH_CAPTURE; 4 connections, one request at a time each) with the general log
 #          on (mysql.general_log, switched back and emptied again afterwards), keeping the service's connections
-#          only; mariadb-slap then runs them at the row's concurrency for BENCH_DURATION s, the statements dealt
-#          out to its clients like cards (client i runs statements i, i + 64, ...). MariaDB's req/s =
+#          only; mariadb-slap then runs them at the row's concurrency c for BENCH_DURATION s, the statements
+#          dealt out to its clients like cards (client i runs statements i, i + c, ...). MariaDB's req/s =
 #          statements/s / statements per request. Target (b) >= 60% of it; (c) and (d) are figures. Fewer
 #          statements make a kinder limit (a smaller working set, each statement run again and again): MariaDB
 #          ran 1,000 of (b)'s statements 13% faster than 20,000, so the capture takes them all

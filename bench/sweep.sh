@@ -9,8 +9,9 @@
 # the service with VAR=value (cache TTL 1 s, a fresh Redis prefix), warms it for 3 s, waits 2 s for the pages to
 # expire, then runs (b)'s load (`wrk -t2 -c64` over (b)'s distinct listing URLs, as bench/run.sh's row) for
 # SWEEP_SECONDS (10). Reports per value the median and range of misses per second, the medians of p50 and p99
-# latency, MariaDB's statements per miss (Com_select) and the service's CPU per miss (user + system, from
-# /proc/<pid>/stat), and req/s as a ratio to the first value's.
+# latency, the service's own misses per request (its cache counter: 1.00 when every request was a miss), MariaDB's
+# statements per miss (Com_select) and the service's CPU per miss (user + system, from /proc/<pid>/stat), both
+# per wrk request, and req/s as a ratio to the first value's.
 #
 # Needs the database and URL set bench/run.sh prepares (see bench/miss_path.sh): `BENCH_ONLY=prepare BENCH_DATA=DIR
 # bench/run.sh`, then BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there); the mariadb
@@ -130,7 +131,8 @@ for value in values:
     print(f"| {value} | {fmt(m, 0)} | {spread} | {fmt(ratio, 2)} | {fmt(med(known('p50_ms')))} | "
           f"{fmt(med(known('p99_ms')))} | {fmt(med(known('misses')), 2)} | {fmt(med(known('statements')), 2)} | "
           f"{fmt(med(known('cpu_us')), 0)} | {sum(r['errors'] for r in rows if r['value'] == value)} |")
-print("\nstatements/miss is the server's Com_select over the turn's misses: other clients of the server count too.")
+print("\nstatements/miss and CPU µs/miss are per wrk request (every one a miss when misses/request reads 1.00);"
+      " statements are the server's Com_select: other clients of the server count too.")
 missing = len(values) * int(rounds) - sum(1 for r in rows if r["rps"])
 if missing:
     print(f"\n**{missing} turn(s) printed no wrk results** (see the rows above in the run's output).")
