@@ -9,7 +9,9 @@ DATA_DIR="${BENCH_DATA:?BENCH_DATA: the directory bench/run.sh BENCH_ONLY=prepar
 URLS="$DATA_DIR/urls-b.txt"
 [ -s "$URLS" ] || { echo "no (b) URL set in $URLS: run BENCH_ONLY=prepare BENCH_DATA=$DATA_DIR bench/run.sh" >&2; exit 2; }
 MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"${FARMLOKAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}")"
-MYSQL_URL="$MYSQL_BASE/${BENCH_DATABASE:-farmlokal_bench}"
+# Over TCP, as bench/run.sh's (b) and its limit (BENCH_MYSQL_TRANSPORT there): left alone, the driver moves a
+# loopback connection to the server's Unix socket.
+MYSQL_URL="$MYSQL_BASE/${BENCH_DATABASE:-farmlokal_bench}?prefer_socket=false"
 REDIS_URL="${FARMLOKAL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 # bench/run.sh's secrets: the walked cursors in the URL set are signed with this one.
 CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"

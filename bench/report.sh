@@ -51,7 +51,7 @@ meta = {
     "d_connections": $SEARCH_CONNECTIONS, "b_rate": $B_RATE, "rate_rows": ${RATE_ROWS:-0},
     "oha_version": """$("${OHA:-oha}" --version 2>/dev/null | head -1 || echo "oha $OHA_VERSION")""", "c_connections": $C_CONNECTIONS, "c_delay_ms": $C_DELAY_MS,
     "only": os.environ["BENCH_META_ONLY"], "stopped": os.environ["BENCH_META_STOPPED"], "capture": "$CAPTURE", "fresh_changes": $FRESH_CHANGES,
-    "fresh_spread": $FRESH_SPREAD, "fresh_timeout": $FRESH_TIMEOUT,
+    "fresh_spread": $FRESH_SPREAD, "fresh_timeout": $FRESH_TIMEOUT, "mysql_transport": "${MYSQL_TRANSPORT:-tcp}",
 }
 json.dump(meta, open(sys.argv[1], "w"))
 EOF

@@ -35,7 +35,10 @@
 # b_rate and f_rate and the oha install), BENCH_ESTIMATES (200: queries of row (h)), BENCH_BUFFER_POOL (1G: InnoDB's buffer pool sized for the 1M-row data set during the run, as production would
 # size it; the server's own value is restored at exit; "default" leaves the server as it is), BENCH_CAPTURE (all:
 # URLs per capture pass of db, all of the row's or a number; (b) walks 66,799), BENCH_BARE_BIN (a built bare_page instead of building it), BENCH_FRESH_CHANGES
-# (20, at most 50), BENCH_FRESH_SPREAD (60), BENCH_FRESH_TIMEOUT (90).
+# (20, at most 50), BENCH_FRESH_SPREAD (60), BENCH_FRESH_TIMEOUT (90), BENCH_MYSQL_TRANSPORT (tcp: the service and
+# mariadb-slap both reach MariaDB over TCP on loopback, as across a network; socket: both over the server's Unix
+# socket, as on one box. The same for both sides either way: mysql_async on its own moves a loopback connection to
+# the socket, which once made (b) cheaper than the limit it was compared with).
 # Exit status: 0 when every selected row was measured (whatever its verdict), 1 when a row could not be measured
 # or the run stopped early; the report says which and why, and is written either way.
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
@@ -51,7 +54,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
     BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA BENCH_DATABASE BENCH_RATE BENCH_ESTIMATES \
-    BENCH_BUFFER_POOL BENCH_CAPTURE BENCH_BARE_BIN BENCH_FRESH_CHANGES BENCH_FRESH_SPREAD BENCH_FRESH_TIMEOUT; do
+    BENCH_BUFFER_POOL BENCH_CAPTURE BENCH_BARE_BIN BENCH_FRESH_CHANGES BENCH_FRESH_SPREAD BENCH_FRESH_TIMEOUT \
+    BENCH_MYSQL_TRANSPORT; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -131,12 +135,23 @@ note "$(wrk --version 2>&1 | head -1)"
 section "servers"
 servers_up
 MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"$FARMLOKAL_TEST_MYSQL_URL")"
-export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE"
 export FARMLOKAL_REDIS_URL="$FARMLOKAL_TEST_REDIS_URL"
 MYSQL_HOST_PORT="$(sed -E 's#^mysql://([^@/]*@)?([^/?]+).*#\2#' <<<"$MYSQL_BASE")"
 MYSQL_CMD="$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B -e"
-SLAP_CMD="$(find_binary mariadb-slap mysqlslap || echo mariadb-slap) --protocol=TCP -h${MYSQL_HOST_PORT%:*} \
--P${MYSQL_HOST_PORT##*:} -uroot --create-schema=$DATABASE"
+SLAP_CMD="$(find_binary mariadb-slap mysqlslap || echo mariadb-slap) -uroot --create-schema=$DATABASE"
+MYSQL_TRANSPORT="${BENCH_MYSQL_TRANSPORT:-tcp}"
+case "$MYSQL_TRANSPORT" in
+    tcp)
+        export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE?prefer_socket=false"
+        SLAP_CMD+=" --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:}"
+        ;;
+    socket)
+        # The driver's own choice on loopback: it asks the server for its socket and reconnects there.
+        export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE?prefer_socket=true"
+        SLAP_CMD+=" --protocol=SOCKET --socket=$($MYSQL_CMD 'SELECT @@socket')"
+        ;;
+    *) echo "BENCH_MYSQL_TRANSPORT=$MYSQL_TRANSPORT: tcp or socket" >&2; exit 2 ;;
+esac
 REDIS_HOST_PORT="$(sed -E 's#^redis://([^@/]*@)?([^/?]+).*#\2#' <<<"$FARMLOKAL_REDIS_URL")"
 mysql_client() {
     "$(find_binary mariadb mysql)" --protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}" -uroot -N -B "$@"
