@@ -159,7 +159,7 @@ seed_row() {
     local db="${DATABASE}_seed" started seed_s limit_s columns targets nulls adds drops
     mysql_client -e "DROP DATABASE IF EXISTS $db"
     started="$EPOCHREALTIME"
-    FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$db" "$BIN" seed --products "$PRODUCTS" >"$WORK_DIR/seed-row.log" 2>&1 \
+    FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$db$MYSQL_URL_QUERY" "$BIN" seed --products "$PRODUCTS" >"$WORK_DIR/seed-row.log" 2>&1 \
         || { skip seed "farmlokal seed failed: $(tail -1 "$WORK_DIR/seed-row.log")"; return 0; }
     seed_s="$(elapsed_since "$started")"
     local where="TABLE_SCHEMA = '$db' AND TABLE_NAME = 'products'"
@@ -182,7 +182,7 @@ seed_row() {
     mysql_client "$db" -e "DROP TABLE IF EXISTS products_limit; CREATE TABLE products_limit LIKE products;
         ALTER TABLE products_limit $drops"
     started="$EPOCHREALTIME"
-    mysql_client --local-infile=1 "$db" -e "SET SESSION unique_checks = 0, foreign_key_checks = 0;
+    mysql_link_client --local-infile=1 "$db" -e "SET SESSION unique_checks = 0, foreign_key_checks = 0;
         LOAD DATA LOCAL INFILE '$WORK_DIR/products.tsv' INTO TABLE products_limit CHARACTER SET utf8mb4 ($targets) $nulls;
         ALTER TABLE products_limit $adds; ANALYZE TABLE products_limit" >"$WORK_DIR/seed-limit.log" 2>&1 \
         || { skip seed "the LOAD DATA path failed: $(tail -1 "$WORK_DIR/seed-limit.log")"; return 0; }

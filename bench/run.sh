@@ -138,24 +138,29 @@ MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"$FARMLOKAL_TEST_MYSQL_URL")
 export FARMLOKAL_REDIS_URL="$FARMLOKAL_TEST_REDIS_URL"
 MYSQL_HOST_PORT="$(sed -E 's#^mysql://([^@/]*@)?([^/?]+).*#\2#' <<<"$MYSQL_BASE")"
 MYSQL_CMD="$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B -e"
-SLAP_CMD="$(find_binary mariadb-slap mysqlslap || echo mariadb-slap) -uroot --create-schema=$DATABASE"
+# How the service, mariadb-slap and the seeding row's LOAD DATA reach MariaDB: the same way for all (see
+# BENCH_MYSQL_TRANSPORT above); the bench's own queries of the server go over TCP either way.
 MYSQL_TRANSPORT="${BENCH_MYSQL_TRANSPORT:-tcp}"
 case "$MYSQL_TRANSPORT" in
     tcp)
-        export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE?prefer_socket=false"
-        SLAP_CMD+=" --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:}"
+        MYSQL_URL_QUERY="?prefer_socket=false"
+        MYSQL_LINK=(--protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}")
         ;;
     socket)
         # The driver's own choice on loopback: it asks the server for its socket and reconnects there.
-        export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE?prefer_socket=true"
-        SLAP_CMD+=" --protocol=SOCKET --socket=$($MYSQL_CMD 'SELECT @@socket')"
+        MYSQL_URL_QUERY="?prefer_socket=true"
+        MYSQL_LINK=(--protocol=SOCKET --socket="$($MYSQL_CMD 'SELECT @@socket')")
         ;;
     *) echo "BENCH_MYSQL_TRANSPORT=$MYSQL_TRANSPORT: tcp or socket" >&2; exit 2 ;;
 esac
+export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE$MYSQL_URL_QUERY"
+SLAP_CMD="$(find_binary mariadb-slap mysqlslap || echo mariadb-slap) ${MYSQL_LINK[*]} -uroot --create-schema=$DATABASE"
 REDIS_HOST_PORT="$(sed -E 's#^redis://([^@/]*@)?([^/?]+).*#\2#' <<<"$FARMLOKAL_REDIS_URL")"
 mysql_client() {
     "$(find_binary mariadb mysql)" --protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}" -uroot -N -B "$@"
 }
+# mysql_link_client ARGS: the client over the run's transport, for the seeding row's LOAD DATA.
+mysql_link_client() { "$(find_binary mariadb mysql)" "${MYSQL_LINK[@]}" -uroot -N -B "$@"; }
 BUFFER_POOL="${BENCH_BUFFER_POOL:-1G}"
 if [ "$BUFFER_POOL" != default ]; then
     ORIGINAL_POOL="$(mysql_client -e 'SELECT @@innodb_buffer_pool_size')"
