@@ -260,9 +260,11 @@ def render(runs, meta):
                f"Redis {meta['redis_version']}; {meta['wrk_version']}")
     out.append(f"- Data: {meta['products']:,} products in `{meta['database']}`")
     if meta.get("mysql_transport") == "socket":
-        out.append("- MariaDB reached over its Unix socket by the service, mariadb-slap and the seeding row's LOAD DATA (`BENCH_MYSQL_TRANSPORT=socket`)")
+        out.append("- MariaDB reached over its Unix socket by the service, mariadb-slap and the seeding row's "
+                   "LOAD DATA (`BENCH_MYSQL_TRANSPORT=socket`)")
     elif meta.get("mysql_transport") == "tcp":
-        out.append("- MariaDB reached over TCP on loopback by the service (`prefer_socket=false`), mariadb-slap and the seeding row's LOAD DATA alike")
+        out.append("- MariaDB reached over TCP on loopback by the service (`prefer_socket=false`), mariadb-slap and "
+                   "the seeding row's LOAD DATA alike")
     out.append(f"- Load: wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']}s --timeout 10s --latency "
                f"after a {meta['warmup']}s warm-up, on 127.0.0.1; wrk, the service, MariaDB and Redis share the CPUs")
     out.append("- Targets are ratios to limits measured in this run, side by side; the req/s and latencies are for "
