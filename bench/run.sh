@@ -38,7 +38,8 @@
 # (20, at most 50), BENCH_FRESH_SPREAD (60), BENCH_FRESH_TIMEOUT (90), BENCH_MYSQL_TRANSPORT (tcp: the service and
 # mariadb-slap both reach MariaDB over TCP on loopback, as across a network; socket: both over the server's Unix
 # socket, as on one box. The same for both sides either way: mysql_async on its own moves a loopback connection to
-# the socket, which once made (b) cheaper than the limit it was compared with).
+# the socket, which once made (b) cheaper than the limit it was compared with), BENCH_ROUNDS (1: how many ABBA
+# blocks (a) and bare, and (b) and db, run; each row's req/s is over all its rounds, which the table lists).
 # Exit status: 0 when every selected row was measured (whatever its verdict), 1 when a row could not be measured
 # or the run stopped early; the report says which and why, and is written either way.
 # The servers: FARMLOKAL_TEST_MYSQL_URL / FARMLOKAL_TEST_REDIS_URL or the *_PORT variables, as in scripts/test.sh.
@@ -55,11 +56,13 @@ COMMAND="bench/run.sh${*:+ $*}"
 for var in BENCH_DURATION BENCH_WARMUP BENCH_THREADS BENCH_CONNECTIONS BENCH_SEARCH_CONNECTIONS BENCH_PRODUCTS \
     BENCH_DEEP_PAGE BENCH_B_RATE BENCH_ONLY BENCH_BIN BENCH_DATA BENCH_DATABASE BENCH_RATE BENCH_ESTIMATES \
     BENCH_BUFFER_POOL BENCH_CAPTURE BENCH_BARE_BIN BENCH_FRESH_CHANGES BENCH_FRESH_SPREAD BENCH_FRESH_TIMEOUT \
-    BENCH_MYSQL_TRANSPORT; do
+    BENCH_MYSQL_TRANSPORT BENCH_ROUNDS; do
     if [ -n "${!var:-}" ]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
 DURATION="${BENCH_DURATION:-25}"
+ROUNDS="${BENCH_ROUNDS:-1}"
+[[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || { echo "BENCH_ROUNDS=$ROUNDS: a number of ABBA blocks, 1 to 99" >&2; exit 2; }
 WARMUP="${BENCH_WARMUP:-5}"
 THREADS="${BENCH_THREADS:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
@@ -320,10 +323,13 @@ if wants e || wants a || wants a-br || wants bare; then
         if wants "$row" && { [ "$row" != bare ] || [ "$bare_up" = 1 ]; }; then order+=("$row"); fi
     done
     if [ "${#order[@]}" -gt 1 ]; then
-        # Side by side in ABBA (ABCCBA) order, so a drift of the shared machine's speed hits every row alike
-        # (the table merges the rounds: req/s over both, latencies their mean).
-        rounds=("${order[@]/%/@1}")
-        for ((i = ${#order[@]} - 1; i >= 0; i--)); do rounds+=("${order[i]}@2"); done
+        # Side by side in ABBA (ABCCBA) order, BENCH_ROUNDS times, so a drift of the shared machine's speed hits
+        # every row alike (the table merges the rounds: req/s over all of them, latencies their mean).
+        rounds=()
+        for ((k = 1; k <= ROUNDS; k++)); do
+            rounds+=("${order[@]/%/@$((2 * k - 1))}")
+            for ((i = ${#order[@]} - 1; i >= 0; i--)); do rounds+=("${order[i]}@$((2 * k))"); done
+        done
     else
         rounds=(${order[@]+"${order[@]}"})
     fi
@@ -415,11 +421,14 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
             start_app miss 1
             sleep 2
         }
-        if wants b; then measure_b b@1; fi
-        if wants b-br; then sleep 2; measure_b_br b_br@1; fi
-        if [ "$db_rounds" = 1 ]; then slap_b 1; slap_b 2; fi
-        if wants b-br; then sleep 2; measure_b_br b_br@2; fi
-        if wants b; then sleep 2; measure_b b@2; fi
+        for ((k = 1; k <= ROUNDS; k++)); do
+            if [ "$k" -gt 1 ]; then sleep 2; fi
+            if wants b; then measure_b "b@$((2 * k - 1))"; fi
+            if wants b-br; then sleep 2; measure_b_br "b_br@$((2 * k - 1))"; fi
+            if [ "$db_rounds" = 1 ]; then slap_b "$((2 * k - 1))"; slap_b "$((2 * k))"; fi
+            if wants b-br; then sleep 2; measure_b_br "b_br@$((2 * k))"; fi
+            if wants b; then sleep 2; measure_b "b@$((2 * k))"; fi
+        done
         if wants b-br; then
             python3 bench/tool.py record bytes_b "$(python3 bench/tool.py sizes "$APP_URL" "$BR_OFFER" 200 \
                 "$WORK_DIR/urls-b.txt")" "$RESULTS" >/dev/null
