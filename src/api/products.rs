@@ -17,7 +17,7 @@ use super::problem::Problem;
 use super::representation::{self, none_match, representation_tag, SharedAnswer};
 use super::tags::ApiTags;
 use crate::app::catalogue::CatalogueError;
-use crate::app::response_cache::{tag_of, CacheStatus, Rendered, Served};
+use crate::app::response_cache::{tag_of, CacheStatus, Demand, Rendered, Served};
 use crate::app::Services;
 use crate::domain::summary::Include;
 use crate::domain::{
@@ -217,6 +217,7 @@ impl ProductsApi {
         params: &ListParams,
         cursor: Option<&str>,
         coding: Option<Coding>,
+        demand: Demand,
     ) -> Result<(Served, String), CatalogueError> {
         let catalogue = &self.services.catalogue;
         let (filter, sort, limit) = params.filter_sort_limit()?;
@@ -227,7 +228,7 @@ impl ProductsApi {
         let page = self
             .services
             .pages
-            .get_or_render(key.clone(), variant, || async {
+            .get_or_render(key.clone(), variant, demand, || async {
                 let (page, summary) = catalogue.list_with_summary(&query, include).await?;
                 let body =
                     dto::render_page_with(&page.products, page.next_cursor.as_deref(), summary.as_ref(), include);
@@ -242,10 +243,15 @@ impl ProductsApi {
         let catalogue = &self.services.catalogue;
         self.services
             .pages
-            .get_or_render(cache_key::categories().to_owned(), coding.map(representation::variant), || async {
-                let categories = catalogue.categories().await?;
-                Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
-            })
+            .get_or_render(
+                cache_key::categories().to_owned(),
+                coding.map(representation::variant),
+                Demand::Repeated,
+                || async {
+                    let categories = catalogue.categories().await?;
+                    Ok(Rendered { body: dto::render_categories(&categories).into(), next_cursor: None })
+                },
+            )
             .await
     }
 }
@@ -306,7 +312,11 @@ impl ProductsApi {
             in_stock: in_stock.0,
             include: include.0,
         };
-        let served = self.listing_page(&params, cursor.0.as_deref(), representation::accepted(request)).await;
+        // A target the hot lane remembers is asked for again and again: its page, rendered again, is kept in
+        // process at once (the lane answers from there).
+        let target = request.uri().path_and_query().map(|t| t.as_str());
+        let demand = if target.is_some_and(|t| self.hot.remembers(t)) { Demand::Repeated } else { Demand::Unknown };
+        let served = self.listing_page(&params, cursor.0.as_deref(), representation::accepted(request), demand).await;
         let page = match served {
             Ok((page, key)) => {
                 // A target asked again while its page is kept is the lane's from now on. A miss does not remember

@@ -15,7 +15,8 @@
 //!
 //! Two tiers: the shared `Cache` port (Redis in a fleet) and a small in-process tier in front of it that keeps a
 //! page for at most [`LOCAL_FOR`] and never past its freshness, so a hot page costs no network round trip while
-//! every entry still expires when the TTL says. The in-process tier is bounded by bytes, not entries.
+//! every entry still expires when the TTL says. The in-process tier is bounded by bytes, not entries, and takes
+//! a page when it is asked for again (read from the shared tier), not when it is rendered (see `store`).
 //!
 //! Freshness is judged by the [`Clock`] port, so a test that advances its clock past the TTL sees the page
 //! expire. How long the shared tier physically keeps an entry is the `Cache` adapter's business (Redis by its
@@ -59,6 +60,17 @@ pub enum CacheStatus {
     Miss,
     /// An expired copy, served because rendering failed.
     Stale,
+}
+
+/// What the caller knows of how often a page is asked for, which decides where a page rendered now is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// Nothing yet: a page rendered now goes to the shared tier only, and into the in-process tier when it is
+    /// asked for again.
+    Unknown,
+    /// Asked for again and again (a hot listing target, the category list): a page rendered now is kept in
+    /// process at once.
+    Repeated,
 }
 
 /// A page as the caller rendered it.
@@ -207,8 +219,9 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         Self { shared, ttl, clock, local, front: FrontOwner::default(), flights: SingleFlight::new(), counts }
     }
 
-    /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it; in
-    /// `variant`'s coding when given and the variant encodes it.
+    /// The fresh page under `key`, or `render` it (once for concurrent callers in this process) and keep it
+    /// (in process too when `demand` is [`Demand::Repeated`]); in `variant`'s coding when given and the variant
+    /// encodes it.
     ///
     /// A page fresh in the in-process tier that needs no work is answered without an await; everything else
     /// runs in a boxed future, so a caller's future (every request's, hits included) does not hold the miss
@@ -216,7 +229,13 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
     ///
     /// # Errors
     /// `render`'s error when it fails and no copy of the page, however old, is kept.
-    pub async fn get_or_render<F, Fut>(&self, key: String, variant: Option<Variant>, render: F) -> Result<Served, E>
+    pub async fn get_or_render<F, Fut>(
+        &self,
+        key: String,
+        variant: Option<Variant>,
+        demand: Demand,
+        render: F,
+    ) -> Result<Served, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Rendered, E>>,
@@ -229,7 +248,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
                 return Ok(entry.served(variant, CacheStatus::Hit, now));
             }
         }
-        Box::pin(self.fill(key, local, variant, render, now)).await
+        Box::pin(self.fill(key, local, variant, demand, render, now)).await
     }
 
     /// What [`Self::get_or_render`] does past an in-process hit that needs no work: `local` is the fresh
@@ -239,6 +258,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
         key: String,
         local: Option<Arc<Entry>>,
         variant: Option<Variant>,
+        demand: Demand,
         render: F,
         now: DateTime<Utc>,
     ) -> Result<Served, E>
@@ -276,7 +296,7 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
                 if let Some(variant) = variant {
                     entry.add_quick(variant);
                 }
-                self.store(&key, &entry).await;
+                self.store(&key, &entry, demand == Demand::Repeated).await;
                 Ok(entry)
             })
             .await;
@@ -326,20 +346,34 @@ impl<E: Clone + std::error::Error> ResponseCache<E> {
                 CacheStatus::Hit | CacheStatus::Stale => !entry.has(variant.name) && entry.add(variant),
             };
             if added {
-                self.store(key, &entry).await;
+                self.store(key, &entry, status != CacheStatus::Miss).await;
             }
         }
         entry.served(variant, status, now)
     }
 
-    /// Keeps `entry` in the shared tier for the rest of its freshness plus [`SERVE_STALE_FOR`], and locally.
-    async fn store(&self, key: &str, entry: &Entry) {
+    /// Keeps `entry` in the shared tier for the rest of its freshness plus [`SERVE_STALE_FOR`], and in the
+    /// in-process tier when `local` (the page was asked for again) or when the shared tier failed to keep it (the
+    /// local copy then spares the store for up to [`LOCAL_FOR`] while the shared tier is down).
+    ///
+    /// A page just rendered is kept locally only when the caller knows it is asked for repeatedly: most misses
+    /// are of pages nobody asks for again within [`LOCAL_FOR`], and keeping each one cost an insert, held its
+    /// bytes for a second (the misses of a long tail kept renewing megabytes in the caches the process shares
+    /// with the database), and told every thread's [`PAGES`] to look again. Its second request reads it from the
+    /// shared tier and keeps it here.
+    async fn store(&self, key: &str, entry: &Entry, local: bool) {
         let fresh_for = entry.fresh_for(self.clock.now());
-        if let Err(error) = self.shared.set(key, &entry.encode(), fresh_for + SERVE_STALE_FOR).await {
-            tracing::debug!(error = %error, "response cache unavailable; page not cached");
+        let kept = match self.shared.set(key, &entry.encode(), fresh_for + SERVE_STALE_FOR).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(error = %error, "response cache unavailable; page not cached");
+                false
+            }
+        };
+        if local || !kept {
+            self.local.insert(key.to_owned(), Arc::new(entry.clone()));
+            self.front.changed();
         }
-        self.local.insert(key.to_owned(), Arc::new(entry.clone()));
-        self.front.changed();
     }
 }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use farmlokal::adapters::memory::cache::MemoryCache;
 use farmlokal::adapters::memory::clock::ManualClock;
 use farmlokal::adapters::sample;
-use farmlokal::app::response_cache::{Rendered, ResponseCache, Variant};
+use farmlokal::app::response_cache::{CacheStatus, Demand, Rendered, ResponseCache, Variant};
 use farmlokal::ports::Clock;
 use poem::http::{Method, StatusCode};
 
@@ -225,8 +225,8 @@ async fn a_page_is_encoded_once_per_coding_and_every_instance_serves_that_encodi
     // The first request renders the page as it is; the first one in the coding encodes it and keeps that.
     let mut served = Vec::new();
     for instance in instances.iter().chain(&instances) {
-        served.push(instance.get_or_render("k".into(), None, render).await);
-        served.push(instance.get_or_render("k".into(), Some(counting_variant()), render).await);
+        served.push(instance.get_or_render("k".into(), None, Demand::Unknown, render).await);
+        served.push(instance.get_or_render("k".into(), Some(counting_variant()), Demand::Unknown, render).await);
     }
 
     assert_eq!(ENCODINGS.load(Ordering::SeqCst), 1, "one encoding for two instances and four requests");
@@ -236,6 +236,45 @@ async fn a_page_is_encoded_once_per_coding_and_every_instance_serves_that_encodi
         assert_eq!(&page.body[..], expected, "request {index}");
         assert_eq!(page.coding, (index % 2 == 1).then_some("rev"), "request {index}");
     }
+}
+
+/// A page just rendered goes to the shared tier only; the request after it reads it there and keeps it in
+/// process, and later ones are answered in process without the shared tier. A page the caller knows to be asked
+/// for repeatedly is kept in process at once. When the shared tier cannot keep a page, the process keeps it, so
+/// the store is spared during the outage.
+#[tokio::test]
+async fn a_page_is_kept_in_process_when_asked_for_again_or_repeatedly_or_when_the_shared_tier_cannot_keep_it() {
+    let shared = Arc::new(MemoryCache::new());
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let cache: ResponseCache<std::fmt::Error> = ResponseCache::new(shared.clone(), Duration::from_secs(60), clock);
+    let renders = AtomicUsize::new(0);
+    let render = || async {
+        renders.fetch_add(1, Ordering::SeqCst);
+        Ok(Rendered { body: Bytes::from_static(b"the page"), next_cursor: None })
+    };
+
+    let first = cache.get_or_render("k".into(), None, Demand::Unknown, render).await.expect("rendered");
+    assert_eq!(first.status, CacheStatus::Miss);
+    assert!(cache.local_page("k", None).is_none(), "a page just rendered is not kept in process");
+    assert_eq!(shared.len(), 1, "it is kept in the shared tier");
+
+    let second = cache.get_or_render("k".into(), None, Demand::Unknown, render).await.expect("cached");
+    assert_eq!(second.status, CacheStatus::Hit);
+    assert!(cache.local_page("k", None).is_some(), "a page asked for again is kept in process");
+    shared.clear();
+    let third = cache.get_or_render("k".into(), None, Demand::Unknown, render).await.expect("cached");
+    assert_eq!((third.status, &third.body[..]), (CacheStatus::Hit, &b"the page"[..]));
+    assert_eq!(renders.load(Ordering::SeqCst), 1, "answered in process, without the shared tier");
+    let hot = cache.get_or_render("hot".into(), None, Demand::Repeated, render).await.expect("rendered");
+    assert_eq!(hot.status, CacheStatus::Miss);
+    assert!(cache.local_page("hot", None).is_some(), "a page asked for repeatedly is kept in process at once");
+
+    shared.faults().set_down(true);
+    let outage = cache.get_or_render("down".into(), None, Demand::Unknown, render).await.expect("rendered");
+    assert_eq!(outage.status, CacheStatus::Miss);
+    assert!(cache.local_page("down", None).is_some(), "kept in process while the shared tier is down");
+    let again = cache.get_or_render("down".into(), None, Demand::Unknown, render).await.expect("cached");
+    assert_eq!((again.status, renders.load(Ordering::SeqCst)), (CacheStatus::Hit, 3));
 }
 
 /// Counts the quick and the dense encodings of a variant that has both.
@@ -264,11 +303,19 @@ async fn a_miss_answers_with_the_quick_encoding_and_the_first_hit_keeps_the_dens
         (0..2).map(|_| ResponseCache::new(shared.clone(), Duration::from_secs(60), clock.clone())).collect();
     let render = || async { Ok(Rendered { body: Bytes::from_static(b"the page"), next_cursor: None }) };
 
-    let miss = instances[0].get_or_render("k".into(), Some(two_speed_variant()), render).await.expect("rendered");
+    let miss = instances[0]
+        .get_or_render("k".into(), Some(two_speed_variant()), Demand::Unknown, render)
+        .await
+        .expect("rendered");
     let counts_after_miss = (QUICK.load(Ordering::SeqCst), DENSE.load(Ordering::SeqCst));
     let mut hits = Vec::new();
     for instance in instances.iter().chain(&instances) {
-        hits.push(instance.get_or_render("k".into(), Some(two_speed_variant()), render).await.expect("cached"));
+        hits.push(
+            instance
+                .get_or_render("k".into(), Some(two_speed_variant()), Demand::Unknown, render)
+                .await
+                .expect("cached"),
+        );
     }
 
     assert_eq!((&miss.body[..], miss.quick), (&b"egap eht~"[..], true), "the miss sends the quick encoding");
