@@ -11,7 +11,8 @@ URLS="$DATA_DIR/urls-b.txt"
 MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"${FARMLOKAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}")"
 # Over TCP, as bench/run.sh's (b) and its limit (BENCH_MYSQL_TRANSPORT there): left alone, the driver moves a
 # loopback connection to the server's Unix socket.
-MYSQL_URL="$MYSQL_BASE/${BENCH_DATABASE:-farmlokal_bench}?prefer_socket=false"
+DATABASE="${BENCH_DATABASE:-farmlokal_bench}"
+MYSQL_URL="$MYSQL_BASE/$DATABASE?prefer_socket=false"
 REDIS_URL="${FARMLOKAL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 # bench/run.sh's secrets: the walked cursors in the URL set are signed with this one.
 CURSOR_SECRET="farmlokal-bench-cursor-secret-0123456789"

@@ -140,14 +140,16 @@ servers_up
 MYSQL_BASE="$(sed -E 's#^(mysql://[^/?]+).*#\1#' <<<"$FARMLOKAL_TEST_MYSQL_URL")"
 export FARMLOKAL_REDIS_URL="$FARMLOKAL_TEST_REDIS_URL"
 MYSQL_HOST_PORT="$(sed -E 's#^mysql://([^@/]*@)?([^/?]+).*#\2#' <<<"$MYSQL_BASE")"
-MYSQL_CMD="$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B -e"
+# The client's options for the server over TCP: the bench's own queries go this way whatever the transport.
+MYSQL_TCP=(--protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}")
+MYSQL_CMD="$(find_binary mariadb mysql) ${MYSQL_TCP[*]} -uroot -N -B -e"
 # How the service, mariadb-slap and the seeding row's LOAD DATA reach MariaDB: the same way for all (see
-# BENCH_MYSQL_TRANSPORT above); the bench's own queries of the server go over TCP either way.
+# BENCH_MYSQL_TRANSPORT above).
 MYSQL_TRANSPORT="${BENCH_MYSQL_TRANSPORT:-tcp}"
 case "$MYSQL_TRANSPORT" in
     tcp)
         MYSQL_URL_QUERY="?prefer_socket=false"
-        MYSQL_LINK=(--protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}")
+        MYSQL_LINK=("${MYSQL_TCP[@]}")
         ;;
     socket)
         # The driver's own choice on loopback: it asks the server for its socket and reconnects there.
@@ -159,9 +161,7 @@ esac
 export FARMLOKAL_MYSQL_URL="$MYSQL_BASE/$DATABASE$MYSQL_URL_QUERY"
 SLAP_CMD="$(find_binary mariadb-slap mysqlslap || echo mariadb-slap) ${MYSQL_LINK[*]} -uroot --create-schema=$DATABASE"
 REDIS_HOST_PORT="$(sed -E 's#^redis://([^@/]*@)?([^/?]+).*#\2#' <<<"$FARMLOKAL_REDIS_URL")"
-mysql_client() {
-    "$(find_binary mariadb mysql)" --protocol=TCP -h"${MYSQL_HOST_PORT%:*}" -P"${MYSQL_HOST_PORT##*:}" -uroot -N -B "$@"
-}
+mysql_client() { "$(find_binary mariadb mysql)" "${MYSQL_TCP[@]}" -uroot -N -B "$@"; }
 # mysql_link_client ARGS: the client over the run's transport, for the seeding row's LOAD DATA.
 mysql_link_client() { "$(find_binary mariadb mysql)" "${MYSQL_LINK[@]}" -uroot -N -B "$@"; }
 BUFFER_POOL="${BENCH_BUFFER_POOL:-1G}"
@@ -480,7 +480,7 @@ cursor URLs answered 400 invalid_cursor\"}" "$RESULTS" >/dev/null
     if wants h; then
         note "(h): estimate error of $ESTIMATES queries against COUNT(*) from MySQL"
         python3 bench/tool.py estimates "$APP_URL" "$ESTIMATES" \
-            "$(find_binary mariadb mysql) --protocol=TCP -h${MYSQL_HOST_PORT%:*} -P${MYSQL_HOST_PORT##*:} -uroot -N -B $DATABASE -e" \
+            "$(find_binary mariadb mysql) ${MYSQL_TCP[*]} -uroot -N -B $DATABASE -e" \
             "$RESULTS"
         note "h: $(tail -1 "$RESULTS")"
     fi

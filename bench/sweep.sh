@@ -104,7 +104,7 @@ done
 mkdir -p bench/results
 REPORT="bench/results/sweep-$(date -u +%Y-%m-%d-%H%M).md"
 python3 - "$ROWS" "$BIN" "$VAR" "$ROUNDS" "$SECONDS_EACH" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
-    "$(nproc)" "$(sed -E 's#.*/([^/?]*).*#\1#' <<<"$MYSQL_URL")" "$(wc -l <"$URLS")" "${VALUES[@]}" >"$REPORT" <<'PY'
+    "$(nproc)" "$DATABASE" "$(wc -l <"$URLS")" "${VALUES[@]}" >"$REPORT" <<'PY'
 import json, statistics, sys
 rows_file, binary, var, rounds, seconds, cpu_model, cpus, database, urls, *values = sys.argv[1:]
 rows = [json.loads(line) for line in open(rows_file) if line.strip()]
