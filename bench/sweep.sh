@@ -10,8 +10,8 @@
 # expire, then runs (b)'s load (`wrk -t2 -c64` over (b)'s distinct listing URLs, as bench/run.sh's row) for
 # SWEEP_SECONDS (10). Reports per value the median and range of misses per second, the medians of p50 and p99
 # latency, the service's own misses per request (its cache counter: 1.00 when every request was a miss), MariaDB's
-# statements per miss (Com_select) and the service's CPU per miss (user + system, from /proc/<pid>/stat), both
-# per wrk request, and req/s as a ratio to the first value's.
+# statements per miss (Com_select), the CPU per miss (user + system, from /proc/<pid>/stat) of the service and of
+# MariaDB and Redis when they run on this machine, all per wrk request, and req/s as a ratio to the first value's.
 #
 # Needs the database and URL set bench/run.sh prepares (see bench/miss_path.sh): `BENCH_ONLY=prepare BENCH_DATA=DIR
 # bench/run.sh`, then BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there); the mariadb
@@ -44,14 +44,23 @@ print(urllib.parse.unquote(u.username or "root"), urllib.parse.unquote(u.passwor
       u.port or 3306, sep="\n")
 ' "$MYSQL_BASE")
 SQL_CLIENT="$(command -v mariadb || command -v mysql)" || { echo "needs the mariadb or mysql client" >&2; exit 2; }
+# The processes listening on MariaDB's and Redis's ports, when they run on this machine (their CPU per miss is
+# then reported too; "-" otherwise).
+listener() {
+    ss -Hltnp "sport = :$1" 2>/dev/null | sed -nE 's/.*pid=([0-9]+).*/\1/p' | head -1
+}
+MARIADB_PID="$(listener "${DB[3]}")"
+REDIS_PORT="$(sed -E 's#^redis://([^@/]*@)?[^:/]+:?([0-9]*).*#\2#' <<<"$REDIS_URL")"
+REDIS_PID="$(listener "${REDIS_PORT:-6379}")"
 
 # load SECONDS OUT: (b)'s load; wrk's BENCH_JSON line in OUT (empty when wrk failed: the turn is reported so).
 load() {
     { BENCH_URLS="$URLS" BENCH_THREADS=2 wrk -t2 -c64 -d"$1s" --timeout 10s -s bench/lua/bench.lua \
         "http://127.0.0.1:$PORT/" 2>&1 || true; } | sed -n 's/^BENCH_JSON //p' >"$2"
 }
-# usage: the service's user and system CPU seconds and its misses (its own counter), and the server's
-# Com_select, so far; nothing when one cannot be read (the turn is then reported as failed).
+# usage: the service's user and system CPU seconds and its misses (its own counter), the server's Com_select, and
+# MariaDB's and Redis's CPU seconds ("-" when not on this machine), so far; nothing when one of the first four
+# cannot be read (the turn is then reported as failed).
 usage() {
     local selects misses
     selects="$(MYSQL_PWD="${DB[1]}" "$SQL_CLIENT" --protocol=TCP -u"${DB[0]}" -h"${DB[2]}" -P"${DB[3]}" -N -B \
@@ -59,8 +68,13 @@ usage() {
     misses="$(curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
         awk '/^farmlokal_cache_requests_total\{result="miss"\}/ {print $2}')" || return 0
     [[ "$selects" =~ ^[0-9]+$ && -n "$misses" ]] || return 0
-    awk -v c="$CLK" -v s="$selects" -v m="$misses" '{print $14 / c, $15 / c, s, m}' "/proc/${PIDS[0]}/stat" 2>/dev/null ||
-        true
+    awk -v c="$CLK" -v s="$selects" -v m="$misses" -v db="$(cpu_seconds "$MARIADB_PID")" \
+        -v redis="$(cpu_seconds "$REDIS_PID")" '{print $14 / c, $15 / c, s, m, db, redis}' "/proc/${PIDS[0]}/stat" \
+        2>/dev/null || true
+}
+# cpu_seconds PID: its user + system CPU seconds, or "-".
+cpu_seconds() {
+    { [ -n "$1" ] && awk -v c="$CLK" '{print ($14 + $15) / c}' "/proc/$1/stat" 2>/dev/null; } || echo -
 }
 
 ROWS="$WORK_DIR/rows.jsonl"
@@ -88,11 +102,16 @@ r = json.loads(text) if text else {}
 n = r.get("requests", 0)
 row = {"round": int(round_), "value": value, "rps": r.get("rps") if n else None, "p50_ms": r.get("p50_ms"),
        "p99_ms": r.get("p99_ms"), "requests": n, "cpu_us": None, "statements": None, "misses": None,
+       "db_cpu_us": None, "redis_cpu_us": None,
        "errors": sum(r.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors", "timeouts",
                                             "non_2xx_3xx"))}
-if n and len(before.split()) == 4 and len(after.split()) == 4:
-    (u0, s0, q0, m0), (u1, s1, q1, m1) = ([float(x) for x in t.split()] for t in (before, after))
+if n and len(before.split()) == 6 and len(after.split()) == 6:
+    b, a = before.split(), after.split()
+    (u0, s0, q0, m0), (u1, s1, q1, m1) = ([float(x) for x in t[:4]] for t in (b, a))
     row.update(cpu_us=(u1 - u0 + s1 - s0) * 1e6 / n, statements=(q1 - q0) / n, misses=(m1 - m0) / n)
+    for key, i in (("db_cpu_us", 4), ("redis_cpu_us", 5)):
+        if "-" not in (b[i], a[i]):
+            row[key] = (float(a[i]) - float(b[i])) * 1e6 / n
 elif n:
     row["unread"] = True
 print(json.dumps(row))
@@ -117,8 +136,8 @@ print(f"- Data: database `{database}`, {int(urls):,} distinct listing URLs")
 print("- Each turn: `wrk -t2 -c64` over (b)'s distinct listing URLs, cache TTL 1 s; the values take turns, the")
 print("  order reversed every other round; CPU from /proc/<pid>/stat, statements from MariaDB's Com_select\n")
 print(f"| {var} | req/s median | req/s range | x {values[0]} | p50 ms | p99 ms | misses/request | "
-      "statements/miss | service CPU µs/miss | errors |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "statements/miss | service CPU µs/miss | MariaDB CPU µs/miss | Redis CPU µs/miss | errors |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 measured = lambda value: [r for r in rows if r["value"] == value and r["rps"]]
 base = med([r["rps"] for r in measured(values[0])])
 for value in values:
@@ -130,9 +149,11 @@ for value in values:
     known = lambda key: [r[key] for r in mine if r[key] is not None]
     print(f"| {value} | {fmt(m, 0)} | {spread} | {fmt(ratio, 2)} | {fmt(med(known('p50_ms')))} | "
           f"{fmt(med(known('p99_ms')))} | {fmt(med(known('misses')), 2)} | {fmt(med(known('statements')), 2)} | "
-          f"{fmt(med(known('cpu_us')), 0)} | {sum(r['errors'] for r in rows if r['value'] == value)} |")
+          f"{fmt(med(known('cpu_us')), 0)} | {fmt(med(known('db_cpu_us')), 0)} | {fmt(med(known('redis_cpu_us')), 0)} | "
+          f"{sum(r['errors'] for r in rows if r['value'] == value)} |")
 print("\nstatements/miss and CPU µs/miss are per wrk request (every one a miss when misses/request reads 1.00);"
-      " statements are the server's Com_select: other clients of the server count too.")
+      " statements are the server's Com_select, and MariaDB's and Redis's CPU their whole process's: other clients"
+      " of the servers count too.")
 missing = len(values) * int(rounds) - sum(1 for r in rows if r["rps"])
 if missing:
     print(f"\n**{missing} turn(s) printed no wrk results** (see the rows above in the run's output).")
