@@ -1,6 +1,7 @@
 //! The pool of connections to one Redis server, on a server of the test's own: a checkout costs no round trip
-//! of its own (no `PING`), concurrent callers share a few connections, a server that crashed and came back is
-//! used again within seconds, and a connection whose command timed out is replaced.
+//! of its own (no `PING`), concurrent callers share a few connections and their cache commands go several per
+//! read, an error reply fails its own command only, a server that crashed and came back is used again within
+//! seconds, and a connection whose command timed out is replaced.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +86,65 @@ async fn concurrent_commands_share_a_few_connections() {
     // 16 reads at a time held 16 connections while each read had one to itself (up to the pool's 16).
     let pooled = connected_clients(server.port()).await - 1;
     assert!((1..=4).contains(&pooled), "{pooled} connections for 16 concurrent reads");
+}
+
+/// Reads the server processed so far (one per read of a client's socket), the asking `INFO` included.
+async fn reads_processed(port: u16) -> u64 {
+    info(port, "stats", "total_reads_processed:").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_several_per_read() {
+    let test = "cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_several_per_read";
+    let Some((server, cache)) = start(test).await else { return };
+    cache.get("k").await.expect("a first read opens the connection");
+    let reads_before = reads_processed(server.port()).await;
+
+    // 200 callers started 50 µs apart (not at once: the connection pipelines commands issued at once by itself),
+    // each writing its own key and reading it back.
+    let runtime = tokio::runtime::Handle::current();
+    let starter = std::thread::spawn(move || {
+        (0..200)
+            .map(|i| {
+                std::thread::sleep(Duration::from_micros(50));
+                let cache = cache.clone();
+                runtime.spawn(async move {
+                    let (key, value) = (format!("k{i}"), format!("v{i}"));
+                    cache.set(&key, value.as_bytes(), Duration::from_secs(60)).await.expect("set");
+                    let read = cache.get(&key).await.expect("get");
+                    assert_eq!(read.as_deref(), Some(value.as_bytes()), "caller {i} read another's reply");
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    for caller in starter.join().expect("the starting thread") {
+        caller.await.expect("a caller panicked");
+    }
+
+    // The `INFO` that reads the count is one read more.
+    let reads = reads_processed(server.port()).await - reads_before - 1;
+    assert_eq!(calls(server.port(), "set").await, 200);
+    assert!(reads <= 400 / 2, "{reads} reads for 400 commands issued 50 µs apart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_reply_fails_its_own_cache_command_and_not_the_others_sent_with_it() {
+    let test = "an_error_reply_fails_its_own_cache_command_and_not_the_others_sent_with_it";
+    let Some((server, cache)) = start(test).await else { return };
+    // A list where the cache expects a string: `GET` answers WRONGTYPE.
+    let _: u64 =
+        node_cmd(server.port(), redis::cmd("RPUSH").arg("nodefaults:cache:list").arg("x")).await.expect("RPUSH");
+    cache.set("good", b"v", Duration::from_secs(60)).await.expect("set");
+
+    for _ in 0..20 {
+        // Issued together, right after a command went: they wait out its window and go in one batch.
+        let (bad, good, set) =
+            tokio::join!(cache.get("list"), cache.get("good"), cache.set("other", b"w", Duration::from_secs(60)));
+        assert!(bad.is_err(), "a WRONGTYPE reply is an error");
+        assert_eq!(good.expect("the read sent with it").as_deref(), Some(&b"v"[..]));
+        set.expect("the write sent with it");
+    }
+    assert_eq!(cache.get("other").await.expect("get").as_deref(), Some(&b"w"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bb8_redis::RedisConnectionManager;
 
+mod batching;
 pub mod cache;
 mod connection;
 pub mod event_ledger;
@@ -45,6 +46,11 @@ impl RedisPool {
     /// The health gate of this pool.
     pub fn health(&self) -> &RedisHealth {
         &self.health
+    }
+
+    /// Whether this is a pool to one server (not a cluster).
+    pub(crate) fn is_single_node(&self) -> bool {
+        matches!(self.backend, connection::Backend::Node(_))
     }
 
     /// Connections open now, and how many of them are idle, for the pool-usage gauges; `None` on a cluster,

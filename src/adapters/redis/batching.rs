@@ -1,0 +1,160 @@
+//! Group commit for the shared cache's commands on a single server. A command issued while the cache is quiet
+//! goes at once, as a pipeline of one. Once one has gone, the commands issued within the next [`WINDOW`] wait
+//! for the rest of it and go together as one pipeline, and so on while they keep coming: Redis then reads, runs
+//! and answers several with one wakeup, one read and one write, and the service's side reads their replies with
+//! one wakeup too. Under (b)'s load on two cores about seven commands went per read instead of 1.1, and a miss
+//! cost the service 25% less CPU and Redis 75% less (README § Performance).
+//!
+//! One batch is in flight at a time, and the commands keep the order in which they were issued. A batch fails
+//! as a whole only when Redis does not answer it (no connection, no reply within the command timeout); an error
+//! reply fails its own command only. A command whose caller stopped waiting before its batch left is not sent.
+//! On a cluster, whose commands go to the node of their key's slot, every command goes on its own.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike as _;
+use redis::{Cmd, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{checkout, timed, RedisPool, COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
+
+/// How long after a batch left the next one gathers commands. tokio's timer counts whole milliseconds and a
+/// wait ends on the tick after it is due, so a command waits at most about 2 ms. Measured against none (every
+/// command at once, one batch in flight): 1.3 commands per read under (b)'s load, against 7 with this window.
+pub(crate) const WINDOW: Duration = Duration::from_millis(1);
+
+/// The most commands one pipeline carries.
+const MOST_PER_BATCH: usize = 128;
+
+/// The longest a caller waits for its reply: the window, then its batch's checkout and command.
+const ANSWER_WITHIN: Duration =
+    WINDOW.saturating_mul(2).saturating_add(CONNECTION_TIMEOUT).saturating_add(COMMAND_TIMEOUT);
+
+/// Sends the commands given to it in batches (see the module). Clones of the cache share one.
+pub(crate) struct Batcher {
+    pool: RedisPool,
+    /// The queue of the task that sends the batches, started on first use (inside the runtime).
+    queue: OnceLock<mpsc::UnboundedSender<Job>>,
+}
+
+/// A command and where its reply goes.
+struct Job {
+    command: Cmd,
+    reply: oneshot::Sender<anyhow::Result<Value>>,
+}
+
+impl Batcher {
+    pub(crate) fn new(pool: RedisPool) -> Self {
+        Self { pool, queue: OnceLock::new() }
+    }
+
+    /// `command`'s reply, or why there is none: within [`ANSWER_WITHIN`].
+    pub(crate) async fn run(&self, command: Cmd) -> anyhow::Result<Value> {
+        if !self.pool.is_single_node() {
+            return run_alone(&self.pool, command).await;
+        }
+        let queue = self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(send_batches(self.pool.clone(), receiver));
+            sender
+        });
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError(job)) = queue.send(Job { command, reply }) {
+            // The task ended with the runtime it was started on (a test's): this command goes alone.
+            return run_alone(&self.pool, job.command).await;
+        }
+        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(anyhow::anyhow!("the Redis batch ended without answering")),
+            Err(_) => Err(anyhow::anyhow!("Redis did not answer within {ANSWER_WITHIN:?}")),
+        }
+    }
+}
+
+/// When the batch gathering now should leave: at once when the last one left a window ago or more (the cache
+/// was quiet), otherwise a window after it.
+fn leaves_at(last_left: Option<Instant>, now: Instant) -> Option<Instant> {
+    last_left.map(|left| left + WINDOW).filter(|due| *due > now)
+}
+
+/// One command on a checkout of its own.
+async fn run_alone(pool: &RedisPool, command: Cmd) -> anyhow::Result<Value> {
+    let mut conn = checkout(pool).await?;
+    let value = timed(pool, conn.req_packed_command(&command)).await?;
+    server_error(value)
+}
+
+/// The task behind a [`Batcher`]: gathers the commands queued (waiting out the window when a batch left less
+/// than one ago), sends them as one pipeline, answers each, and again; ends when the batcher is dropped.
+async fn send_batches(pool: RedisPool, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs = Vec::with_capacity(MOST_PER_BATCH);
+    let mut last_left = None;
+    while queue.recv_many(&mut jobs, MOST_PER_BATCH).await > 0 {
+        if let Some(due) = leaves_at(last_left, Instant::now()) {
+            tokio::time::sleep_until(due).await;
+            while jobs.len() < MOST_PER_BATCH {
+                let Ok(job) = queue.try_recv() else { break };
+                jobs.push(job);
+            }
+        }
+        let mut pipeline = redis::pipe();
+        let mut replies = Vec::with_capacity(jobs.len());
+        for Job { command, reply } in jobs.drain(..) {
+            if !reply.is_closed() {
+                pipeline.add_command(command);
+                replies.push(reply);
+            }
+        }
+        if replies.is_empty() {
+            continue;
+        }
+        last_left = Some(Instant::now());
+        let answered = match checkout(&pool).await {
+            Ok(mut conn) => timed(&pool, conn.req_packed_commands(&pipeline, 0, replies.len())).await,
+            Err(error) => Err(error),
+        };
+        // A caller that stopped waiting has dropped its end of a reply: sending to it does nothing.
+        match answered {
+            Ok(values) if values.len() == replies.len() => {
+                for (reply, value) in replies.into_iter().zip(values) {
+                    let _ = reply.send(server_error(value));
+                }
+            }
+            Ok(values) => {
+                let error = format!("Redis answered {} commands with {} replies", replies.len(), values.len());
+                replies.into_iter().for_each(|reply| drop(reply.send(Err(anyhow::anyhow!(error.clone())))));
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                replies.into_iter().for_each(|reply| drop(reply.send(Err(anyhow::anyhow!(error.clone())))));
+            }
+        }
+    }
+}
+
+/// An error reply as an error.
+fn server_error(value: Value) -> anyhow::Result<Value> {
+    match value {
+        Value::ServerError(error) => {
+            Err(anyhow::Error::new(redis::RedisError::from(error)).context("Redis command failed"))
+        }
+        value => Ok(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_leaves_at_once_after_a_quiet_window_and_otherwise_a_window_after_the_last() {
+        let now = Instant::now();
+        assert_eq!(leaves_at(None, now), None, "the first batch waits for nothing");
+        assert_eq!(leaves_at(Some(now - WINDOW), now), None, "a window after the last batch: at once");
+        assert_eq!(leaves_at(Some(now - WINDOW * 3), now), None);
+        let last = now - WINDOW / 4;
+        assert_eq!(leaves_at(Some(last), now), Some(last + WINDOW), "within the window: waits out the rest");
+    }
+}
