@@ -33,6 +33,14 @@ fn millis(raw: &str) -> Result<Duration, InvalidDuration> {
     raw.parse::<u64>().map(Duration::from_millis).map_err(|source| InvalidDuration { unit: "milliseconds", source })
 }
 
+fn batch_window(raw: &str) -> Result<Duration, String> {
+    let longest = crate::adapters::redis::batching::LONGEST_WINDOW;
+    match millis(raw) {
+        Ok(window) if window <= longest => Ok(window),
+        _ => Err(format!("{raw:?} is not a number of milliseconds from 0 to {}", longest.as_millis())),
+    }
+}
+
 fn seconds(raw: &str) -> Result<Duration, InvalidDuration> {
     raw.parse::<u64>().map(Duration::from_secs).map_err(|source| InvalidDuration { unit: "seconds", source })
 }
@@ -93,6 +101,11 @@ pub struct Config {
     /// Prefix of every Redis key.
     #[arg(long, env = "FARMLOKAL_REDIS_PREFIX", default_value = "farmlokal:")]
     pub redis_prefix: String,
+
+    /// After a batch of cache commands left for Redis, how long the next gathers the commands issued meanwhile
+    /// (0 to 10; 0: every command goes on its own). A single server only.
+    #[arg(long = "redis-batch-window-ms", env = "FARMLOKAL_REDIS_BATCH_WINDOW_MS", default_value = "1", value_parser = batch_window)]
+    pub redis_batch_window: Duration,
 
     /// OAuth2 token endpoint of partner A; unset starts the built-in sandbox.
     #[arg(long, env = "FARMLOKAL_OAUTH_TOKEN_URL")]
@@ -338,6 +351,19 @@ mod tests {
         for refused in ["0", "1025", "-1", "eight", ""] {
             let error = parse(refused).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(error.contains("not a number of connections from 1 to 1024"), "{refused:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_redis_batch_window_defaults_to_1_ms_and_takes_0_to_10() {
+        let parse = |value: &str| Serve::try_parse_from(["farmlokal", &format!("--redis-batch-window-ms={value}")]);
+
+        assert_eq!(config(&[]).redis_batch_window, Duration::from_millis(1));
+        assert_eq!(config(&["--redis-batch-window-ms", "0"]).redis_batch_window, Duration::ZERO);
+        assert_eq!(config(&["--redis-batch-window-ms", "10"]).redis_batch_window, Duration::from_millis(10));
+        for refused in ["11", "-1", "one", ""] {
+            let error = parse(refused).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.contains("not a number of milliseconds from 0 to 10"), "{refused:?}: {error}");
         }
     }
 

@@ -123,7 +123,7 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Wired> {
             backends.shared_state = Backend::Server;
             let prefix = config.redis_prefix.as_str();
             builder = builder
-                .cache(Arc::new(RedisCache::new(pool.clone(), prefix)))
+                .cache(Arc::new(RedisCache::with_batch_window(pool.clone(), prefix, config.redis_batch_window)))
                 .token_store(Arc::new(RedisTokenStore::new(pool.clone(), prefix)))
                 .rate_limiter(Arc::new(RedisRateLimiter::new(pool.clone(), prefix)))
                 .event_ledger(Arc::new(RedisEventLedger::new(pool, prefix)));

@@ -47,9 +47,13 @@ async fn burst(cache: &Arc<RedisCache>) -> usize {
 }
 
 async fn start(test: &str) -> Option<(PrivateRedis, Arc<RedisCache>)> {
+    start_with_window(test, redis_adapters::batching::DEFAULT_WINDOW).await
+}
+
+async fn start_with_window(test: &str, window: Duration) -> Option<(PrivateRedis, Arc<RedisCache>)> {
     let server = PrivateRedis::start(test).await?;
     let pool = redis_adapters::pool(&format!("redis://127.0.0.1:{}", server.port())).await.expect("a Redis URL");
-    Some((server, Arc::new(RedisCache::new(pool, "nodefaults:"))))
+    Some((server, Arc::new(RedisCache::with_batch_window(pool, "nodefaults:", window))))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,15 +97,11 @@ async fn reads_processed(port: u16) -> u64 {
     info(port, "stats", "total_reads_processed:").await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_several_per_read() {
-    let test = "cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_several_per_read";
-    let Some((server, cache)) = start(test).await else { return };
+/// 200 callers started 50 µs apart (not at once: the connection pipelines commands issued at once by itself),
+/// each writing its own key and reading it back: the reads Redis processed for their 400 commands.
+async fn reads_for_commands_a_fraction_of_a_millisecond_apart(server: &PrivateRedis, cache: Arc<RedisCache>) -> u64 {
     cache.get("k").await.expect("a first read opens the connection");
     let reads_before = reads_processed(server.port()).await;
-
-    // 200 callers started 50 µs apart (not at once: the connection pipelines commands issued at once by itself),
-    // each writing its own key and reading it back.
     let runtime = tokio::runtime::Handle::current();
     let starter = std::thread::spawn(move || {
         (0..200)
@@ -120,11 +120,25 @@ async fn cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_sev
     for caller in starter.join().expect("the starting thread") {
         caller.await.expect("a caller panicked");
     }
-
-    // The `INFO` that reads the count is one read more.
-    let reads = reads_processed(server.port()).await - reads_before - 1;
     assert_eq!(calls(server.port(), "set").await, 200);
+    // The `INFO` that reads the count is one read more.
+    reads_processed(server.port()).await - reads_before - 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_several_per_read() {
+    let test = "cache_commands_issued_a_fraction_of_a_millisecond_apart_reach_redis_several_per_read";
+    let Some((server, cache)) = start(test).await else { return };
+    let reads = reads_for_commands_a_fraction_of_a_millisecond_apart(&server, cache).await;
     assert!(reads <= 400 / 2, "{reads} reads for 400 commands issued 50 µs apart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_batch_window_of_zero_each_cache_command_goes_on_its_own() {
+    let test = "with_a_batch_window_of_zero_each_cache_command_goes_on_its_own";
+    let Some((server, cache)) = start_with_window(test, Duration::ZERO).await else { return };
+    let reads = reads_for_commands_a_fraction_of_a_millisecond_apart(&server, cache).await;
+    assert!(reads >= 400 * 3 / 4, "{reads} reads for 400 commands issued 50 µs apart: batched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

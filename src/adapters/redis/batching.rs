@@ -1,9 +1,11 @@
 //! Group commit for the shared cache's commands on a single server. A command issued while the cache is quiet
-//! goes at once, as a pipeline of one. Once one has gone, the commands issued within the next [`WINDOW`] wait
-//! for the rest of it and go together as one pipeline, and so on while they keep coming: Redis then reads, runs
-//! and answers several with one wakeup, one read and one write, and the service's side reads their replies with
-//! one wakeup too. Under (b)'s load on two cores about seven commands went per read instead of 1.1, and a miss
-//! cost the service 25% less CPU and Redis 75% less (README § Performance).
+//! goes at once, as a pipeline of one. Once one has gone, the commands issued within the next window
+//! (`FARMLOKAL_REDIS_BATCH_WINDOW_MS`, [`DEFAULT_WINDOW`]) wait for the rest of it and go together as one
+//! pipeline, and so on while they keep coming: Redis then reads, runs and answers several with one wakeup, one
+//! read and one write, and the service reads their replies with one wakeup too. Under (b)'s load on two cores
+//! about seven commands went per read instead of 1.1, a miss cost the service 28% less CPU and Redis 66% less,
+//! and the misses per second rose by a fifth; at half that load a miss waited about 3 ms longer (`docs/DECISIONS.md`
+//! § Caching tiers). A window of zero turns batching off: every command goes on its own, as before.
 //!
 //! One batch is in flight at a time, and the commands keep the order in which they were issued. A batch fails
 //! as a whole only when Redis does not answer it (no connection, no reply within the command timeout); an error
@@ -20,21 +22,23 @@ use tokio::time::Instant;
 
 use super::{checkout, timed, RedisPool, COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
 
-/// How long after a batch left the next one gathers commands. tokio's timer counts whole milliseconds and a
-/// wait ends on the tick after it is due, so a command waits at most about 2 ms. Measured against none (every
-/// command at once, one batch in flight): 1.3 commands per read under (b)'s load, against 7 with this window.
-pub(crate) const WINDOW: Duration = Duration::from_millis(1);
+/// How long after a batch left the next one gathers commands, unless configured. tokio's timer counts whole
+/// milliseconds and a wait ends on the tick after it is due, so a command waits at most about one window more
+/// than this. Measured against none (every command at once, one batch in flight): 1.3 commands per read under
+/// (b)'s load, against 7 with this window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_millis(1);
+
+/// The longest window that can be configured: past it, the wait costs more than a round trip it saves.
+pub const LONGEST_WINDOW: Duration = Duration::from_millis(10);
 
 /// The most commands one pipeline carries.
 const MOST_PER_BATCH: usize = 128;
 
-/// The longest a caller waits for its reply: the window, then its batch's checkout and command.
-const ANSWER_WITHIN: Duration =
-    WINDOW.saturating_mul(2).saturating_add(CONNECTION_TIMEOUT).saturating_add(COMMAND_TIMEOUT);
-
 /// Sends the commands given to it in batches (see the module). Clones of the cache share one.
 pub(crate) struct Batcher {
     pool: RedisPool,
+    /// Zero: every command goes on its own.
+    window: Duration,
     /// The queue of the task that sends the batches, started on first use (inside the runtime).
     queue: OnceLock<mpsc::UnboundedSender<Job>>,
 }
@@ -46,18 +50,19 @@ struct Job {
 }
 
 impl Batcher {
-    pub(crate) fn new(pool: RedisPool) -> Self {
-        Self { pool, queue: OnceLock::new() }
+    /// Batches gathering for `window` (at most [`LONGEST_WINDOW`]).
+    pub(crate) fn new(pool: RedisPool, window: Duration) -> Self {
+        Self { pool, window: window.min(LONGEST_WINDOW), queue: OnceLock::new() }
     }
 
-    /// `command`'s reply, or why there is none: within [`ANSWER_WITHIN`].
+    /// `command`'s reply, or why there is none: within twice the window, a checkout and a command timeout.
     pub(crate) async fn run(&self, command: Cmd) -> anyhow::Result<Value> {
-        if !self.pool.is_single_node() {
+        if self.window.is_zero() || !self.pool.is_single_node() {
             return run_alone(&self.pool, command).await;
         }
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(send_batches(self.pool.clone(), receiver));
+            tokio::spawn(send_batches(self.pool.clone(), self.window, receiver));
             sender
         });
         let (reply, answer) = oneshot::channel();
@@ -65,18 +70,19 @@ impl Batcher {
             // The task ended with the runtime it was started on (a test's): this command goes alone.
             return run_alone(&self.pool, job.command).await;
         }
-        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+        let within = self.window.saturating_mul(2).saturating_add(CONNECTION_TIMEOUT).saturating_add(COMMAND_TIMEOUT);
+        match tokio::time::timeout(within, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(anyhow::anyhow!("the Redis batch ended without answering")),
-            Err(_) => Err(anyhow::anyhow!("Redis did not answer within {ANSWER_WITHIN:?}")),
+            Err(_) => Err(anyhow::anyhow!("Redis did not answer within {within:?}")),
         }
     }
 }
 
-/// When the batch gathering now should leave: at once when the last one left a window ago or more (the cache
-/// was quiet), otherwise a window after it.
-fn leaves_at(last_left: Option<Instant>, now: Instant) -> Option<Instant> {
-    last_left.map(|left| left + WINDOW).filter(|due| *due > now)
+/// When the batch gathering now should leave: at once when the last one left `window` ago or more (the cache
+/// was quiet), otherwise `window` after it.
+fn leaves_at(last_left: Option<Instant>, window: Duration, now: Instant) -> Option<Instant> {
+    last_left.map(|left| left + window).filter(|due| *due > now)
 }
 
 /// One command on a checkout of its own.
@@ -88,11 +94,11 @@ async fn run_alone(pool: &RedisPool, command: Cmd) -> anyhow::Result<Value> {
 
 /// The task behind a [`Batcher`]: gathers the commands queued (waiting out the window when a batch left less
 /// than one ago), sends them as one pipeline, answers each, and again; ends when the batcher is dropped.
-async fn send_batches(pool: RedisPool, mut queue: mpsc::UnboundedReceiver<Job>) {
+async fn send_batches(pool: RedisPool, window: Duration, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut jobs = Vec::with_capacity(MOST_PER_BATCH);
     let mut last_left = None;
     while queue.recv_many(&mut jobs, MOST_PER_BATCH).await > 0 {
-        if let Some(due) = leaves_at(last_left, Instant::now()) {
+        if let Some(due) = leaves_at(last_left, window, Instant::now()) {
             tokio::time::sleep_until(due).await;
             while jobs.len() < MOST_PER_BATCH {
                 let Ok(job) = queue.try_recv() else { break };
@@ -150,11 +156,11 @@ mod tests {
 
     #[test]
     fn a_batch_leaves_at_once_after_a_quiet_window_and_otherwise_a_window_after_the_last() {
-        let now = Instant::now();
-        assert_eq!(leaves_at(None, now), None, "the first batch waits for nothing");
-        assert_eq!(leaves_at(Some(now - WINDOW), now), None, "a window after the last batch: at once");
-        assert_eq!(leaves_at(Some(now - WINDOW * 3), now), None);
-        let last = now - WINDOW / 4;
-        assert_eq!(leaves_at(Some(last), now), Some(last + WINDOW), "within the window: waits out the rest");
+        let (now, window) = (Instant::now(), DEFAULT_WINDOW);
+        assert_eq!(leaves_at(None, window, now), None, "the first batch waits for nothing");
+        assert_eq!(leaves_at(Some(now - window), window, now), None, "a window after the last batch: at once");
+        assert_eq!(leaves_at(Some(now - window * 3), window, now), None);
+        let last = now - window / 4;
+        assert_eq!(leaves_at(Some(last), window, now), Some(last + window), "within the window: waits out the rest");
     }
 }

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::batching::Batcher;
+use super::batching::{Batcher, DEFAULT_WINDOW};
 use super::{checkout, millis, timed, RedisPool};
 use crate::ports::{Cache, CacheError};
 
 /// [`Cache`] over Redis; clones share the pool and the batcher. `GET`, `SET` and `DEL` go through a
-/// [`Batcher`]: under load, several of them per round trip.
+/// [`Batcher`]: under load, several of them per round trip (see [`super::batching`]).
 #[derive(Clone)]
 pub struct RedisCache {
     pool: RedisPool,
@@ -19,9 +19,14 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
-    /// A cache whose keys are `<prefix>cache:<key>`.
+    /// A cache whose keys are `<prefix>cache:<key>`, its commands batched with the default window.
     pub fn new(pool: RedisPool, prefix: &str) -> Self {
-        Self { batcher: Arc::new(Batcher::new(pool.clone())), pool, prefix: prefix.to_owned() }
+        Self::with_batch_window(pool, prefix, DEFAULT_WINDOW)
+    }
+
+    /// A cache whose commands issued within `window` of the last batch go together (zero: each on its own).
+    pub fn with_batch_window(pool: RedisPool, prefix: &str, window: Duration) -> Self {
+        Self { batcher: Arc::new(Batcher::new(pool.clone(), window)), pool, prefix: prefix.to_owned() }
     }
 
     fn key(&self, key: &str) -> String {

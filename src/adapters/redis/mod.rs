@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bb8_redis::RedisConnectionManager;
 
-mod batching;
+pub mod batching;
 pub mod cache;
 mod connection;
 pub mod event_ledger;
