@@ -15,7 +15,9 @@
 #
 # Needs the database and URL set bench/run.sh prepares (see bench/miss_path.sh): `BENCH_ONLY=prepare BENCH_DATA=DIR
 # bench/run.sh`, then BENCH_DATA=DIR here (and BENCH_DATABASE, default farmlokal_bench, as there); the mariadb
-# (or mysql) client reads Com_select. Writes the table to stdout and to
+# (or mysql) client reads Com_select. SWEEP_CONNECTIONS (64) and SWEEP_DELAY_MS (unset: none) pace the load
+# instead: each connection pauses that long between a response and its next request, so the rows compare
+# latency at an offered load below capacity. Writes the table to stdout and to
 # bench/results/sweep-YYYY-MM-DD-HHMM.md; unlinks its Redis keys at exit.
 set -euo pipefail
 
@@ -29,6 +31,10 @@ VAR="$2"
 read -r -a VALUES <<<"$3"
 ROUNDS="${SWEEP_ROUNDS:-3}"
 SECONDS_EACH="${SWEEP_SECONDS:-10}"
+CONNECTIONS="${SWEEP_CONNECTIONS:-64}"
+DELAY_MS="${SWEEP_DELAY_MS:-}"
+[ -z "$DELAY_MS" ] || [[ "$DELAY_MS" =~ ^[1-9][0-9]*$ ]] || { echo "SWEEP_DELAY_MS: milliseconds, not '$DELAY_MS'" >&2; exit 2; }
+[[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ && "$CONNECTIONS" -ge 2 ]] || { echo "SWEEP_CONNECTIONS: 2 or more, not '$CONNECTIONS'" >&2; exit 2; }
 for knob in ROUNDS SECONDS_EACH; do
     [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] || { echo "SWEEP_${knob%_EACH}: a positive whole number, not '${!knob}'" >&2; exit 2; }
 done
@@ -55,8 +61,8 @@ REDIS_PID="$(listener "${REDIS_PORT:-6379}")"
 
 # load SECONDS OUT: (b)'s load; wrk's BENCH_JSON line in OUT (empty when wrk failed: the turn is reported so).
 load() {
-    { BENCH_URLS="$URLS" BENCH_THREADS=2 wrk -t2 -c64 -d"$1s" --timeout 10s -s bench/lua/bench.lua \
-        "http://127.0.0.1:$PORT/" 2>&1 || true; } | sed -n 's/^BENCH_JSON //p' >"$2"
+    { BENCH_URLS="$URLS" BENCH_THREADS=2 BENCH_DELAY_MS="$DELAY_MS" wrk -t2 -c"$CONNECTIONS" -d"$1s" --timeout 10s \
+        -s bench/lua/bench.lua "http://127.0.0.1:$PORT/" 2>&1 || true; } | sed -n 's/^BENCH_JSON //p' >"$2"
 }
 # usage: the service's user and system CPU seconds and its misses (its own counter), the server's Com_select, and
 # MariaDB's and Redis's CPU seconds ("-" when not on this machine), so far; nothing when one of the first four
@@ -123,9 +129,9 @@ done
 mkdir -p bench/results
 REPORT="bench/results/sweep-$(date -u +%Y-%m-%d-%H%M).md"
 python3 - "$ROWS" "$BIN" "$VAR" "$ROUNDS" "$SECONDS_EACH" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
-    "$(nproc)" "$DATABASE" "$(wc -l <"$URLS")" "${VALUES[@]}" >"$REPORT" <<'PY'
+    "$(nproc)" "$DATABASE" "$(wc -l <"$URLS")" "$CONNECTIONS" "$DELAY_MS" "${VALUES[@]}" >"$REPORT" <<'PY'
 import json, statistics, sys
-rows_file, binary, var, rounds, seconds, cpu_model, cpus, database, urls, *values = sys.argv[1:]
+rows_file, binary, var, rounds, seconds, cpu_model, cpus, database, urls, connections, delay_ms, *values = sys.argv[1:]
 rows = [json.loads(line) for line in open(rows_file) if line.strip()]
 fmt = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"
 med = lambda xs: statistics.median(xs) if xs else None
@@ -133,7 +139,8 @@ print(f"# FarmLokal on (b)'s misses by `{var}`, {rounds} rounds of {seconds} s p
 print(f"- Binary: `{binary}`")
 print(f"- Machine: {cpus} CPUs ({cpu_model.strip()}); the service, MariaDB, Redis and wrk share them")
 print(f"- Data: database `{database}`, {int(urls):,} distinct listing URLs")
-print("- Each turn: `wrk -t2 -c64` over (b)'s distinct listing URLs, cache TTL 1 s; the values take turns, the")
+paced = f", each connection pausing {delay_ms} ms between a response and its next request" if delay_ms else ""
+print(f"- Each turn: `wrk -t2 -c{connections}` over (b)'s distinct listing URLs{paced}, cache TTL 1 s; the values take turns, the")
 print("  order reversed every other round; CPU from /proc/<pid>/stat, statements from MariaDB's Com_select\n")
 print(f"| {var} | req/s median | req/s range | x {values[0]} | p50 ms | p99 ms | misses/request | "
       "statements/miss | service CPU µs/miss | MariaDB CPU µs/miss | Redis CPU µs/miss | errors |")
