@@ -4,8 +4,8 @@
 //! pipeline, and so on while they keep coming: Redis then reads, runs and answers several with one wakeup, one
 //! read and one write, and the service reads their replies with one wakeup too. Under (b)'s load on two cores
 //! about seven commands went per read instead of 1.1, a miss cost the service 28% less CPU and Redis 66% less,
-//! and the misses per second rose by a fifth; at half that load a miss waited about 3 ms longer (`docs/DECISIONS.md`
-//! § Caching tiers). A window of zero turns batching off: every command goes on its own, as before.
+//! and the misses per second rose by a fifth; below capacity (about 1,900 misses a second) a miss waited about
+//! 3 ms longer (`docs/DECISIONS.md` § Caching tiers). A window of zero turns batching off: every command goes on its own, as before.
 //!
 //! One batch is in flight at a time, and the commands keep the order in which they were issued. A batch fails
 //! as a whole only when Redis does not answer it (no connection, no reply within the command timeout); an error
@@ -24,8 +24,8 @@ use super::{checkout, timed, RedisPool, COMMAND_TIMEOUT, CONNECTION_TIMEOUT};
 
 /// How long after a batch left the next one gathers commands, unless configured. tokio's timer counts whole
 /// milliseconds and a wait ends on the tick after it is due, so a command waits up to about a millisecond more
-/// than the window. Measured against none (every command at once, one batch in flight): 1.3 commands per read
-/// under (b)'s load, against about 7 with this window.
+/// than the window. Measured against one batch in flight with no wait: 1.3 commands per read under (b)'s load,
+/// against about 7 with this window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(1);
 
 /// The longest window that can be configured: it bounds what the setting can add to every cache command.
@@ -37,8 +37,11 @@ const MOST_PER_BATCH: usize = 128;
 /// Sends the commands given to it in batches (see the module). Clones of the cache share one.
 pub(crate) struct Batcher {
     pool: RedisPool,
-    /// Zero: every command goes on its own.
+    /// Zero (as set, or on a cluster): every command goes on its own.
     window: Duration,
+    /// The longest a caller waits for its reply: a window for its batch to leave, another for the batch before,
+    /// then its batch's checkout and command.
+    answer_within: Duration,
     /// The queue of the task that sends the batches, started on first use (inside the runtime).
     queue: OnceLock<mpsc::UnboundedSender<Job>>,
 }
@@ -50,14 +53,16 @@ struct Job {
 }
 
 impl Batcher {
-    /// Batches gathering for `window` (at most [`LONGEST_WINDOW`]).
+    /// Batches gathering for `window` (at most [`LONGEST_WINDOW`]) on a single server; none on a cluster.
     pub(crate) fn new(pool: RedisPool, window: Duration) -> Self {
-        Self { pool, window: window.min(LONGEST_WINDOW), queue: OnceLock::new() }
+        let window = if pool.is_single_node() { window.min(LONGEST_WINDOW) } else { Duration::ZERO };
+        let answer_within = window.saturating_mul(2).saturating_add(CONNECTION_TIMEOUT).saturating_add(COMMAND_TIMEOUT);
+        Self { pool, window, answer_within, queue: OnceLock::new() }
     }
 
-    /// `command`'s reply, or why there is none: within twice the window, a checkout and a command timeout.
+    /// `command`'s reply, or why there is none: within `answer_within`.
     pub(crate) async fn run(&self, command: Cmd) -> anyhow::Result<Value> {
-        if self.window.is_zero() || !self.pool.is_single_node() {
+        if self.window.is_zero() {
             return run_alone(&self.pool, command).await;
         }
         let queue = self.queue.get_or_init(|| {
@@ -70,11 +75,10 @@ impl Batcher {
             // The task ended with the runtime it was started on (a test's): this command goes alone.
             return run_alone(&self.pool, job.command).await;
         }
-        let within = self.window.saturating_mul(2).saturating_add(CONNECTION_TIMEOUT).saturating_add(COMMAND_TIMEOUT);
-        match tokio::time::timeout(within, answer).await {
+        match tokio::time::timeout(self.answer_within, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(anyhow::anyhow!("the Redis batch ended without answering")),
-            Err(_) => Err(anyhow::anyhow!("Redis did not answer within {within:?}")),
+            Err(_) => Err(anyhow::anyhow!("Redis did not answer within {:?}", self.answer_within)),
         }
     }
 }
@@ -122,20 +126,18 @@ async fn send_batches(pool: RedisPool, window: Duration, mut queue: mpsc::Unboun
             Err(error) => Err(error),
         };
         // A caller that stopped waiting has dropped its end of a reply: sending to it does nothing.
-        match answered {
+        let failure = match answered {
             Ok(values) if values.len() == replies.len() => {
                 for (reply, value) in replies.into_iter().zip(values) {
                     let _ = reply.send(server_error(value));
                 }
+                continue;
             }
-            Ok(values) => {
-                let error = format!("Redis answered {} commands with {} replies", replies.len(), values.len());
-                replies.into_iter().for_each(|reply| drop(reply.send(Err(anyhow::anyhow!(error.clone())))));
-            }
-            Err(error) => {
-                let error = format!("{error:#}");
-                replies.into_iter().for_each(|reply| drop(reply.send(Err(anyhow::anyhow!(error.clone())))));
-            }
+            Ok(values) => format!("Redis answered {} commands with {} replies", replies.len(), values.len()),
+            Err(error) => format!("{error:#}"),
+        };
+        for reply in replies {
+            let _ = reply.send(Err(anyhow::anyhow!(failure.clone())));
         }
     }
 }
